@@ -1,0 +1,1 @@
+//! Typed registers, generated from `registers/*.toml`.
