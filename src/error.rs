@@ -9,7 +9,7 @@ use std::path::PathBuf;
 pub enum Error {
     /// A register window (BAR, port-IO resource) is smaller than the device's register space.
     #[error(
-        "register window of {found:#x} bytes is smaller than the {needed:#x} bytes the {device} registers need: is this the right BAR?"
+        "the {device} layout needs {needed:#x} bytes but its window has only {found:#x}: is this the right BAR or buffer?"
     )]
     BarTooSmall {
         /// Which device's register map was being placed on the window.
@@ -31,6 +31,17 @@ pub enum Error {
         bits: u32,
         /// The value that did not fit.
         value: u64,
+    },
+
+    /// A register-array index or other numbered item is out of range.
+    #[error("{what} {index} is out of range: there are {count} (0 to {})", count - 1)]
+    IndexOutOfRange {
+        /// What was indexed.
+        what: &'static str,
+        /// The index given.
+        index: usize,
+        /// How many there are.
+        count: usize,
     },
 
     /// An I/O error on a file the driver needs (sysfs, hugetlbfs, pagemap, port IO).

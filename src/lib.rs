@@ -13,5 +13,6 @@
 
 pub mod error;
 pub mod regs;
+pub mod virtio;
 
 pub use error::{Error, Result};
