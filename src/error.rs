@@ -54,6 +54,177 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+
+    /// A ring size that is not a power of two, or outside the range the caller accepts.
+    #[error(
+        "ring size {size} is not a power of two between {min} and {max}: pick one of 64, 128, 256, 512, 1024, 2048 or 4096 (virtio queues: the size the device reports)"
+    )]
+    InvalidRingSize {
+        /// The size asked for.
+        size: usize,
+        /// Smallest size accepted.
+        min: usize,
+        /// Largest size accepted.
+        max: usize,
+    },
+
+    /// The huge page directory is not a mounted hugetlbfs.
+    #[error(
+        "no hugetlbfs mounted at {}: run ci/setup-hugepages as root (or point rixy at another hugetlbfs mount)",
+        path.display()
+    )]
+    HugetlbfsNotMounted {
+        /// The directory that should be a hugetlbfs mount.
+        path: PathBuf,
+    },
+
+    /// Not enough free huge pages for an allocation.
+    #[error(
+        "need {requested} free huge pages of {page_size} bytes but only {free} are free: reserve more with ci/setup-hugepages --pages N (as root) or stop other users of huge pages"
+    )]
+    NoFreeHugePages {
+        /// Pages the allocation needs.
+        requested: usize,
+        /// Pages free (not yet used or reserved by anyone).
+        free: usize,
+        /// Size of one huge page in bytes.
+        page_size: usize,
+    },
+
+    /// `/proc/self/pagemap` gave no physical frame for a page.
+    #[error(
+        "/proc/self/pagemap gave no physical frame for the page at {virt:#x}: reading physical addresses needs root (CAP_SYS_ADMIN); run as root"
+    )]
+    NoPhysicalAddress {
+        /// Virtual address of the page.
+        virt: usize,
+    },
+
+    /// A physically contiguous DMA allocation larger than one huge page.
+    #[error(
+        "a physically contiguous DMA allocation of {size} bytes does not fit in one {max}-byte huge page: split it into smaller allocations"
+    )]
+    ContiguousTooLarge {
+        /// Bytes asked for.
+        size: usize,
+        /// Largest contiguous allocation possible (one huge page).
+        max: usize,
+    },
+
+    /// An operating-system call on memory failed (mmap, mlock, munmap).
+    #[error("{what} failed: {source}")]
+    Os {
+        /// What rixy was doing.
+        what: &'static str,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+
+    /// A DMA allocation or mempool request that cannot be satisfied as asked.
+    #[error("invalid memory request: {problem}")]
+    InvalidMemoryRequest {
+        /// What is wrong with the request and what to ask for instead.
+        problem: String,
+    },
+
+    /// A packet length beyond the capacity of its buffer.
+    #[error(
+        "packet length {len} exceeds the {capacity}-byte buffer: use a mempool with larger entries"
+    )]
+    PacketTooLong {
+        /// Length asked for.
+        len: usize,
+        /// Bytes the buffer can hold.
+        capacity: usize,
+    },
+
+    /// A raw buffer handed to a mempool it does not come from.
+    #[error(
+        "raw buffer {index} belongs to mempool #{owner}, not to mempool #{pool}: return buffers to the pool that allocated them"
+    )]
+    ForeignBuffer {
+        /// Index of the buffer in its pool.
+        index: u32,
+        /// Id of the pool the buffer came from.
+        owner: u32,
+        /// Id of the pool it was handed to.
+        pool: u32,
+    },
+
+    /// A malformed PCI address.
+    #[error(
+        "invalid PCI address {address:?}: {problem}; expected DDDD:BB:DD.F in hex, e.g. 0000:03:00.0 (see lspci -D)"
+    )]
+    InvalidPciAddress {
+        /// The text that was parsed.
+        address: String,
+        /// What is wrong with it.
+        problem: crate::pci::PciAddressProblem,
+    },
+
+    /// No PCI device at an address.
+    #[error("no PCI device {address} under {}: check the address with lspci -D", root.display())]
+    NoSuchPciDevice {
+        /// The address.
+        address: crate::pci::PciAddress,
+        /// The sysfs directory searched.
+        root: PathBuf,
+    },
+
+    /// The process may not open a sysfs file it needs.
+    #[error("permission denied on {}: run as root", path.display())]
+    PermissionDenied {
+        /// The file.
+        path: PathBuf,
+    },
+
+    /// A PCI device whose class code is not "network controller".
+    #[error(
+        "PCI device {address} has class code {class:#04x}, not 0x02 (network controller): is this the right address? (see lspci -D)"
+    )]
+    NotANetworkDevice {
+        /// The address.
+        address: crate::pci::PciAddress,
+        /// The class code found in config space.
+        class: u8,
+    },
+
+    /// A BAR that is not memory-mapped where MMIO is needed.
+    #[error(
+        "BAR{bar} of PCI device {address} is not a memory BAR (resource flags {flags:#x}): this device needs port IO, or the address is wrong"
+    )]
+    BarNotMemoryMapped {
+        /// The address.
+        address: crate::pci::PciAddress,
+        /// The BAR index.
+        bar: u8,
+        /// The flags from the sysfs `resource` file.
+        flags: u64,
+    },
+
+    /// A BAR that is not an IO-port BAR where port IO is needed.
+    #[error(
+        "BAR{bar} of PCI device {address} is not an I/O port BAR (resource flags {flags:#x}): this device needs MMIO, or the address is wrong"
+    )]
+    BarNotPortIo {
+        /// The address.
+        address: crate::pci::PciAddress,
+        /// The BAR index.
+        bar: u8,
+        /// The flags from the sysfs `resource` file.
+        flags: u64,
+    },
+
+    /// A BAR that the device does not implement, or that sysfs describes in a way rixy cannot read.
+    #[error("BAR{bar} of PCI device {address} is unusable: {problem}")]
+    BarUnusable {
+        /// The address.
+        address: crate::pci::PciAddress,
+        /// The BAR index.
+        bar: u8,
+        /// What is wrong.
+        problem: String,
+    },
 }
 
 /// rixy's result type.

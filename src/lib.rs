@@ -12,7 +12,10 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod memory;
+pub mod pci;
 pub mod regs;
+pub mod ring;
 pub mod virtio;
 
 pub use error::{Error, Result};

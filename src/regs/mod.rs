@@ -20,14 +20,15 @@
 //! | `rc_w1c` | [`RcReg`]              | `take`, and `set`/`write` of ones                      |
 //!
 //! ```
-//! use rixy::regs::ixgbe::{RXDCTL, RxQueue, Registers};
+//! use rixy::regs::ixgbe::{RXDCTL, Registers, RxQueue, TXDCTL, TxQueue};
 //! use rixy::regs::MemBus;
 //! use tock_registers::interfaces::{ReadWriteable, Readable};
 //!
 //! let regs = Registers::new(MemBus::new(Registers::<MemBus>::SIZE)).unwrap();
 //! let q = RxQueue::at::<3>();
-//! regs.rxdctl(q).modify(RXDCTL::ENABLE::SET + RXDCTL::PTHRESH::value::<32>());
+//! regs.rxdctl(q).modify(RXDCTL::ENABLE::SET);
 //! assert!(regs.rxdctl(q).is_set(RXDCTL::ENABLE));
+//! regs.txdctl(TxQueue::at::<0>()).modify(TXDCTL::PTHRESH::value::<32>() + TXDCTL::HTHRESH::value::<1>());
 //! ```
 
 mod bus;

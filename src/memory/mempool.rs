@@ -1,0 +1,635 @@
+//! Fixed-size packet buffers in DMA memory, and the [`Packet`] handle that owns one.
+//!
+//! ## Buffer layout
+//!
+//! Every buffer of a pool is `buffer_size` bytes (a power of two, [`DEFAULT_BUFFER_SIZE`] unless
+//! asked otherwise) and starts with [`HEADROOM`] bytes before the packet data:
+//!
+//! ```text
+//! offset  0  u64  device address of the buffer's first byte
+//! offset  8  u32  index of the buffer in its pool
+//! offset 12  u32  data length
+//! offset 16  ..   headroom: 48 bytes drivers may fill, ending right at the data. The legacy
+//!                 virtio-net header (10 bytes, or 12 with VIRTIO_NET_F_MRG_RXBUF; virtio 1.0,
+//!                 5.1.6 "Device Operation") goes in its last 10 or 12 bytes, so that header and
+//!                 data form one run for the device.
+//! offset 64  ..   packet data, up to buffer_size - 64 bytes
+//! ```
+//!
+//! The device is only ever given addresses at or after offset 16, so the metadata stays intact.
+//!
+//! Buffer sizes are powers of two between [`MIN_BUFFER_SIZE`] and
+//! [`HUGE_PAGE_SIZE`](super::HUGE_PAGE_SIZE): the powers of two are exactly the sizes that
+//! divide a 2 MiB page, so, with the pool's memory starting on a page boundary, no buffer
+//! straddles a huge page and every buffer is physically contiguous.
+//!
+//! ## Ownership and accounting
+//!
+//! A buffer is in exactly one of three places: on the pool's free stack, inside a live
+//! [`Packet`], or inside a [`RawBuffer`] token that a driver keeps in a descriptor ring while the
+//! device owns the buffer. So at every moment
+//! `free_count() + raw_count() + alive_count() == capacity()`, and, because neither `Packet` nor
+//! `RawBuffer` can be cloned, no buffer is ever handed out twice.
+//!
+//! The pool is single-threaded, like ixy's: the packet path takes no lock and allocates nothing on
+//! the heap (the free stack is allocated once, at full capacity). `Packet` holds an [`Rc`] to its
+//! pool and so is neither `Send` nor `Sync`.
+
+use std::cell::{Cell, UnsafeCell};
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::ptr::NonNull;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use super::{DmaAllocator, DmaRegion, HUGE_PAGE_SIZE};
+use crate::error::{Error, Result};
+
+/// Bytes before the packet data in every buffer: metadata, then headroom.
+pub const HEADROOM: usize = 64;
+
+/// Bytes of metadata at the start of every buffer (device address, pool index, length).
+const METADATA: usize = 16;
+
+/// Bytes just before the data that drivers may use, e.g. for the virtio-net header.
+pub const USABLE_HEADROOM: usize = HEADROOM - METADATA;
+
+/// Buffer size of a pool unless asked otherwise: 2 KiB holds a full 1518-byte Ethernet frame
+/// after the headroom.
+pub const DEFAULT_BUFFER_SIZE: usize = 2048;
+
+/// Smallest buffer size: the headroom plus 64 bytes of data, the minimum Ethernet frame.
+pub const MIN_BUFFER_SIZE: usize = 128;
+
+/// The metadata at the start of each buffer.
+#[repr(C)]
+struct BufferMeta {
+    /// Device address of the buffer's first byte.
+    device_addr: u64,
+    /// Index of the buffer in its pool.
+    pool_index: u32,
+    /// Bytes of packet data.
+    len: u32,
+}
+
+const _: () = assert!(std::mem::size_of::<BufferMeta>() == METADATA);
+
+/// Source of pool ids, which tie [`RawBuffer`] tokens to their pool.
+static NEXT_POOL_ID: AtomicU32 = AtomicU32::new(1);
+
+/// A pool of fixed-size packet buffers in DMA memory.
+///
+/// The memory lives as long as the pool, and every [`Packet`] keeps its pool alive; a
+/// [`RawBuffer`] does not, so a ring that holds raw buffers must also hold an `Rc<Mempool>`, and
+/// a driver must stop the device's DMA before its last reference to the pool goes.
+pub struct Mempool {
+    region: DmaRegion,
+    id: u32,
+    entries: u32,
+    /// log2 of the buffer size.
+    shift: u32,
+    /// Indices of free buffers; capacity `entries`, so pushes never reallocate.
+    free: UnsafeCell<Vec<u32>>,
+    /// Buffers currently held as `RawBuffer` tokens.
+    raw: Cell<u32>,
+}
+
+impl Mempool {
+    /// A pool of `entries` buffers of `buffer_size` bytes each, carved from one allocation of
+    /// `allocator`. `buffer_size` must be a power of two in
+    /// [`MIN_BUFFER_SIZE`]`..=`[`HUGE_PAGE_SIZE`]; `entries` between 1 and `u32::MAX`.
+    pub fn new<A: DmaAllocator + ?Sized>(
+        allocator: &A,
+        entries: usize,
+        buffer_size: usize,
+    ) -> Result<Rc<Mempool>> {
+        let invalid = |problem: String| Err(Error::InvalidMemoryRequest { problem });
+        if !buffer_size.is_power_of_two()
+            || !(MIN_BUFFER_SIZE..=HUGE_PAGE_SIZE).contains(&buffer_size)
+        {
+            return invalid(format!(
+                "mempool buffer size {buffer_size} is not a power of two between {MIN_BUFFER_SIZE} and {HUGE_PAGE_SIZE}: use e.g. {DEFAULT_BUFFER_SIZE}"
+            ));
+        }
+        let Ok(count) = u32::try_from(entries) else {
+            return invalid(format!(
+                "a mempool of {entries} buffers: at most {} are possible",
+                u32::MAX
+            ));
+        };
+        if count == 0 {
+            return invalid("a mempool of 0 buffers: ask for at least one".into());
+        }
+        let Some(total) = entries.checked_mul(buffer_size) else {
+            return invalid(format!(
+                "a mempool of {entries} buffers of {buffer_size} bytes overflows the address space"
+            ));
+        };
+        let id = NEXT_POOL_ID
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |id| id.checked_add(1))
+            .map_err(|_| Error::InvalidMemoryRequest {
+                problem: "this process has created 2^32 mempools; reuse pools instead".into(),
+            })?;
+        let region = allocator.allocate(total, false)?;
+        if region.len() < total || region.as_ptr() as usize % buffer_size.min(4096) != 0 {
+            return invalid(format!(
+                "the DMA allocator returned a region of {} bytes at {:p}, not {total} page-aligned bytes",
+                region.len(),
+                region.as_ptr()
+            ));
+        }
+
+        for index in 0..count {
+            let start = index as usize * buffer_size;
+            let (Some(first), Some(last)) = (
+                region.device_addr(start),
+                region.device_addr(start + buffer_size - 1),
+            ) else {
+                return invalid(format!("buffer {index} lies outside the DMA region"));
+            };
+            if last.wrapping_sub(first) != buffer_size as u64 - 1 {
+                return invalid(format!(
+                    "buffer {index} of {buffer_size} bytes straddles a page of the DMA allocator: use smaller buffers"
+                ));
+            }
+            let meta = BufferMeta {
+                device_addr: first,
+                pool_index: index,
+                len: 0,
+            };
+            // SAFETY: `start + METADATA <= total <= region.len()`, and `start` is a multiple of
+            // `buffer_size >= 128` from a page-aligned base (checked above), so the pointer is in
+            // bounds and aligned for `BufferMeta`; no device has the region yet.
+            unsafe { region.as_ptr().add(start).cast::<BufferMeta>().write(meta) };
+        }
+
+        let mut free = Vec::with_capacity(entries);
+        free.extend((0..count).rev());
+        Ok(Rc::new(Mempool {
+            region,
+            id,
+            entries: count,
+            shift: buffer_size.trailing_zeros(),
+            free: UnsafeCell::new(free),
+            raw: Cell::new(0),
+        }))
+    }
+
+    /// A pool of `entries` buffers of [`DEFAULT_BUFFER_SIZE`] bytes.
+    pub fn with_default_size<A: DmaAllocator + ?Sized>(
+        allocator: &A,
+        entries: usize,
+    ) -> Result<Rc<Mempool>> {
+        Self::new(allocator, entries, DEFAULT_BUFFER_SIZE)
+    }
+
+    /// Takes a free buffer, or `None` when all are in use. The packet's length starts at 0; its
+    /// bytes are whatever the buffer last held.
+    #[inline]
+    pub fn alloc(self: &Rc<Self>) -> Option<Packet> {
+        let index = self.pop()?;
+        let packet = Packet {
+            buf: self.buffer(index),
+            index,
+            pool: Rc::clone(self),
+        };
+        packet.meta_set_len(0);
+        Some(packet)
+    }
+
+    /// Takes up to `n` free buffers into `out`; returns how many it took, fewer than `n` when the
+    /// pool runs out.
+    pub fn alloc_bulk<E: Extend<Packet>>(self: &Rc<Self>, out: &mut E, n: usize) -> usize {
+        let mut taken = 0;
+        // Each step borrows the free stack only inside `alloc`, so whatever `extend` does with
+        // the packets (even dropping them) cannot disturb the pool.
+        out.extend(std::iter::from_fn(|| {
+            if taken == n {
+                return None;
+            }
+            let packet = self.alloc()?;
+            taken += 1;
+            Some(packet)
+        }));
+        taken
+    }
+
+    /// Returns packets to their pools (each goes back to the pool it came from); returns how
+    /// many. Equivalent to dropping them.
+    pub fn free_bulk<I: IntoIterator<Item = Packet>>(packets: I) -> usize {
+        packets.into_iter().map(drop).count()
+    }
+
+    /// Turns a token back into the packet it was made from, with the length it had when it
+    /// became raw (a receive path then sets the length the device reported). An error if the
+    /// token belongs to another pool; the token is then gone and its buffer stays counted as raw
+    /// in its own pool.
+    #[inline]
+    pub fn packet_from_raw(self: &Rc<Self>, raw: RawBuffer) -> Result<Packet> {
+        if raw.pool != self.id || raw.index >= self.entries {
+            return Err(Error::ForeignBuffer {
+                index: raw.index,
+                owner: raw.pool,
+                pool: self.id,
+            });
+        }
+        self.raw.set(self.raw.get() - 1);
+        Ok(Packet {
+            buf: self.buffer(raw.index),
+            index: raw.index,
+            pool: Rc::clone(self),
+        })
+    }
+
+    /// Device address of the data of the buffer behind `raw` (what a descriptor points to).
+    #[inline]
+    pub fn raw_device_addr(&self, raw: &RawBuffer) -> Option<u64> {
+        (raw.pool == self.id && raw.index < self.entries)
+            .then(|| self.meta_device_addr(raw.index) + HEADROOM as u64)
+    }
+
+    /// Free buffers.
+    #[inline]
+    pub fn free_count(&self) -> usize {
+        // SAFETY: see `pop`; the shared borrow ends before this returns.
+        unsafe { (*self.free.get()).len() }
+    }
+
+    /// Buffers held as [`RawBuffer`] tokens (typically by descriptor rings).
+    #[inline]
+    pub fn raw_count(&self) -> usize {
+        self.raw.get() as usize
+    }
+
+    /// Buffers inside live [`Packet`]s: `capacity - free_count - raw_count`.
+    #[inline]
+    pub fn alive_count(&self) -> usize {
+        self.capacity() - self.free_count() - self.raw_count()
+    }
+
+    /// Number of buffers in the pool.
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.entries as usize
+    }
+
+    /// Bytes per buffer, headroom included.
+    #[inline]
+    pub fn buffer_size(&self) -> usize {
+        1 << self.shift
+    }
+
+    /// Bytes of packet data a buffer holds: `buffer_size - HEADROOM`.
+    #[inline]
+    pub fn data_capacity(&self) -> usize {
+        self.buffer_size() - HEADROOM
+    }
+
+    /// This pool's id, which [`RawBuffer::pool_id`] names.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// The DMA region the buffers live in.
+    pub fn region(&self) -> &DmaRegion {
+        &self.region
+    }
+
+    /// First byte of buffer `index` (which must be `< entries`).
+    #[inline]
+    fn buffer(&self, index: u32) -> NonNull<u8> {
+        debug_assert!(index < self.entries);
+        // SAFETY: `index < entries`, so the offset is inside the region, which is one mapping.
+        unsafe { self.region.virt().add((index as usize) << self.shift) }
+    }
+
+    /// Device address of the first byte of buffer `index` (which must be `< entries`).
+    #[inline]
+    fn meta_device_addr(&self, index: u32) -> u64 {
+        // SAFETY: `buffer` is in bounds and aligned for `BufferMeta` (see `new`), whose
+        // device_addr field only the pool writes, before any device or packet sees the buffer.
+        unsafe { (*self.buffer(index).cast::<BufferMeta>().as_ptr()).device_addr }
+    }
+
+    /// Pops a free index.
+    #[inline]
+    fn pop(&self) -> Option<u32> {
+        // SAFETY: the pool is not `Sync` and `Rc` is not `Send`, so only this thread reaches the
+        // free stack; the `&mut` lives only within this statement and calls no code that could
+        // touch the pool again.
+        unsafe { (*self.free.get()).pop() }
+    }
+
+    /// Pushes a free index (never reallocates: the stack was made with room for every buffer, and
+    /// each index is pushed only by the one owner it was popped for).
+    #[inline]
+    fn push(&self, index: u32) {
+        // SAFETY: as in `pop`.
+        unsafe { (*self.free.get()).push(index) }
+    }
+}
+
+impl fmt::Debug for Mempool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mempool")
+            .field("id", &self.id)
+            .field("capacity", &self.capacity())
+            .field("buffer_size", &self.buffer_size())
+            .field("free", &self.free_count())
+            .field("raw", &self.raw_count())
+            .finish()
+    }
+}
+
+/// One packet buffer, owned; dereferences to its data (`len` bytes) and returns the buffer to its
+/// pool when dropped.
+pub struct Packet {
+    /// First byte of the buffer (the metadata).
+    buf: NonNull<u8>,
+    index: u32,
+    pool: Rc<Mempool>,
+}
+
+impl Packet {
+    /// Bytes of packet data.
+    #[inline]
+    pub fn len(&self) -> usize {
+        // Clamped so that a corrupted length can never reach past the buffer.
+        (self.meta().len as usize).min(self.capacity())
+    }
+
+    /// Whether the packet has no data.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Sets the data length. Bytes that become visible are whatever the buffer last held (zero
+    /// in a fresh pool). An error, leaving the length unchanged, beyond [`Packet::capacity`].
+    #[inline]
+    pub fn set_len(&mut self, len: usize) -> Result<()> {
+        let capacity = self.capacity();
+        if len > capacity {
+            return Err(Error::PacketTooLong { len, capacity });
+        }
+        self.meta_set_len(len as u32);
+        Ok(())
+    }
+
+    /// Bytes of data the buffer can hold.
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.pool.data_capacity()
+    }
+
+    /// Device address of the first data byte (what a descriptor points to). The byte `k` before
+    /// the data (in the headroom) is at `device_addr() - k`.
+    #[inline]
+    pub fn device_addr(&self) -> u64 {
+        self.meta().device_addr + HEADROOM as u64
+    }
+
+    /// The [`USABLE_HEADROOM`] bytes just before the data.
+    #[inline]
+    pub fn headroom(&self) -> &[u8] {
+        // SAFETY: bytes METADATA..HEADROOM of a buffer this packet owns exclusively; no device
+        // holds the buffer while a Packet exists.
+        unsafe { std::slice::from_raw_parts(self.buf.as_ptr().add(METADATA), USABLE_HEADROOM) }
+    }
+
+    /// The [`USABLE_HEADROOM`] bytes just before the data, writable: a virtio-net header of `n`
+    /// bytes goes in `headroom_mut()[USABLE_HEADROOM - n..]`, at device address
+    /// `device_addr() - n`.
+    #[inline]
+    pub fn headroom_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `headroom`, and `&mut self` makes the borrow unique.
+        unsafe { std::slice::from_raw_parts_mut(self.buf.as_ptr().add(METADATA), USABLE_HEADROOM) }
+    }
+
+    /// Index of the buffer in its pool.
+    #[inline]
+    pub fn pool_index(&self) -> u32 {
+        self.index
+    }
+
+    /// The pool the buffer belongs to.
+    #[inline]
+    pub fn pool(&self) -> &Rc<Mempool> {
+        &self.pool
+    }
+
+    /// Gives up the handle but not the buffer: the returned token stands for the buffer while a
+    /// device owns it (a driver stores it in its ring), and [`Mempool::packet_from_raw`] turns it
+    /// back into a packet. The length stays in the buffer's metadata.
+    #[inline]
+    pub fn into_raw(self) -> RawBuffer {
+        let this = std::mem::ManuallyDrop::new(self);
+        this.pool.raw.set(this.pool.raw.get() + 1);
+        let raw = RawBuffer {
+            pool: this.pool.id,
+            index: this.index,
+        };
+        // SAFETY: `this` is never used or dropped again, so reading its Rc out moves the only
+        // copy, which is then dropped exactly once.
+        drop(unsafe { std::ptr::read(&this.pool) });
+        raw
+    }
+
+    #[inline]
+    fn meta(&self) -> &BufferMeta {
+        // SAFETY: the buffer starts with a BufferMeta written by `Mempool::new`, aligned and in
+        // bounds; the device never writes below offset METADATA.
+        unsafe { self.buf.cast::<BufferMeta>().as_ref() }
+    }
+
+    #[inline]
+    fn meta_set_len(&self, len: u32) {
+        // SAFETY: as in `meta`; the packet owns the buffer, and no reference into the metadata
+        // is alive across this write (`meta()` borrows end before any caller can get here).
+        unsafe { (*self.buf.cast::<BufferMeta>().as_ptr()).len = len };
+    }
+}
+
+impl Deref for Packet {
+    type Target = [u8];
+
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        // SAFETY: `len() <= capacity()`, so the bytes lie inside this packet's buffer, which the
+        // packet owns exclusively and which is initialised (zero-filled at mapping, then written
+        // only by software or by DMA while a ring held the buffer).
+        unsafe { std::slice::from_raw_parts(self.buf.as_ptr().add(HEADROOM), self.len()) }
+    }
+}
+
+impl DerefMut for Packet {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut [u8] {
+        let len = self.len();
+        // SAFETY: as in `deref`, and `&mut self` makes the borrow unique.
+        unsafe { std::slice::from_raw_parts_mut(self.buf.as_ptr().add(HEADROOM), len) }
+    }
+}
+
+impl Drop for Packet {
+    #[inline]
+    fn drop(&mut self) {
+        self.pool.push(self.index);
+    }
+}
+
+impl fmt::Debug for Packet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Packet")
+            .field("pool", &self.pool.id)
+            .field("index", &self.index)
+            .field("len", &self.len())
+            .field("device_addr", &format_args!("{:#x}", self.device_addr()))
+            .finish()
+    }
+}
+
+/// A buffer taken out of a [`Packet`] while a device owns it: just the pool id and the buffer
+/// index, 8 bytes, for descriptor rings to keep beside their descriptors.
+///
+/// It cannot be cloned, so it stands for the buffer as uniquely as the packet did. Give it back
+/// with [`Mempool::packet_from_raw`]; dropping it instead leaks the buffer (counted in
+/// [`Mempool::raw_count`] for good).
+#[must_use = "dropping a RawBuffer leaks its buffer; return it with Mempool::packet_from_raw"]
+#[derive(Debug, PartialEq, Eq)]
+pub struct RawBuffer {
+    pool: u32,
+    index: u32,
+}
+
+impl RawBuffer {
+    /// Index of the buffer in its pool.
+    #[inline]
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// Id of the pool the buffer belongs to ([`Mempool::id`]).
+    #[inline]
+    pub fn pool_id(&self) -> u32 {
+        self.pool
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::PlainAllocator;
+
+    fn pool(entries: usize, size: usize) -> Rc<Mempool> {
+        Mempool::new(&PlainAllocator::new(), entries, size).unwrap()
+    }
+
+    #[test]
+    fn metadata_and_addresses() {
+        let p = pool(4, 2048);
+        let base = p.region().as_ptr() as u64;
+        let mut pkts = Vec::new();
+        assert_eq!(p.alloc_bulk(&mut pkts, 4), 4);
+        for (i, pkt) in pkts.iter().enumerate() {
+            assert_eq!(pkt.pool_index() as usize, i);
+            assert_eq!(pkt.device_addr(), base + (i * 2048 + HEADROOM) as u64);
+            assert_eq!(pkt.capacity(), 2048 - 64);
+            assert!(pkt.is_empty());
+        }
+    }
+
+    #[test]
+    fn data_and_headroom_are_disjoint_and_persist() {
+        let p = pool(1, 256);
+        let mut pkt = p.alloc().unwrap();
+        pkt.set_len(10).unwrap();
+        pkt.copy_from_slice(&[7; 10]);
+        pkt.headroom_mut().fill(0xee);
+        assert_eq!(&pkt[..], &[7; 10]);
+        assert_eq!(pkt.device_addr(), p.region().device_addr(64).unwrap());
+        assert!(matches!(
+            pkt.set_len(193),
+            Err(Error::PacketTooLong {
+                len: 193,
+                capacity: 192
+            })
+        ));
+        assert_eq!(pkt.len(), 10);
+        pkt.set_len(192).unwrap();
+        drop(pkt);
+        let mut again = p.alloc().unwrap();
+        assert_eq!(again.len(), 0);
+        again.set_len(12).unwrap();
+        // set_len exposes the old contents, and the headroom writes did not reach the metadata.
+        assert_eq!(&again[..10], &[7; 10]);
+        assert_eq!(again.device_addr(), p.region().device_addr(64).unwrap());
+        assert_eq!(again.pool_index(), 0);
+    }
+
+    #[test]
+    fn raw_round_trip_keeps_length_and_counts() {
+        let p = pool(8, 2048);
+        let mut pkt = p.alloc().unwrap();
+        pkt.set_len(60).unwrap();
+        let addr = pkt.device_addr();
+        let raw = pkt.into_raw();
+        assert_eq!((p.free_count(), p.raw_count(), p.alive_count()), (7, 1, 0));
+        assert_eq!(p.raw_device_addr(&raw), Some(addr));
+        assert_eq!(Rc::strong_count(&p), 1);
+        let pkt = p.packet_from_raw(raw).unwrap();
+        assert_eq!((pkt.len(), pkt.device_addr()), (60, addr));
+        assert_eq!((p.free_count(), p.raw_count(), p.alive_count()), (7, 0, 1));
+    }
+
+    #[test]
+    fn foreign_raw_buffers_are_refused() {
+        let a = pool(2, 2048);
+        let b = pool(2, 2048);
+        let raw = a.alloc().unwrap().into_raw();
+        assert_eq!(b.raw_device_addr(&raw), None);
+        assert!(matches!(
+            b.packet_from_raw(raw),
+            Err(Error::ForeignBuffer { index: 0, .. })
+        ));
+        assert_eq!(b.raw_count(), 0);
+        assert_eq!(b.free_count(), 2);
+    }
+
+    #[test]
+    fn rejects_bad_sizes() {
+        let alloc = PlainAllocator::new();
+        for size in [0, 64, 127, 3000, 4 << 20] {
+            assert!(
+                matches!(
+                    Mempool::new(&alloc, 4, size),
+                    Err(Error::InvalidMemoryRequest { .. })
+                ),
+                "{size}"
+            );
+        }
+        assert!(Mempool::new(&alloc, 0, 2048).is_err());
+        assert!(Mempool::new(&alloc, usize::MAX / 2, 2048).is_err());
+        assert!(Mempool::new(&alloc, 1, HUGE_PAGE_SIZE).is_ok());
+    }
+
+    #[test]
+    fn exhaustion_returns_fewer() {
+        let p = pool(3, 128);
+        let mut v = Vec::new();
+        assert_eq!(p.alloc_bulk(&mut v, 5), 3);
+        assert!(p.alloc().is_none());
+        assert_eq!(p.alloc_bulk(&mut v, 5), 0);
+        assert_eq!(Mempool::free_bulk(v.drain(..)), 3);
+        assert_eq!(p.free_count(), 3);
+    }
+
+    #[test]
+    fn pool_outlives_its_packets_only() {
+        let p = pool(2, 2048);
+        let pkt = p.alloc().unwrap();
+        drop(p);
+        // The packet keeps the pool (and its memory) alive.
+        assert_eq!(pkt.pool().free_count(), 1);
+    }
+}

@@ -1,0 +1,273 @@
+//! DMA memory, the mempool and the packet handle.
+//!
+//! Drivers get memory the NIC can reach through one interface, [`DmaAllocator`]. It hands out a
+//! [`DmaRegion`]: a mapping owned by the region (unmapped when it drops) that knows, for every
+//! byte offset, the address the device must use to reach that byte ([`DmaRegion::device_addr`]).
+//!
+//! Providers:
+//!
+//! - [`HugePageAllocator`]: files on hugetlbfs, locked in memory, device address = physical
+//!   address from `/proc/self/pagemap`. Needs root and reserved huge pages
+//!   (`ci/setup-hugepages`). This is what real hardware without an IOMMU uses.
+//! - [`PlainAllocator`]: anonymous memory for the simulator; device address = virtual address.
+//!   Works anywhere, without privileges.
+//! - VFIO (not written yet) fits the same trait: it maps anonymous memory, registers it with the
+//!   IOMMU container (`VFIO_IOMMU_MAP_DMA`) at an I/O virtual address of its choosing, and
+//!   returns the mapping through [`DmaRegion::from_mmap`] with [`DeviceAddresses::Linear`]
+//!   `{ base: iova }`. Nothing else in the drivers changes.
+//!
+//! Every region starts zero-filled and page-aligned. A region allocated `contiguous` is one run
+//! of device addresses, so a descriptor ring can be given to the device by its first address; a
+//! region allocated without it may change device addresses at each huge page boundary, so
+//! anything the device reads as one block (a packet buffer) must not straddle one. The
+//! [`Mempool`] guarantees that for its buffers by using power-of-two entry sizes up to
+//! [`HUGE_PAGE_SIZE`].
+
+mod hugepage;
+mod mempool;
+mod plain;
+
+use std::ptr::NonNull;
+
+use crate::error::{Error, Result};
+
+pub use hugepage::{DEFAULT_HUGE_DIR, HugePageAllocator};
+pub use mempool::{
+    DEFAULT_BUFFER_SIZE, HEADROOM, MIN_BUFFER_SIZE, Mempool, Packet, RawBuffer, USABLE_HEADROOM,
+};
+pub use plain::PlainAllocator;
+
+/// Size of the huge pages rixy expects (x86-64's 2 MiB pages), and the largest physically
+/// contiguous allocation any allocator grants, so that code tested on the simulator behaves as
+/// it will on hardware.
+pub const HUGE_PAGE_SIZE: usize = 2 * 1024 * 1024;
+
+/// A source of memory a device can reach by DMA.
+///
+/// Implementors return zero-filled, page-aligned regions of at least `size` bytes whose device
+/// addresses stay valid, and whose memory stays put, for as long as the region lives.
+pub trait DmaAllocator {
+    /// Allocates `size` bytes (rounded up to the provider's page size). With `contiguous`, the
+    /// device addresses of the whole region form one run (`device_addr(o) == device_addr(0) + o`);
+    /// allocations larger than [`HUGE_PAGE_SIZE`] cannot be contiguous and fail with
+    /// [`Error::ContiguousTooLarge`].
+    fn allocate(&self, size: usize, contiguous: bool) -> Result<DmaRegion>;
+}
+
+impl<A: DmaAllocator + ?Sized> DmaAllocator for &A {
+    fn allocate(&self, size: usize, contiguous: bool) -> Result<DmaRegion> {
+        (**self).allocate(size, contiguous)
+    }
+}
+
+impl<A: DmaAllocator + ?Sized> DmaAllocator for Box<A> {
+    fn allocate(&self, size: usize, contiguous: bool) -> Result<DmaRegion> {
+        (**self).allocate(size, contiguous)
+    }
+}
+
+impl<A: DmaAllocator + ?Sized> DmaAllocator for std::rc::Rc<A> {
+    fn allocate(&self, size: usize, contiguous: bool) -> Result<DmaRegion> {
+        (**self).allocate(size, contiguous)
+    }
+}
+
+impl<A: DmaAllocator + ?Sized> DmaAllocator for std::sync::Arc<A> {
+    fn allocate(&self, size: usize, contiguous: bool) -> Result<DmaRegion> {
+        (**self).allocate(size, contiguous)
+    }
+}
+
+/// How the bytes of a region translate to device addresses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeviceAddresses {
+    /// The device address is the virtual address (the simulator).
+    Identity,
+    /// One run starting at `base` (an IOMMU mapping, or a single huge page).
+    Linear {
+        /// Device address of the first byte.
+        base: u64,
+    },
+    /// One device address per page of `page_size` bytes (huge pages without an IOMMU: each page
+    /// has its own physical frame).
+    Pages {
+        /// Bytes per page, a power of two.
+        page_size: usize,
+        /// Device address of the first byte of each page, in order.
+        bases: Box<[u64]>,
+    },
+}
+
+/// A mapping of DMA memory, unmapped when dropped.
+///
+/// The region hands out raw pointers only: the device may write to it at any time the driver
+/// has allowed, so safe references to its bytes are the business of the types built on it
+/// ([`Packet`], the drivers' descriptor rings).
+#[derive(Debug)]
+pub struct DmaRegion {
+    virt: NonNull<u8>,
+    /// Bytes usable by the caller.
+    len: usize,
+    /// Bytes mapped (what `munmap` gets).
+    map_len: usize,
+    addresses: DeviceAddresses,
+    contiguous: bool,
+}
+
+// SAFETY: a DmaRegion is an owned mapping like a `Box<[u8]>` that exposes only raw pointers; no
+// thread-affine state is involved, and `munmap` may run on any thread.
+unsafe impl Send for DmaRegion {}
+// SAFETY: every `&self` method only reads the immutable fields above; access to the memory itself
+// goes through raw pointers whose users must synchronise.
+unsafe impl Sync for DmaRegion {}
+
+impl DmaRegion {
+    /// Takes over a mapping made with `mmap`, which the region `munmap`s when it drops.
+    ///
+    /// This is the seam for new providers (VFIO): map the memory, make it reachable by the
+    /// device, then wrap it here.
+    ///
+    /// # Safety
+    ///
+    /// `virt..virt+map_len` must be a live, readable and writable, initialised mapping created by
+    /// `mmap` that nothing else unmaps; `len <= map_len`; `addresses` must describe where the
+    /// device reaches each byte (for [`DeviceAddresses::Pages`], `virt` must be aligned to the
+    /// page size and `bases` must cover `len` bytes); if `contiguous`, every byte must be
+    /// reachable from the first byte's device address plus its offset.
+    pub unsafe fn from_mmap(
+        virt: NonNull<u8>,
+        len: usize,
+        map_len: usize,
+        addresses: DeviceAddresses,
+        contiguous: bool,
+    ) -> DmaRegion {
+        DmaRegion {
+            virt,
+            len,
+            map_len,
+            addresses,
+            contiguous,
+        }
+    }
+
+    /// The first byte, as a non-null pointer.
+    #[inline]
+    pub fn virt(&self) -> NonNull<u8> {
+        self.virt
+    }
+
+    /// The first byte, as a raw pointer.
+    #[inline]
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.virt.as_ptr()
+    }
+
+    /// Bytes usable.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the region has no usable bytes (never true for a region from an allocator).
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether the device addresses of the whole region form one run.
+    #[inline]
+    pub fn is_contiguous(&self) -> bool {
+        self.contiguous
+    }
+
+    /// How offsets translate to device addresses.
+    pub fn addresses(&self) -> &DeviceAddresses {
+        &self.addresses
+    }
+
+    /// The address the device uses to reach byte `offset` of the region; `None` if `offset` is
+    /// not inside it.
+    #[inline]
+    pub fn device_addr(&self, offset: usize) -> Option<u64> {
+        if offset >= self.len {
+            return None;
+        }
+        match &self.addresses {
+            DeviceAddresses::Identity => Some(self.virt.as_ptr() as u64 + offset as u64),
+            DeviceAddresses::Linear { base } => Some(base + offset as u64),
+            DeviceAddresses::Pages { page_size, bases } => {
+                let page = bases.get(offset / page_size)?;
+                Some(page + (offset % page_size) as u64)
+            }
+        }
+    }
+}
+
+impl Drop for DmaRegion {
+    fn drop(&mut self) {
+        // SAFETY: `from_mmap`'s contract makes `virt..virt+map_len` a mapping this region owns
+        // alone; after this nothing refers to it, since the region is going away and every
+        // pointer it handed out was documented to live no longer than the region.
+        let rc = unsafe { libc::munmap(self.virt.as_ptr().cast(), self.map_len) };
+        if rc != 0 {
+            log::warn!(
+                "munmap of DMA region at {:p} ({} bytes) failed: {}",
+                self.virt,
+                self.map_len,
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+}
+
+/// The system's base page size (for rounding anonymous mappings and reading pagemap).
+pub(crate) fn base_page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if size > 0 { size as usize } else { 4096 }
+}
+
+/// `size` rounded up to a multiple of `page` (a power of two); errors on zero or overflow.
+pub(crate) fn round_up(size: usize, page: usize) -> Result<usize> {
+    if size == 0 {
+        return Err(Error::InvalidMemoryRequest {
+            problem: "a DMA allocation of 0 bytes: ask for at least one byte".into(),
+        });
+    }
+    size.checked_next_multiple_of(page)
+        .ok_or_else(|| Error::InvalidMemoryRequest {
+            problem: format!("a DMA allocation of {size} bytes overflows the address space"),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounding() {
+        assert_eq!(round_up(1, 4096).unwrap(), 4096);
+        assert_eq!(round_up(4096, 4096).unwrap(), 4096);
+        assert_eq!(round_up(4097, 4096).unwrap(), 8192);
+        assert!(round_up(0, 4096).is_err());
+        assert!(round_up(usize::MAX, 4096).is_err());
+    }
+
+    #[test]
+    fn page_translation() {
+        let alloc = PlainAllocator::new();
+        // Borrow a real mapping, then describe it with per-page addresses.
+        let mut region = alloc.allocate(3 * 4096, false).unwrap();
+        region.addresses = DeviceAddresses::Pages {
+            page_size: 4096,
+            bases: vec![0x10_0000, 0x50_0000, 0x20_0000].into_boxed_slice(),
+        };
+        assert_eq!(region.device_addr(0), Some(0x10_0000));
+        assert_eq!(region.device_addr(4095), Some(0x10_0fff));
+        assert_eq!(region.device_addr(4096), Some(0x50_0000));
+        assert_eq!(region.device_addr(2 * 4096 + 8), Some(0x20_0008));
+        assert_eq!(region.device_addr(3 * 4096), None);
+        region.addresses = DeviceAddresses::Linear { base: 0x1000 };
+        assert_eq!(region.device_addr(0x20), Some(0x1020));
+    }
+}

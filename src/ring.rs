@@ -1,0 +1,261 @@
+//! Power-of-two ring index arithmetic, shared by every driver.
+//!
+//! Descriptor rings hold a power-of-two number of slots, so wrapping an index is a mask rather
+//! than a division. Two styles of index are in use, and this module serves both.
+//!
+//! ## Head/tail rings (ixgbe)
+//!
+//! The 82599 keeps a head register written by the device and a tail register written by
+//! software, both in `0..N` (datasheet 7.1.9 for receive, 7.2.3 for transmit). The device owns
+//! the descriptors `head..tail-1` (modulo N); software owns the rest. Head equal to tail means
+//! the device owns nothing, so software can hand over at most N-1 descriptors: a ring with all N
+//! handed over would again read head == tail and look empty. [`RingSize::in_flight`] and
+//! [`RingSize::free_to_hand_over`] encode this rule once, and always add up to N-1.
+//!
+//! ```
+//! use rixy::ring::RingSize;
+//! let ring = RingSize::for_driver(512)?;
+//! // The device owns 510, 511, 0, 1, 2.
+//! assert_eq!(ring.in_flight(510, 3), 5);
+//! assert_eq!(ring.free_to_hand_over(510, 3), 506);
+//! assert_eq!(ring.next(511), 0);
+//! # Ok::<(), rixy::Error>(())
+//! ```
+//!
+//! ## Free-running counters (virtio)
+//!
+//! Legacy virtio's `avail.idx` and `used.idx` never wrap at the queue size: they are free-running
+//! `u16` counters that wrap at 65536 (virtio 1.0, 2.4.6 "The Virtqueue Available Ring" and 2.4.8
+//! "The Virtqueue Used Ring"; the slot is `idx % queue_size`). Because the queue size is a power
+//! of two no larger than 32768 (2.4 "Virtqueues"), 65536 is a multiple of it and
+//! [`RingSize::slot`] stays correct across the `u16` wrap. The number of entries between two
+//! counters is their wrapping difference, [`RingSize::pending`]; unlike head/tail rings, all N
+//! entries can be outstanding, since `avail.idx - used.idx == N` is distinguishable from 0.
+//!
+//! ```
+//! use rixy::ring::RingSize;
+//! let queue = RingSize::new(256)?;
+//! assert_eq!(RingSize::pending(65530, 4), 10); // avail.idx wrapped, used.idx had not
+//! assert_eq!(queue.slot(65535), 255);
+//! assert_eq!(queue.slot(0), 0);
+//! # Ok::<(), rixy::Error>(())
+//! ```
+
+use crate::error::{Error, Result};
+
+/// Smallest ring a driver configuration accepts (the limit Linux's ixgbe driver uses too,
+/// `IXGBE_MIN_RXD`). The 82599 needs the ring length in bytes to be a multiple of 128
+/// (datasheet 8.2.3.8.3 RDLEN, 8.2.3.9.7 TDLEN), which every power of two from 8 descriptors up
+/// satisfies.
+pub const MIN_DRIVER_RING: usize = 64;
+
+/// Largest ring a driver configuration accepts: 4096 descriptors, the limit of ixy and of
+/// Linux's ixgbe driver (`IXGBE_MAX_RXD`, `IXGBE_MAX_TXD`).
+pub const MAX_DRIVER_RING: usize = 4096;
+
+/// Largest ring [`RingSize`] can describe: a virtio queue holds at most 32768 entries
+/// (virtio 1.0, 2.4 "Virtqueues").
+pub const MAX_RING: usize = 32768;
+
+/// The number of slots of a ring: a power of two between 1 and [`MAX_RING`].
+///
+/// All index arithmetic takes indices of any value and wraps them, so a caller can pass a raw
+/// register value or a free-running counter without masking it first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RingSize {
+    /// Number of slots, a power of two in `1..=MAX_RING`.
+    size: u32,
+}
+
+impl RingSize {
+    /// A ring of `size` slots: any power of two up to [`MAX_RING`], the range virtio queue sizes
+    /// come in.
+    pub const fn new(size: usize) -> Result<Self> {
+        Self::in_range(size, 1, MAX_RING)
+    }
+
+    /// A ring of `size` slots for a driver configuration: a power of two in
+    /// [`MIN_DRIVER_RING`]`..=`[`MAX_DRIVER_RING`].
+    pub const fn for_driver(size: usize) -> Result<Self> {
+        Self::in_range(size, MIN_DRIVER_RING, MAX_DRIVER_RING)
+    }
+
+    /// A ring of `size` slots where `size` must be a power of two in `min..=max` (and at most
+    /// [`MAX_RING`]).
+    pub const fn in_range(size: usize, min: usize, max: usize) -> Result<Self> {
+        let max = if max > MAX_RING { MAX_RING } else { max };
+        if size.is_power_of_two() && size >= min && size <= max {
+            // `size <= MAX_RING` so the cast is lossless.
+            Ok(RingSize { size: size as u32 })
+        } else {
+            Err(Error::InvalidRingSize { size, min, max })
+        }
+    }
+
+    /// Number of slots.
+    #[inline]
+    pub const fn get(self) -> usize {
+        self.size as usize
+    }
+
+    /// The mask that wraps an index: `size - 1`.
+    #[inline]
+    pub const fn mask_bits(self) -> usize {
+        self.size as usize - 1
+    }
+
+    /// `i` wrapped into `0..size`.
+    #[inline]
+    pub const fn mask(self, i: usize) -> usize {
+        i & self.mask_bits()
+    }
+
+    /// The slot after `i`, wrapped.
+    #[inline]
+    pub const fn next(self, i: usize) -> usize {
+        self.mask(i.wrapping_add(1))
+    }
+
+    /// The slot `n` steps after `i`, wrapped.
+    #[inline]
+    pub const fn advance(self, i: usize, n: usize) -> usize {
+        self.mask(i.wrapping_add(n))
+    }
+
+    /// How many steps forward lead from `from` to `to`, in `0..size`.
+    ///
+    /// Correct for indices that have already been wrapped and for free-running `usize` counters
+    /// alike, because every ring size divides 2^64 (and 2^32).
+    #[inline]
+    pub const fn distance(self, from: usize, to: usize) -> usize {
+        self.mask(to.wrapping_sub(from))
+    }
+
+    /// Descriptors the device owns on a head/tail ring: `head..tail-1`, in `0..size`.
+    #[inline]
+    pub const fn in_flight(self, head: usize, tail: usize) -> usize {
+        self.distance(head, tail)
+    }
+
+    /// Descriptors software may still hand over on a head/tail ring before it is full. Software
+    /// owns `tail..head-1`, and one slot always stays empty so that full and empty differ:
+    /// `in_flight(h, t) + free_to_hand_over(h, t) == size - 1` for every `h`, `t`.
+    #[inline]
+    pub const fn free_to_hand_over(self, head: usize, tail: usize) -> usize {
+        self.mask_bits() - self.in_flight(head, tail)
+    }
+
+    /// The slot a free-running virtio counter (`avail.idx`, `used.idx`, `last_used`) refers to.
+    #[inline]
+    pub const fn slot(self, counter: u16) -> usize {
+        self.mask(counter as usize)
+    }
+
+    /// Entries between two free-running `u16` counters, `to - from` modulo 65536: how many
+    /// buffers the device has added to the used ring since `from` was read, or how many are
+    /// available but not yet used.
+    #[inline]
+    pub const fn pending(from: u16, to: u16) -> u16 {
+        to.wrapping_sub(from)
+    }
+
+    /// Entries software may still make available on a virtqueue whose driver has published
+    /// `avail_idx` and whose device has consumed up to `used_idx`. All `size` entries may be
+    /// outstanding at once. `None` when the counters are more than `size` apart, which a correct
+    /// device never produces: treat it as a device error.
+    #[inline]
+    pub const fn virtq_free(self, avail_idx: u16, used_idx: u16) -> Option<usize> {
+        let outstanding = Self::pending(used_idx, avail_idx) as usize;
+        if outstanding <= self.get() {
+            Some(self.get() - outstanding)
+        } else {
+            None
+        }
+    }
+}
+
+impl std::fmt::Display for RingSize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.size)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_powers_of_two_only() {
+        for shift in 0..=15 {
+            let n = 1usize << shift;
+            assert_eq!(RingSize::new(n).unwrap().get(), n);
+        }
+        for bad in [0, 3, 6, 100, 65536, 1 << 20, usize::MAX] {
+            assert!(
+                matches!(RingSize::new(bad), Err(Error::InvalidRingSize { size, .. }) if size == bad),
+                "{bad} accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn driver_range_is_64_to_4096() {
+        assert!(RingSize::for_driver(32).is_err());
+        assert!(RingSize::for_driver(64).is_ok());
+        assert!(RingSize::for_driver(4096).is_ok());
+        assert!(RingSize::for_driver(8192).is_err());
+        assert!(RingSize::for_driver(1000).is_err());
+        let msg = RingSize::for_driver(8192).unwrap_err().to_string();
+        assert!(
+            msg.contains("8192") && msg.contains("64") && msg.contains("4096"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn in_range_never_exceeds_max_ring() {
+        assert!(RingSize::in_range(65536, 1, usize::MAX).is_err());
+        assert!(RingSize::in_range(MAX_RING, 1, usize::MAX).is_ok());
+    }
+
+    #[test]
+    fn wraps_at_the_end() {
+        let r = RingSize::new(8).unwrap();
+        assert_eq!(r.next(7), 0);
+        assert_eq!(r.advance(6, 5), 3);
+        assert_eq!(r.mask(13), 5);
+        assert_eq!(r.next(usize::MAX), 0);
+        assert_eq!(r.advance(usize::MAX, 2), 1);
+    }
+
+    #[test]
+    fn distance_counts_forward_steps() {
+        let r = RingSize::new(8).unwrap();
+        assert_eq!(r.distance(2, 5), 3);
+        assert_eq!(r.distance(5, 2), 5);
+        assert_eq!(r.distance(4, 4), 0);
+        assert_eq!(r.distance(usize::MAX, 1), 2);
+    }
+
+    #[test]
+    fn head_tail_ownership() {
+        let r = RingSize::new(8).unwrap();
+        // empty: head == tail
+        assert_eq!(r.in_flight(3, 3), 0);
+        assert_eq!(r.free_to_hand_over(3, 3), 7);
+        // full: tail one behind head
+        assert_eq!(r.in_flight(3, 2), 7);
+        assert_eq!(r.free_to_hand_over(3, 2), 0);
+    }
+
+    #[test]
+    fn free_running_counters() {
+        let q = RingSize::new(4).unwrap();
+        assert_eq!(RingSize::pending(65535, 1), 2);
+        assert_eq!(q.virtq_free(2, 65535), Some(1));
+        assert_eq!(q.virtq_free(3, 65535), Some(0));
+        assert_eq!(q.virtq_free(4, 65535), None);
+        assert_eq!(q.slot(65535), 3);
+        assert_eq!(q.slot(65535u16.wrapping_add(1)), 0);
+    }
+}
