@@ -479,6 +479,19 @@ fn descriptor_items(dev: &Device, d: &Descriptor) -> TokenStream {
                 Self([0; #size_n])
             }
         }
+        impl crate::regs::Descriptor for #tyname {
+            type View = #modname::View<crate::regs::Mmio>;
+            const SIZE: usize = #size;
+            const ALIGN: usize = #align;
+            #[inline(always)]
+            unsafe fn view(ptr: core::ptr::NonNull<u8>) -> Self::View {
+                #modname::View {
+                    // SAFETY: the caller guarantees `ptr` points to SIZE bytes of device-shared
+                    // memory that stay valid while the view is used.
+                    bus: unsafe { crate::regs::Mmio::new(ptr, #size) },
+                }
+            }
+        }
         #[doc = #doc]
         #[allow(non_snake_case)]
         pub mod #modname {
@@ -489,7 +502,7 @@ fn descriptor_items(dev: &Device, d: &Descriptor) -> TokenStream {
             #(#word_consts)*
             #[doc = #view_doc]
             pub struct View<B> {
-                bus: B,
+                pub(in super) bus: B,
             }
             impl<B: crate::regs::Bus> View<B> {
                 /// Views the descriptor at the start of `bus`, if the bus covers all of it.

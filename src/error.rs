@@ -44,6 +44,79 @@ pub enum Error {
         count: usize,
     },
 
+    /// A device did not reach a state the driver waited for.
+    #[error("{device}: {what} did not happen within {waited_ms} ms: {hint}")]
+    Timeout {
+        /// The device (PCI address or sim:N).
+        device: String,
+        /// What the driver waited for, in datasheet terms.
+        what: &'static str,
+        /// How long it waited.
+        waited_ms: u64,
+        /// What the user can check.
+        hint: &'static str,
+    },
+
+    /// A receive batch larger than the ring can ever deliver at once.
+    #[error("a batch of {batch} packets does not fit a ring of {ring} descriptors (at most {} at once): ask for fewer", ring - 1)]
+    BatchTooLarge {
+        /// The batch asked for.
+        batch: usize,
+        /// The ring size.
+        ring: usize,
+    },
+
+    /// A queue number the device was not configured with.
+    #[error("{device} has {queues} {kind} queues; queue {queue} does not exist")]
+    NoSuchQueue {
+        /// The device.
+        device: String,
+        /// "receive" or "transmit".
+        kind: &'static str,
+        /// The queue asked for.
+        queue: u16,
+        /// How many there are.
+        queues: u16,
+    },
+
+    /// A configuration that cannot work.
+    #[error("invalid configuration: {problem}")]
+    InvalidConfig {
+        /// What is wrong and what to use instead.
+        problem: String,
+    },
+
+    /// A network device no rixy driver drives.
+    #[error(
+        "{address}: no rixy driver for network device {vendor:04x}:{device:04x}; rixy drives the Intel 82599 family (8086:10fb and its siblings)"
+    )]
+    UnsupportedDevice {
+        /// The device's address.
+        address: String,
+        /// PCI vendor id.
+        vendor: u16,
+        /// PCI device id.
+        device: u16,
+    },
+
+    /// A device address that is neither a PCI address nor a simulated port.
+    #[error(
+        "{address:?} is not a device address: give a PCI address (0000:03:00.0) or a simulated port (sim:0)"
+    )]
+    InvalidDeviceAddress {
+        /// What was given.
+        address: String,
+    },
+
+    /// The device refused or failed something the driver asked of it.
+    #[error("{device}: {problem}")]
+    DeviceFailed {
+        /// The device.
+        device: String,
+        /// What happened.
+        problem: String,
+    },
+
     /// An I/O error on a file the driver needs (sysfs, hugetlbfs, pagemap, port IO).
     #[error("{what} {}: {source}", path.display())]
     Io {

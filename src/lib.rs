@@ -11,11 +11,17 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+pub mod device;
 pub mod error;
+pub mod ixgbe;
 pub mod memory;
+mod open;
 pub mod pci;
 pub mod regs;
 pub mod ring;
 pub mod virtio;
 
+pub use device::{Config, Link, MacAddress, Stats};
 pub use error::{Error, Result};
+pub use memory::{Mempool, Packet};
+pub use open::{Device, open};

@@ -86,6 +86,23 @@ pub mod access {
     );
 }
 
+/// A DMA descriptor layout declared in a datasheet file: its memory image is the implementing
+/// type, and [`Descriptor::view`] gives typed access to one in device-shared memory.
+pub trait Descriptor {
+    /// The typed view of one descriptor, over MMIO-style volatile accesses.
+    type View;
+    /// Size in bytes.
+    const SIZE: usize;
+    /// Alignment in bytes.
+    const ALIGN: usize;
+    /// A view of the descriptor at `ptr`.
+    ///
+    /// # Safety
+    /// `ptr` must be aligned to `ALIGN` and point to `SIZE` bytes of memory that stay mapped
+    /// while the view is used and that no Rust reference points into.
+    unsafe fn view(ptr: core::ptr::NonNull<u8>) -> Self::View;
+}
+
 /// A register's access mode as a value, for code that decodes accesses at run time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Access {

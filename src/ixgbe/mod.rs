@@ -1,0 +1,305 @@
+//! The Intel 82599 driver (ixgbe).
+//!
+//! Everything the driver knows of the hardware comes from `registers/ixgbe.toml`; the comments
+//! cite the sections of the 82599 datasheet (revision 3.3) each step follows. The driver is
+//! generic over the bus its registers sit on: a mapped BAR on real hardware, the behavioural
+//! model in `rixy::sim` in tests. It does not know which.
+
+mod init;
+mod rx;
+mod tx;
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
+
+use crate::device::{Config, Link, MacAddress, Stats};
+use crate::memory::{DmaAllocator, Mempool, Packet};
+use crate::regs::Bus;
+use crate::regs::ixgbe::{
+    self, AdvRxDesc, AdvTxDesc, CTRL, FCTRL, LINKS, RAH, RAL, RXCTRL, ReceiveAddress, Registers,
+};
+use crate::ring::DescRing;
+use crate::{Error, Result};
+
+pub use ixgbe::INTEL_VENDOR_ID;
+
+/// The 82599-family device ids the driver accepts (PCI vendor [`INTEL_VENDOR_ID`]).
+pub const DEVICE_IDS: &[u16] = &[
+    ixgbe::DEVICE_ID_82599_KX4,
+    ixgbe::DEVICE_ID_82599_COMBO_BACKPLANE,
+    ixgbe::DEVICE_ID_82599_CX4,
+    ixgbe::DEVICE_ID_82599_SFP,
+    ixgbe::DEVICE_ID_82599_XAUI_LOM,
+    ixgbe::DEVICE_ID_82599_SFP_EM,
+    ixgbe::DEVICE_ID_82599_KX4_MEZZ,
+    ixgbe::DEVICE_ID_82599_KR,
+    ixgbe::DEVICE_ID_82599_T3_LOM,
+    ixgbe::DEVICE_ID_82599_SFP_FCOE,
+    ixgbe::DEVICE_ID_82599_BACKPLANE_FCOE,
+    ixgbe::DEVICE_ID_82599_SFP_SF_QP,
+    ixgbe::DEVICE_ID_82599_SFP_SF2,
+    ixgbe::DEVICE_ID_82599_LS,
+    ixgbe::DEVICE_ID_82599EN_SFP,
+    ixgbe::DEVICE_ID_82599_QSFP_SF_QP,
+];
+
+/// One receive queue: its descriptor ring, the packets posted to it and the pool they come from.
+struct RxRing {
+    queue: ixgbe::RxQueue,
+    ring: DescRing<AdvRxDesc>,
+    /// The packet whose buffer descriptor `i` points to.
+    posted: Vec<Option<Packet>>,
+    pool: Rc<Mempool>,
+    /// The next descriptor the device will write back.
+    next: usize,
+    /// Bytes the device may write into one buffer (SRRCTL.BSIZEPACKET).
+    nic_buffer: usize,
+}
+
+/// One transmit queue: its descriptor ring and the packets in flight.
+struct TxRing {
+    queue: ixgbe::TxQueue,
+    ring: DescRing<AdvTxDesc>,
+    /// The packet descriptor `i` sends, until it is cleaned.
+    in_flight: Vec<Option<Packet>>,
+    /// The next free descriptor (TDT after the batch).
+    next: usize,
+    /// The oldest descriptor not cleaned yet.
+    clean: usize,
+}
+
+/// An 82599 port on bus `B`, initialised and running.
+pub struct Ixgbe<B: Bus> {
+    name: String,
+    regs: Registers<B>,
+    rx: Vec<RxRing>,
+    tx: Vec<TxRing>,
+    /// Totals so far; the clear-on-read counters are added in on every `stats()`.
+    totals: Stats,
+}
+
+/// How long a datasheet step may take before the driver gives up on the device.
+const STEP_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl<B: Bus> Ixgbe<B> {
+    /// Resets and initialises the port whose registers are on `bus` (datasheet 4.6.3), with DMA
+    /// memory from `dma`. `name` names the device in logs and errors.
+    pub fn new<A: DmaAllocator + ?Sized>(
+        name: String,
+        bus: B,
+        dma: &A,
+        config: &Config,
+    ) -> Result<Self> {
+        config.validate()?;
+        let regs = Registers::new(bus)?;
+        let mut dev = Self {
+            name,
+            regs,
+            rx: Vec::new(),
+            tx: Vec::new(),
+            totals: Stats::default(),
+        };
+        dev.init(dma, config)?;
+        Ok(dev)
+    }
+
+    /// The device's name (its PCI address or simulated port).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Receive queues.
+    pub fn rx_queues(&self) -> u16 {
+        self.rx.len() as u16
+    }
+
+    /// Transmit queues.
+    pub fn tx_queues(&self) -> u16 {
+        self.tx.len() as u16
+    }
+
+    /// Descriptors in receive queue `queue`'s ring.
+    pub fn rx_ring_size(&self, queue: u16) -> Option<usize> {
+        self.rx.get(usize::from(queue)).map(|r| r.ring.size().get())
+    }
+
+    /// Descriptors in transmit queue `queue`'s ring.
+    pub fn tx_ring_size(&self, queue: u16) -> Option<usize> {
+        self.tx.get(usize::from(queue)).map(|r| r.ring.size().get())
+    }
+
+    /// Link state from LINKS (datasheet 8.2.3.22.20).
+    pub fn link(&self) -> Link {
+        let links = self.regs.links().extract();
+        if !links.is_set(LINKS::LINK_UP) {
+            return Link::default();
+        }
+        let speed_mbps = match links.read_as_enum(LINKS::LINK_SPEED) {
+            Some(LINKS::LINK_SPEED::Value::Speed100m) => 100,
+            Some(LINKS::LINK_SPEED::Value::Speed1g) => 1_000,
+            Some(LINKS::LINK_SPEED::Value::Speed10g) => 10_000,
+            None => 0,
+        };
+        Link {
+            up: true,
+            speed_mbps,
+        }
+    }
+
+    /// The MAC address in receive address register 0 (datasheet 8.2.3.7.8, 8.2.3.7.9): RAL
+    /// holds bytes 0 to 3, RAH bytes 4 and 5, lowest byte first.
+    pub fn mac(&self) -> MacAddress {
+        let first = ReceiveAddress::at::<0>();
+        let low = self.regs.ral(first).read(RAL::RAL).to_le_bytes();
+        let high = (self.regs.rah(first).read(RAH::RAH) as u16).to_le_bytes();
+        MacAddress([low[0], low[1], low[2], low[3], high[0], high[1]])
+    }
+
+    /// Programs receive address register 0, keeping it valid (RAH.AV): ixy's `set_mac_addr`
+    /// cleared AV, so the port stopped accepting its own address once promiscuous mode was off.
+    pub fn set_mac(&mut self, mac: MacAddress) -> Result<()> {
+        let first = ReceiveAddress::at::<0>();
+        let [b0, b1, b2, b3, b4, b5] = mac.0;
+        self.with_receive_disabled(|regs| {
+            regs.ral(first).set(u32::from_le_bytes([b0, b1, b2, b3]));
+            regs.rah(first)
+                .write(RAH::RAH.val(u32::from(u16::from_le_bytes([b4, b5]))) + RAH::AV::SET);
+        });
+        Ok(())
+    }
+
+    /// Receives frames for every address (FCTRL.UPE, MPE: datasheet 8.2.3.7.1) or only its
+    /// own, broadcast and enabled multicast.
+    pub fn set_promisc(&mut self, on: bool) -> Result<()> {
+        self.with_receive_disabled(|regs| {
+            let promisc = if on {
+                FCTRL::UPE::SET + FCTRL::MPE::SET
+            } else {
+                FCTRL::UPE::CLEAR + FCTRL::MPE::CLEAR
+            };
+            regs.fctrl().modify(promisc);
+        });
+        Ok(())
+    }
+
+    /// Whether promiscuous mode is on.
+    pub fn promisc(&self) -> bool {
+        self.regs.fctrl().is_set(FCTRL::UPE)
+    }
+
+    /// Runs `change` on the receive filters with RXCTRL.RXEN cleared, as datasheet 8.2.3.7.1
+    /// asks ("before receive filters are updated ... RXEN should be set to 0b"), then restores
+    /// RXEN.
+    fn with_receive_disabled(&mut self, change: impl FnOnce(&Registers<B>)) {
+        let was_on = self.regs.rxctrl().is_set(RXCTRL::RXEN);
+        if was_on {
+            self.regs.rxctrl().modify(RXCTRL::RXEN::CLEAR);
+        }
+        change(&self.regs);
+        if was_on {
+            self.regs.rxctrl().modify(RXCTRL::RXEN::SET);
+        }
+    }
+
+    /// Running totals: the clear-on-read statistics registers (datasheet 8.2.3.23) are read and
+    /// added to software totals, so no count is lost between calls.
+    pub fn stats(&mut self) -> Stats {
+        let regs = &mut self.regs;
+        let t = &mut self.totals;
+        t.rx_packets += u64::from(regs.gprc().take());
+        t.tx_packets += u64::from(regs.gptc().take());
+        // The octet counters are 36 bits: the low register first, then the high one, whose
+        // read clears the counter (8.2.3.23.18 and following).
+        let gorc_low = u64::from(regs.gorcl().take());
+        let gorc_high = u64::from(regs.gorch().take_local().read(ixgbe::GORCH::CNT_H));
+        t.rx_bytes += gorc_low | gorc_high << 32;
+        let gotc_low = u64::from(regs.gotcl().take());
+        let gotc_high = u64::from(regs.gotch().take_local().read(ixgbe::GOTCH::CNT_H));
+        t.tx_bytes += gotc_low | gotc_high << 32;
+        for pb in ixgbe::PacketBuffer::all() {
+            t.rx_dropped += u64::from(regs.mpc(pb).take());
+        }
+        for counter in ixgbe::StatCounter::all() {
+            t.rx_dropped += u64::from(regs.qprdc(counter).take());
+        }
+        self.totals
+    }
+
+    /// Packets the queues hold for the device (receive buffers posted, transmits not cleaned).
+    pub fn buffers_held(&self) -> usize {
+        let rx: usize = self
+            .rx
+            .iter()
+            .map(|r| r.posted.iter().flatten().count())
+            .sum();
+        let tx: usize = self
+            .tx
+            .iter()
+            .map(|t| t.in_flight.iter().flatten().count())
+            .sum();
+        rx + tx
+    }
+
+    /// The mempool of receive queue `queue`.
+    pub fn rx_pool(&self, queue: u16) -> Option<&Rc<Mempool>> {
+        self.rx.get(usize::from(queue)).map(|r| &r.pool)
+    }
+
+    /// Polls `done` until it holds, sleeping between polls, for at most `timeout`; a device
+    /// that never gets there is an error naming what it did not do, never a hang.
+    fn wait(
+        &self,
+        what: &'static str,
+        hint: &'static str,
+        timeout: Duration,
+        mut done: impl FnMut(&Registers<B>) -> bool,
+    ) -> Result<()> {
+        let start = Instant::now();
+        let mut pause = Duration::from_micros(10);
+        loop {
+            if done(&self.regs) {
+                return Ok(());
+            }
+            if start.elapsed() >= timeout {
+                return Err(Error::Timeout {
+                    device: self.name.clone(),
+                    what,
+                    waited_ms: timeout.as_millis() as u64,
+                    hint,
+                });
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(ixgbe::POLL_INTERVAL_MS));
+        }
+    }
+
+    fn no_rx_queue(&self, queue: u16) -> Error {
+        Error::NoSuchQueue {
+            device: self.name.clone(),
+            kind: "receive",
+            queue,
+            queues: self.rx_queues(),
+        }
+    }
+
+    fn no_tx_queue(&self, queue: u16) -> Error {
+        Error::NoSuchQueue {
+            device: self.name.clone(),
+            kind: "transmit",
+            queue,
+            queues: self.tx_queues(),
+        }
+    }
+}
+
+impl<B: Bus> Drop for Ixgbe<B> {
+    /// Stops the device before its rings and buffers are freed: a global reset (datasheet
+    /// 4.6.3.2) disables every queue and ends all DMA, so the device never writes into memory
+    /// that has been handed back.
+    fn drop(&mut self) {
+        self.regs.ctrl().write(CTRL::RST::SET);
+        std::thread::sleep(Duration::from_millis(ixgbe::RESET_ACCESS_DELAY_MS));
+    }
+}

@@ -1,0 +1,158 @@
+//! `rixy::open` and `Config` against bad input: every refusal is a specific error, and nothing
+//! is lost on the way (a device rixy does not drive keeps its kernel driver). The PCI devices
+//! live in a fake sysfs tree in a temporary directory; nothing here touches the real /sys.
+
+use std::fs;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use rixy::{Config, Error};
+
+const ADDR: &str = "0000:05:00.0";
+
+struct FakePci {
+    tmp: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl FakePci {
+    /// A device with the given ids and class, bound to a kernel driver `kdrv`, with a 128 KiB
+    /// memory BAR0 that is plain file memory: registers that hold what is written and never
+    /// change by themselves, as a dead device would.
+    fn new(vendor: u16, device: u16, class: u8) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("devices");
+        let dir = root.join(ADDR);
+        fs::create_dir_all(&dir).unwrap();
+        let mut config = vec![0u8; 256];
+        config[0..2].copy_from_slice(&vendor.to_le_bytes());
+        config[2..4].copy_from_slice(&device.to_le_bytes());
+        config[0x0b] = class;
+        fs::write(dir.join("config"), &config).unwrap();
+        fs::write(
+            dir.join("resource"),
+            "0x00000000fe000000 0x00000000fe01ffff 0x0000000000040200\n",
+        )
+        .unwrap();
+        fs::write(dir.join("resource0"), vec![0u8; 0x20000]).unwrap();
+        let drv = tmp.path().join("drivers").join("kdrv");
+        fs::create_dir_all(&drv).unwrap();
+        fs::write(drv.join("unbind"), b"").unwrap();
+        std::os::unix::fs::symlink(&drv, dir.join("driver")).unwrap();
+        Self { tmp, root }
+    }
+
+    fn config(&self) -> Config {
+        Config {
+            sysfs_root: self.root.clone(),
+            hugepage_dir: self.tmp.path().join("no-hugetlbfs"),
+            link_timeout: Duration::from_millis(10),
+            ..Config::default()
+        }
+    }
+
+    fn unbound(&self) -> String {
+        fs::read_to_string(self.tmp.path().join("drivers/kdrv/unbind")).unwrap()
+    }
+}
+
+fn open_err(address: &str, config: &Config) -> Error {
+    match rixy::open(address, config) {
+        Ok(dev) => panic!("{address} opened as {}", dev.name()),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn a_malformed_address_is_refused_before_anything_is_touched() {
+    let fake = FakePci::new(0x8086, 0x10fb, 0x02);
+    let err = open_err("05:00", &fake.config());
+    assert!(matches!(err, Error::InvalidPciAddress { .. }), "{err}");
+    assert_eq!(fake.unbound(), "");
+}
+
+#[test]
+fn an_absent_device_is_named() {
+    let fake = FakePci::new(0x8086, 0x10fb, 0x02);
+    let err = open_err("0000:06:00.0", &fake.config());
+    assert!(matches!(err, Error::NoSuchPciDevice { .. }), "{err}");
+    assert!(err.to_string().contains("0000:06:00.0"), "{err}");
+}
+
+#[test]
+fn a_device_that_is_not_a_nic_keeps_its_driver() {
+    let fake = FakePci::new(0x8086, 0x10fb, 0x01); // mass storage
+    let err = open_err(ADDR, &fake.config());
+    assert!(matches!(err, Error::NotANetworkDevice { .. }), "{err}");
+    assert_eq!(fake.unbound(), "", "nothing was unbound");
+}
+
+#[test]
+fn a_nic_without_a_rixy_driver_keeps_its_driver() {
+    let fake = FakePci::new(0x10ec, 0x8168, 0x02); // a Realtek NIC
+    let err = open_err(ADDR, &fake.config());
+    assert!(
+        matches!(
+            err,
+            Error::UnsupportedDevice {
+                vendor: 0x10ec,
+                device: 0x8168,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("10ec:8168"), "{err}");
+    assert_eq!(fake.unbound(), "", "nothing was unbound");
+}
+
+#[test]
+fn an_82599_that_never_finishes_its_reset_is_a_timeout_not_a_hang() {
+    let fake = FakePci::new(0x8086, 0x10fb, 0x02);
+    let start = Instant::now();
+    let err = open_err(ADDR, &fake.config());
+    assert!(start.elapsed() < Duration::from_secs(10));
+    match &err {
+        Error::Timeout { device, what, .. } => {
+            assert_eq!(device, ADDR);
+            assert!(what.contains("CTRL.RST"), "{what}");
+        }
+        other => panic!("expected a timeout, got {other}"),
+    }
+    assert_eq!(fake.unbound(), ADDR, "the kernel driver was unbound first");
+}
+
+#[test]
+fn configurations_that_cannot_work_are_refused_with_what_to_change() {
+    let bad = |change: fn(&mut Config)| {
+        let mut c = Config::default();
+        change(&mut c);
+        c.validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    };
+    assert!(bad(|c| c.rx_queues = 0).contains("at least one"));
+    assert!(bad(|c| c.tx_ring_size = 100).contains("100"));
+    assert!(bad(|c| c.rx_ring_size = 8192).contains("8192"));
+    assert!(bad(|c| c.buffer_size = 1024).contains("use a power of two of at least 2048"));
+    assert!(bad(|c| c.buffer_size = 3000).contains("3000"));
+    assert!(bad(|c| c.mempool_size = 100).contains("at least the ring size"));
+    assert!(Config::default().validate().is_ok());
+}
+
+#[test]
+fn mac_addresses_parse_and_print() {
+    let mac: rixy::MacAddress = "52:54:00:12:34:5f".parse().unwrap();
+    assert_eq!(mac.0, [0x52, 0x54, 0x00, 0x12, 0x34, 0x5f]);
+    assert_eq!(mac.to_string(), "52:54:00:12:34:5f");
+    for bad in [
+        "52:54:00:12:34",
+        "52:54:00:12:34:5f:00",
+        "52-54-00-12-34-5f",
+        "5:54:00:12:34:5f",
+        "zz:54:00:12:34:5f",
+    ] {
+        assert!(bad.parse::<rixy::MacAddress>().is_err(), "{bad}");
+    }
+}
