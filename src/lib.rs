@@ -19,9 +19,10 @@ mod open;
 pub mod pci;
 pub mod regs;
 pub mod ring;
+pub mod sim;
 pub mod virtio;
 
 pub use device::{Config, Link, MacAddress, Stats};
 pub use error::{Error, Result};
 pub use memory::{Mempool, Packet};
-pub use open::{Device, open};
+pub use open::{Device, SimWire, open};

@@ -8,6 +8,7 @@ use crate::ixgbe::{self, Ixgbe};
 use crate::memory::{DmaAllocator, HugePageAllocator, Mempool, Packet};
 use crate::pci::{MappedBar, PciAddress, PciDevice};
 use crate::regs::Mmio;
+use crate::sim::{self, SimBar};
 use crate::{Error, Result};
 
 /// An opened network device: one call away from the application.
@@ -39,16 +40,97 @@ enum Backend {
         driver: Ixgbe<Mmio>,
         _bar: MappedBar,
     },
+    /// The same driver on a simulated 82599 port (`rixy::sim`).
+    Sim {
+        driver: Ixgbe<SimBar>,
+        port: SimPort,
+    },
+}
+
+/// What a simulated port needs besides its driver: the world it lives in, and how its time
+/// advances.
+struct SimPort {
+    world: sim::World,
+    clock: SimClock,
+    sink: Option<sim::SinkHandle>,
+}
+
+/// How the simulated hardware's time advances. A real NIC runs alongside the driver; a
+/// simulated one runs when the device API lets it, before each batch.
+enum SimClock {
+    /// Virtual time follows the wall clock (`rixy::open("sim:N")`), so a line-rate source
+    /// offers 10 Gbit/s in real time and the apps' rates mean something. After a pause (a
+    /// slow batch, a stats line) at most [`MAX_CATCH_UP_STEPS`] steps are taken at once.
+    Wall(std::time::Instant),
+    /// The caller steps the world itself (tests, benchmarks): the device never does.
+    Manual,
+}
+
+/// The most simulated time steps one batch call runs to catch up with the wall clock.
+const MAX_CATCH_UP_STEPS: u32 = 64;
+
+impl SimPort {
+    #[inline]
+    fn catch_up(&self) {
+        if let SimClock::Wall(start) = self.clock {
+            let now = start.elapsed();
+            let mut steps = 0;
+            while self.world.now() < now && steps < MAX_CATCH_UP_STEPS {
+                self.world.step();
+                steps += 1;
+            }
+        }
+    }
+}
+
+/// What a simulated port's link partner received from it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SimWire {
+    /// Frames.
+    pub frames: u64,
+    /// Bytes (without the FCS).
+    pub bytes: u64,
 }
 
 /// Opens the device at `address`: a PCI address (`0000:03:00.0`, domain optional).
 ///
 /// The device must be a network controller that a rixy driver drives; its kernel driver is
 /// unbound. Real hardware needs root and huge pages (`ci/setup-hugepages`).
+///
+/// `sim:N` opens simulated 82599 port N: no hardware and no root. Its link partner is a traffic
+/// source sending sequence-numbered 60-byte UDP frames to the port's MAC address at 10 Gbit/s,
+/// and a sink that counts what the port sends ([`Device::sim_wire`]). Each `sim:N` is a world
+/// of its own; N only sets the port's MAC address (`02:00:5e:10:00:0N`).
 pub fn open(address: &str, config: &Config) -> Result<Device> {
     config.validate()?;
+    if let Some(n) = address.strip_prefix("sim:") {
+        let n: u8 = n.parse().map_err(|_| Error::InvalidDeviceAddress {
+            address: address.to_string(),
+        })?;
+        return open_sim_port(n, config);
+    }
     let pci_address = PciAddress::parse(address)?;
     open_pci(pci_address, config)
+}
+
+fn open_sim_port(n: u8, config: &Config) -> Result<Device> {
+    let world = sim::World::new();
+    let mut mac = sim::DEFAULT_MAC;
+    mac[5] = n;
+    let port = world.add_port(sim::PortConfig {
+        mac,
+        // The rings are what the driver counts as received; drops are counted apart.
+        gprc_counts_drops: false,
+        ..sim::PortConfig::default()
+    });
+    world.attach_source(&port, sim::SourceConfig::default());
+    let sink = world.attach_sink(&port, 0);
+    let mut dev = Device::on_sim_port(&format!("sim:{n}"), &world, &port, config)?;
+    if let Backend::Sim { port, .. } = &mut dev.backend {
+        port.clock = SimClock::Wall(std::time::Instant::now());
+        port.sink = Some(sink);
+    }
+    Ok(dev)
 }
 
 fn open_pci(address: PciAddress, config: &Config) -> Result<Device> {
@@ -82,11 +164,59 @@ macro_rules! each_backend {
     ($self:expr, $d:ident => $body:expr) => {
         match $self {
             Backend::Ixgbe { driver: $d, .. } => $body,
+            Backend::Sim { driver: $d, .. } => $body,
         }
     };
 }
 
 impl Device {
+    /// Opens the ixgbe driver on a port of a simulated world the caller built (links, sources,
+    /// sinks of its choosing). The caller advances the world with [`sim::World::step`]; the
+    /// device never does.
+    pub fn on_sim_port(
+        name: &str,
+        world: &sim::World,
+        port: &sim::Port,
+        config: &Config,
+    ) -> Result<Device> {
+        config.validate()?;
+        let dma = port.dma();
+        let driver = Ixgbe::new(name.to_string(), port.bar(), &dma, config)?;
+        Ok(Device {
+            backend: Backend::Sim {
+                driver,
+                port: SimPort {
+                    world: world.clone(),
+                    clock: SimClock::Manual,
+                    sink: None,
+                },
+            },
+            dma: Rc::new(dma),
+        })
+    }
+
+    /// For a port opened as `sim:N`: what its link partner has received from it.
+    pub fn sim_wire(&self) -> Option<SimWire> {
+        match &self.backend {
+            Backend::Sim { port, .. } => port.sink.as_ref().map(|s| SimWire {
+                frames: s.frames(),
+                bytes: s.bytes(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// The mempool receive queue `queue` takes its buffers from.
+    pub fn rx_pool(&self, queue: u16) -> Option<&Rc<Mempool>> {
+        each_backend!(&self.backend, d => d.rx_pool(queue))
+    }
+
+    /// Packets the device's queues hold (receive buffers posted, transmits not yet confirmed):
+    /// with the applications' packets and the pools' free buffers, every buffer is accounted for.
+    pub fn buffers_held(&self) -> usize {
+        each_backend!(&self.backend, d => d.buffers_held())
+    }
+
     /// The device's address.
     pub fn name(&self) -> &str {
         each_backend!(&self.backend, d => d.name())
@@ -108,7 +238,13 @@ impl Device {
     /// the ring took. The rest stay in `packets`, in order.
     #[inline]
     pub fn tx_batch(&mut self, queue: u16, packets: &mut VecDeque<Packet>) -> Result<usize> {
-        each_backend!(&mut self.backend, d => d.tx_batch(queue, packets))
+        match &mut self.backend {
+            Backend::Ixgbe { driver, .. } => driver.tx_batch(queue, packets),
+            Backend::Sim { driver, port } => {
+                port.catch_up();
+                driver.tx_batch(queue, packets)
+            }
+        }
     }
 
     /// Running totals since the device was opened.

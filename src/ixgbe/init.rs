@@ -193,8 +193,7 @@ impl<B: Bus> Ixgbe<B> {
         for i in 0..self.rx.len() {
             self.start_rx_queue(i)?;
         }
-        self.regs.rxctrl().modify(RXCTRL::RXEN::SET);
-        Ok(())
+        self.set_receive(true)
     }
 
     fn start_rx_queue(&mut self, i: usize) -> Result<()> {
@@ -271,6 +270,7 @@ impl<B: Bus> Ixgbe<B> {
                 in_flight: (0..ring_size.get()).map(|_| None).collect(),
                 next: 0,
                 clean: 0,
+                marks: std::collections::VecDeque::with_capacity(ring_size.get()),
             });
         }
 

@@ -19,6 +19,7 @@ use crate::memory::{DmaAllocator, Mempool, Packet};
 use crate::regs::Bus;
 use crate::regs::ixgbe::{
     self, AdvRxDesc, AdvTxDesc, CTRL, FCTRL, LINKS, RAH, RAL, RXCTRL, ReceiveAddress, Registers,
+    SECRXCTRL, SECRXSTAT,
 };
 use crate::ring::DescRing;
 use crate::{Error, Result};
@@ -68,6 +69,10 @@ struct TxRing {
     next: usize,
     /// The oldest descriptor not cleaned yet.
     clean: usize,
+    /// The last descriptor of every batch in flight, oldest first: only these ask for a status
+    /// write-back (RS), so one DD check frees a whole batch. Capacity: the ring size, so it
+    /// never grows on the transmit path.
+    marks: std::collections::VecDeque<usize>,
 }
 
 /// An 82599 port on bus `B`, initialised and running.
@@ -132,6 +137,9 @@ impl<B: Bus> Ixgbe<B> {
 
     /// Link state from LINKS (datasheet 8.2.3.22.20).
     pub fn link(&self) -> Link {
+        if self.removed() {
+            return Link::default();
+        }
         let links = self.regs.links().extract();
         if !links.is_set(LINKS::LINK_UP) {
             return Link::default();
@@ -166,8 +174,7 @@ impl<B: Bus> Ixgbe<B> {
             regs.ral(first).set(u32::from_le_bytes([b0, b1, b2, b3]));
             regs.rah(first)
                 .write(RAH::RAH.val(u32::from(u16::from_le_bytes([b4, b5]))) + RAH::AV::SET);
-        });
-        Ok(())
+        })
     }
 
     /// Receives frames for every address (FCTRL.UPE, MPE: datasheet 8.2.3.7.1) or only its
@@ -180,8 +187,7 @@ impl<B: Bus> Ixgbe<B> {
                 FCTRL::UPE::CLEAR + FCTRL::MPE::CLEAR
             };
             regs.fctrl().modify(promisc);
-        });
-        Ok(())
+        })
     }
 
     /// Whether promiscuous mode is on.
@@ -192,39 +198,78 @@ impl<B: Bus> Ixgbe<B> {
     /// Runs `change` on the receive filters with RXCTRL.RXEN cleared, as datasheet 8.2.3.7.1
     /// asks ("before receive filters are updated ... RXEN should be set to 0b"), then restores
     /// RXEN.
-    fn with_receive_disabled(&mut self, change: impl FnOnce(&Registers<B>)) {
+    fn with_receive_disabled(&mut self, change: impl FnOnce(&Registers<B>)) -> Result<()> {
         let was_on = self.regs.rxctrl().is_set(RXCTRL::RXEN);
         if was_on {
-            self.regs.rxctrl().modify(RXCTRL::RXEN::CLEAR);
+            self.set_receive(false)?;
         }
         change(&self.regs);
         if was_on {
-            self.regs.rxctrl().modify(RXCTRL::RXEN::SET);
+            self.set_receive(true)?;
         }
+        Ok(())
+    }
+
+    /// Turns the receive path on or off. On the 82599 RXCTRL.RXEN changes only while the
+    /// security block's receive path is stopped (SECRXCTRL.RX_DIS, then SECRXSTAT.SECRX_RDY),
+    /// as Linux's `ixgbe_enable_rx_dma_82599` does; ixy skipped the handshake.
+    fn set_receive(&mut self, on: bool) -> Result<()> {
+        self.regs.secrxctrl().modify(SECRXCTRL::RX_DIS::SET);
+        self.wait(
+            "the receive security path to stop (SECRXSTAT.SECRX_RDY)",
+            "the device did not stop its receive path",
+            STEP_TIMEOUT,
+            |r| r.secrxstat().is_set(SECRXSTAT::SECRX_RDY),
+        )?;
+        let rxen = if on {
+            RXCTRL::RXEN::SET
+        } else {
+            RXCTRL::RXEN::CLEAR
+        };
+        self.regs.rxctrl().modify(rxen);
+        self.regs.secrxctrl().modify(SECRXCTRL::RX_DIS::CLEAR);
+        Ok(())
     }
 
     /// Running totals: the clear-on-read statistics registers (datasheet 8.2.3.23) are read and
-    /// added to software totals, so no count is lost between calls.
+    /// added to software totals, so no count is lost between calls. A device that has fallen
+    /// off the bus (every read all ones) adds nothing.
     pub fn stats(&mut self) -> Stats {
+        if self.removed() {
+            return self.totals;
+        }
         let regs = &mut self.regs;
         let t = &mut self.totals;
-        t.rx_packets += u64::from(regs.gprc().take());
+        // Frames missed for lack of FIFO space (MPC) and dropped for lack of descriptors with
+        // DROP_EN (QPRDC).
+        let mut missed = 0u64;
+        for pb in ixgbe::PacketBuffer::all() {
+            missed += u64::from(regs.mpc(pb).take());
+        }
+        let mut no_descriptor = 0u64;
+        for counter in ixgbe::StatCounter::all() {
+            no_descriptor += u64::from(regs.qprdc(counter).take());
+        }
+        t.rx_dropped += missed + no_descriptor;
+        // GPRC also counts frames later missed; Linux subtracts MPC from it ("hardware
+        // counting issue"), and so does rixy.
+        t.rx_packets += u64::from(regs.gprc().take()).saturating_sub(missed);
         t.tx_packets += u64::from(regs.gptc().take());
         // The octet counters are 36 bits: the low register first, then the high one, whose
-        // read clears the counter (8.2.3.23.18 and following).
+        // read clears the counter.
         let gorc_low = u64::from(regs.gorcl().take());
         let gorc_high = u64::from(regs.gorch().take_local().read(ixgbe::GORCH::CNT_H));
         t.rx_bytes += gorc_low | gorc_high << 32;
         let gotc_low = u64::from(regs.gotcl().take());
         let gotc_high = u64::from(regs.gotch().take_local().read(ixgbe::GOTCH::CNT_H));
         t.tx_bytes += gotc_low | gotc_high << 32;
-        for pb in ixgbe::PacketBuffer::all() {
-            t.rx_dropped += u64::from(regs.mpc(pb).take());
-        }
-        for counter in ixgbe::StatCounter::all() {
-            t.rx_dropped += u64::from(regs.qprdc(counter).take());
-        }
         self.totals
+    }
+
+    /// Whether the device has fallen off the bus: a removed PCIe device reads all ones, and
+    /// STATUS never does otherwise (its reserved bits read 0).
+    pub fn removed(&self) -> bool {
+        self.regs.status().get() == u32::MAX
     }
 
     /// Packets the queues hold for the device (receive buffers posted, transmits not cleaned).

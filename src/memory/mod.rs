@@ -27,7 +27,9 @@ mod hugepage;
 mod mempool;
 mod plain;
 
+use std::any::Any;
 use std::ptr::NonNull;
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 
@@ -112,6 +114,10 @@ pub struct DmaRegion {
     map_len: usize,
     addresses: DeviceAddresses,
     contiguous: bool,
+    /// Who owns the memory: `None` when the region owns its `mmap` and unmaps it on drop; some
+    /// keeper when the memory belongs to a shared owner (the simulator's DMA registry) that stays
+    /// alive at least as long as this region holds it.
+    keeper: Option<Arc<dyn Any + Send + Sync>>,
 }
 
 // SAFETY: a DmaRegion is an owned mapping like a `Box<[u8]>` that exposes only raw pointers; no
@@ -147,6 +153,36 @@ impl DmaRegion {
             map_len,
             addresses,
             contiguous,
+            keeper: None,
+        }
+    }
+
+    /// A region over memory owned by `keeper`, which the region holds (and so keeps alive) until
+    /// it drops; the region itself unmaps nothing.
+    ///
+    /// This is how the simulator hands out DMA memory whose liveness its device model can check:
+    /// the model keeps a weak reference to the keeper and only touches the memory while it can
+    /// upgrade it, so a region the driver has dropped is never written.
+    ///
+    /// # Safety
+    ///
+    /// `virt..virt+len` must be readable, writable and initialised memory that stays valid for as
+    /// long as `keeper` (any clone of it) is alive, and that no Rust reference points into;
+    /// `addresses` and `contiguous` as for [`DmaRegion::from_mmap`].
+    pub unsafe fn from_shared(
+        virt: NonNull<u8>,
+        len: usize,
+        addresses: DeviceAddresses,
+        contiguous: bool,
+        keeper: Arc<dyn Any + Send + Sync>,
+    ) -> DmaRegion {
+        DmaRegion {
+            virt,
+            len,
+            map_len: 0,
+            addresses,
+            contiguous,
+            keeper: Some(keeper),
         }
     }
 
@@ -205,6 +241,10 @@ impl DmaRegion {
 
 impl Drop for DmaRegion {
     fn drop(&mut self) {
+        if self.keeper.is_some() {
+            // The keeper owns the memory; dropping our clone of it (after this) is all there is.
+            return;
+        }
         // SAFETY: `from_mmap`'s contract makes `virt..virt+map_len` a mapping this region owns
         // alone; after this nothing refers to it, since the region is going away and every
         // pointer it handed out was documented to live no longer than the region.

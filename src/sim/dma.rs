@@ -1,0 +1,216 @@
+//! The simulator's DMA memory: every region the driver allocates is registered, and the model
+//! touches memory only inside registered regions that are still alive.
+//!
+//! Liveness: [`SimDma::allocate`] maps memory with [`PlainAllocator`] and keeps that mapping in
+//! an `Arc`; the driver gets a [`DmaRegion`] made with [`DmaRegion::from_shared`] that holds the
+//! `Arc`, and the registry keeps only a `Weak`. Before every access the model upgrades the
+//! `Weak`: if the driver has dropped its region the upgrade fails and the access is refused
+//! (and reported), and while the upgrade is held the memory cannot be unmapped. So the model
+//! never writes to memory it was not given, however wrong the addresses a driver posts.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::{Arc, Weak};
+
+use crate::error::Result;
+use crate::memory::{DeviceAddresses, DmaAllocator, DmaRegion, PlainAllocator};
+
+/// A registered region: `[start, end)` in device (= virtual) addresses.
+#[derive(Debug)]
+struct Entry {
+    start: u64,
+    end: u64,
+    keep: Weak<DmaRegion>,
+}
+
+/// Why a DMA access was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DmaFault {
+    /// No registered region contains the start address.
+    Unmapped,
+    /// The region that contained it has been freed by the driver.
+    Freed,
+    /// The access starts inside a region and runs past its end.
+    CrossesEnd {
+        /// Bytes left in the region from the start address.
+        room: u64,
+    },
+}
+
+impl DmaFault {
+    pub(crate) fn describe(self) -> String {
+        match self {
+            DmaFault::Unmapped => {
+                "the address is not in any DMA region allocated through the simulator".into()
+            }
+            DmaFault::Freed => "the DMA region it was in has been freed (use after free)".into(),
+            DmaFault::CrossesEnd { room } => {
+                format!("the access runs past the end of its DMA region ({room} bytes left there)")
+            }
+        }
+    }
+}
+
+/// Every DMA region allocated through any port of one world.
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    entries: Vec<Entry>,
+}
+
+impl Registry {
+    fn insert(&mut self, region: &Arc<DmaRegion>) {
+        self.entries.retain(|e| e.keep.strong_count() > 0);
+        let start = region.as_ptr() as u64;
+        let end = start + region.len() as u64;
+        let at = self.entries.partition_point(|e| e.start < start);
+        self.entries.insert(
+            at,
+            Entry {
+                start,
+                end,
+                keep: Arc::downgrade(region),
+            },
+        );
+    }
+
+    fn entry(&self, addr: u64) -> Option<&Entry> {
+        let i = self.entries.partition_point(|e| e.start <= addr);
+        let e = self.entries.get(i.checked_sub(1)?)?;
+        (addr < e.end).then_some(e)
+    }
+
+    /// The live region holding `[addr, addr + len)`, held alive while the result lives.
+    pub(crate) fn resolve(&self, addr: u64, len: usize) -> Result<Access, DmaFault> {
+        let e = self.entry(addr).ok_or(DmaFault::Unmapped)?;
+        let region = e.keep.upgrade().ok_or(DmaFault::Freed)?;
+        let room = e.end - addr;
+        if (len as u64) > room {
+            return Err(DmaFault::CrossesEnd { room });
+        }
+        let offset = (addr - e.start) as usize;
+        Ok(Access {
+            region,
+            offset,
+            len,
+        })
+    }
+
+    /// Bytes from `addr` to the end of its live region, or the fault.
+    pub(crate) fn room(&self, addr: u64) -> Result<u64, DmaFault> {
+        let e = self.entry(addr).ok_or(DmaFault::Unmapped)?;
+        if e.keep.strong_count() == 0 {
+            return Err(DmaFault::Freed);
+        }
+        Ok(e.end - addr)
+    }
+
+    /// Reads `out.len()` bytes at `addr`.
+    pub(crate) fn read(&self, addr: u64, out: &mut [u8]) -> Result<(), DmaFault> {
+        let a = self.resolve(addr, out.len())?;
+        // SAFETY: `a` holds the region alive and `offset + len` lies inside it (checked by
+        // `resolve`); the driver only reaches DMA memory through raw pointers, and the model runs
+        // on the driver's thread between its accesses, so nothing else touches these bytes now.
+        unsafe {
+            std::ptr::copy_nonoverlapping(a.ptr(), out.as_mut_ptr(), out.len());
+        }
+        Ok(())
+    }
+
+    /// Writes `data` at `addr`.
+    pub(crate) fn write(&self, addr: u64, data: &[u8]) -> Result<(), DmaFault> {
+        let a = self.resolve(addr, data.len())?;
+        // SAFETY: as in `read`; the region is writable memory we handed out for DMA.
+        unsafe {
+            std::ptr::copy_nonoverlapping(data.as_ptr(), a.ptr(), data.len());
+        }
+        Ok(())
+    }
+
+    /// Reads a little-endian u64 at `addr`.
+    #[cfg(test)]
+    pub(crate) fn read_u64(&self, addr: u64) -> Result<u64, DmaFault> {
+        let mut b = [0u8; 8];
+        self.read(addr, &mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    /// Writes a little-endian u32 at `addr` after a release fence, so that everything the model
+    /// wrote before (a descriptor's body, the packet data) is visible before it (the DD bit).
+    pub(crate) fn write_u32_release(&self, addr: u64, v: u32) -> Result<(), DmaFault> {
+        std::sync::atomic::fence(std::sync::atomic::Ordering::Release);
+        self.write(addr, &v.to_le_bytes())
+    }
+}
+
+/// A checked window onto a live region.
+pub(crate) struct Access {
+    region: Arc<DmaRegion>,
+    offset: usize,
+    len: usize,
+}
+
+impl Access {
+    fn ptr(&self) -> *mut u8 {
+        debug_assert!(self.offset + self.len <= self.region.len());
+        // SAFETY: `offset <= region.len()` (checked in `resolve`), so the result stays inside
+        // (or one past the end of) the region's mapping.
+        unsafe { self.region.as_ptr().add(self.offset) }
+    }
+}
+
+/// The simulator's DMA allocator, handed to drivers by [`Port::dma`](super::Port::dma): anonymous
+/// memory whose device address is its virtual address, registered with the world so the model
+/// can check every DMA access against it.
+#[derive(Clone)]
+pub struct SimDma {
+    pub(crate) registry: Rc<RefCell<Registry>>,
+}
+
+impl std::fmt::Debug for SimDma {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimDma").finish_non_exhaustive()
+    }
+}
+
+impl DmaAllocator for SimDma {
+    fn allocate(&self, size: usize, contiguous: bool) -> Result<DmaRegion> {
+        let inner = Arc::new(PlainAllocator::new().allocate(size, contiguous)?);
+        self.registry.borrow_mut().insert(&inner);
+        let virt = inner.virt();
+        let len = inner.len();
+        let keeper: Arc<dyn Any + Send + Sync> = inner;
+        // SAFETY: `virt..virt+len` is the fresh mapping owned by `inner`, which `keeper` is and
+        // which the new region holds, so the memory lives as long as the region; identity
+        // addressing matches PlainAllocator's; a PlainAllocator region is one contiguous run.
+        Ok(unsafe { DmaRegion::from_shared(virt, len, DeviceAddresses::Identity, true, keeper) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freed_regions_are_refused() {
+        let dma = SimDma {
+            registry: Rc::default(),
+        };
+        let r = dma.allocate(4096, true).unwrap();
+        let a = r.as_ptr() as u64;
+        {
+            let reg = dma.registry.borrow();
+            reg.write(a + 8, &[1, 2, 3]).unwrap();
+            let mut out = [0u8; 3];
+            reg.read(a + 8, &mut out).unwrap();
+            assert_eq!(out, [1, 2, 3]);
+            assert_eq!(
+                reg.write(a + 4094, &[0; 4]),
+                Err(DmaFault::CrossesEnd { room: 2 })
+            );
+            assert_eq!(reg.read_u64(8), Err(DmaFault::Unmapped));
+        }
+        drop(r);
+        assert_eq!(dma.registry.borrow().write(a, &[0]), Err(DmaFault::Freed));
+    }
+}

@@ -1,0 +1,517 @@
+//! The transmit data path (research notes §4): gather from TDH to EOP, advanced and legacy
+//! descriptors on the same ring, padding and FCS, DD write-back with RS / WTHRESH batching,
+//! head write-back.
+
+use std::mem;
+
+use super::Fetch;
+use super::device::{Ctx, DESC, Device, QState, QUEUES, release_tx};
+use super::frame::{Frame, crc32};
+use super::report::{Direction, Severity};
+use super::rx::{u32_at, u64_at};
+use crate::regs::ixgbe::{
+    DMATXCTL, HLREG0, MAX_TX_DESC_PER_PACKET, MIN_TX_PAYLEN, RegisterId, TDWBAL, TXDCTL,
+    adv_tx_desc, legacy_tx_desc,
+};
+use adv_tx_desc::{READ_CMD_TYPE_LEN as CTL, READ_OLINFO_STATUS as OLI};
+use legacy_tx_desc::CMD as LCMD;
+
+/// Length of the shortest frame the padding produces (64 with the FCS).
+const PAD_TO: usize = 60;
+/// Largest frame without jumbo frames, without FCS.
+const MAX_DATA: usize = 1514;
+
+/// One transmit descriptor, decoded.
+#[derive(Clone, Copy, Debug)]
+struct TxDesc {
+    slot: u32,
+    addr: u64,
+    len: usize,
+    dext: bool,
+    dtyp: u32,
+    eop: bool,
+    ifcs: bool,
+    rs: bool,
+    tse: bool,
+    paylen: u32,
+}
+
+fn decode(slot: u32, d: &[u8; 16]) -> TxDesc {
+    let cmd = u32_at(d, adv_tx_desc::READ_CMD_TYPE_LEN_OFFSET);
+    if CTL::DEXT.is_set(cmd) {
+        let oli = u32_at(d, adv_tx_desc::READ_OLINFO_STATUS_OFFSET);
+        TxDesc {
+            slot,
+            addr: u64_at(d, adv_tx_desc::READ_BUFFER_ADDR_OFFSET),
+            len: CTL::DTALEN.read(cmd) as usize,
+            dext: true,
+            dtyp: CTL::DTYP.read(cmd),
+            eop: CTL::EOP.is_set(cmd),
+            ifcs: CTL::IFCS.is_set(cmd),
+            rs: CTL::RS.is_set(cmd),
+            tse: CTL::TSE.is_set(cmd),
+            paylen: OLI::PAYLEN.read(oli),
+        }
+    } else {
+        let c = d[legacy_tx_desc::CMD_OFFSET];
+        let len = u16::from_le_bytes([
+            d[legacy_tx_desc::LENGTH_OFFSET],
+            d[legacy_tx_desc::LENGTH_OFFSET + 1],
+        ]);
+        TxDesc {
+            slot,
+            addr: u64_at(d, legacy_tx_desc::BUFFER_ADDR_OFFSET),
+            len: usize::from(len),
+            dext: false,
+            dtyp: 0,
+            eop: LCMD::EOP.is_set(c),
+            ifcs: LCMD::IFCS.is_set(c),
+            rs: LCMD::RS.is_set(c),
+            tse: false,
+            paylen: 0,
+        }
+    }
+}
+
+impl TxDesc {
+    fn is_context(&self) -> bool {
+        self.dext && self.dtyp == 2
+    }
+    fn carries_data(&self) -> bool {
+        !self.is_context() && self.len > 0
+    }
+}
+
+impl Device {
+    /// Hands TX descriptors `[from, to)` of queue `q` to the device.
+    pub(crate) fn tx_take(&mut self, q: usize, from: u32, to: u32, ctx: &mut Ctx<'_>) {
+        let n = self.txq[q].n;
+        if n == 0 || self.txq[q].broken {
+            return;
+        }
+        let mut s = from % n;
+        while s != to % n {
+            let addr = self.txq[q].base + u64::from(s) * DESC;
+            let mut d = [0u8; 16];
+            if let Err(f) = ctx.dma.read(addr, &mut d) {
+                let ring = self.tx_ring(q);
+                self.report(
+                    Severity::Error,
+                    "ring-dma-fault",
+                    "7.2.3",
+                    Some("TDBAL"),
+                    Some(addr),
+                    Some(ring),
+                    format!(
+                        "TX queue {q}: descriptor {s} cannot be read: {}; the queue stops",
+                        f.describe()
+                    ),
+                );
+                self.txq[q].broken = true;
+                return;
+            }
+            self.txq[q].snap[s as usize] = d;
+            let desc = decode(s, &d);
+            if desc.carries_data() {
+                let h = ctx.posted.entry(desc.addr).or_default();
+                h.tx += 1;
+                if let Some((p, rq, rs)) = h.rx {
+                    let ring = self.tx_ring(q);
+                    self.report(
+                        Severity::Error,
+                        "buffer-posted-while-in-rx",
+                        "7.2.3",
+                        Some("ADV_TX_DESC"),
+                        Some(desc.addr),
+                        Some(ring),
+                        format!("TX descriptor {s} sends buffer {:#x}, which port {p} RX queue {rq} descriptor {rs} still owns (the device may overwrite it)", desc.addr),
+                    );
+                }
+                if let Some(old) = self.txq[q].owned[s as usize].replace(desc.addr) {
+                    release_tx(ctx.posted, old);
+                }
+            }
+            s = (s + 1) % n;
+        }
+    }
+
+    fn fetch_tx(&mut self, q: usize, s: u32, ctx: &mut Ctx<'_>) -> Option<[u8; 16]> {
+        let addr = self.txq[q].base + u64::from(s) * DESC;
+        let mut mem = [0u8; 16];
+        if let Err(f) = ctx.dma.read(addr, &mut mem) {
+            let ring = self.tx_ring(q);
+            self.report(
+                Severity::Error,
+                "ring-dma-fault",
+                "7.2.3",
+                Some("TDBAL"),
+                Some(addr),
+                Some(ring),
+                format!(
+                    "TX queue {q}: descriptor {s} cannot be read: {}; the queue stops",
+                    f.describe()
+                ),
+            );
+            self.txq[q].broken = true;
+            return None;
+        }
+        let snap = self.txq[q].snap[s as usize];
+        if mem != snap {
+            let ring = self.tx_ring(q);
+            self.report(
+                Severity::Error,
+                "hw-descriptor-modified",
+                "7.2.3",
+                Some("ADV_TX_DESC"),
+                Some(u64::from(s)),
+                Some(ring),
+                format!("TX descriptor {s} was changed by the driver after TDT handed it to the device (was {snap:02x?}, now {mem:02x?})"),
+            );
+        }
+        Some(match self.cfg.fetch {
+            Fetch::Eager => snap,
+            Fetch::Lazy => mem,
+        })
+    }
+
+    /// Whether TX queue `q` has descriptors the device could process now.
+    pub(crate) fn tx_pending(&self, q: usize) -> bool {
+        let tq = &self.txq[q];
+        tq.state == QState::Enabled
+            && !tq.broken
+            && tq.n > 0
+            && self.get(RegisterId::TDH, q) != self.get(RegisterId::TDT, q)
+    }
+
+    /// Processes every enabled TX queue; frames go to `out`. Returns the frames sent.
+    pub(crate) fn run_tx(&mut self, out: &mut Vec<Frame>, ctx: &mut Ctx<'_>) -> usize {
+        if self.removed || !self.link_up || !DMATXCTL::TE.is_set(self.get(RegisterId::DMATXCTL, 0))
+        {
+            // §8.1: while the link is down, TX DMA stops: TDH freezes, no DD is written.
+            return 0;
+        }
+        let mut sent = 0;
+        for q in 0..QUEUES {
+            if self.tx_pending(q) {
+                sent += self.run_tx_queue(q, out, ctx);
+            }
+        }
+        sent
+    }
+
+    fn run_tx_queue(&mut self, q: usize, out: &mut Vec<Frame>, ctx: &mut Ctx<'_>) -> usize {
+        let n = self.txq[q].n;
+        let mut h = self.get(RegisterId::TDH, q);
+        let t = self.get(RegisterId::TDT, q);
+        let mut descs: Vec<TxDesc> = Vec::new();
+        let mut sent = 0;
+        let mut completed = false;
+        while h != t {
+            descs.clear();
+            let mut s = h;
+            let mut eop = false;
+            while s != t {
+                let Some(d) = self.fetch_tx(q, s, ctx) else {
+                    return sent;
+                };
+                let d = decode(s, &d);
+                descs.push(d);
+                s = (s + 1) % n;
+                if d.eop {
+                    eop = true;
+                    break;
+                }
+            }
+            if !eop {
+                // The packet's EOP lies beyond the tail: hold it until TDT moves (§4.1).
+                break;
+            }
+            if let Some(frame) = self.build_frame(q, &descs, ctx) {
+                sent += 1;
+                out.push(frame);
+            }
+            self.complete_tx(q, &descs, ctx);
+            completed = true;
+            h = s;
+            self.set(RegisterId::TDH, q, h);
+        }
+        if completed {
+            let wbal = self.get(RegisterId::TDWBAL, q);
+            if TDWBAL::HEAD_WB_EN.is_set(wbal) {
+                let addr = (u64::from(self.get(RegisterId::TDWBAH, q)) << 32)
+                    | u64::from(wbal & (TDWBAL::HEADWB_LOW.mask << TDWBAL::HEADWB_LOW.shift));
+                if let Err(f) = ctx.dma.write_u32_release(addr, h) {
+                    let ring = self.tx_ring(q);
+                    self.report(
+                        Severity::Error,
+                        "head-writeback-fault",
+                        "7.2.3.5.2",
+                        Some("TDWBAL"),
+                        Some(addr),
+                        Some(ring),
+                        format!("TX head write-back to {addr:#x} failed: {}", f.describe()),
+                    );
+                }
+            }
+            self.raise_queue(Direction::Tx, q);
+        }
+        sent
+    }
+
+    /// DMAs and checks one packet; None when it cannot be sent.
+    fn build_frame(&mut self, q: usize, descs: &[TxDesc], ctx: &mut Ctx<'_>) -> Option<Frame> {
+        let ring = self.tx_ring(q);
+        let mut ok = true;
+        let mut data = ctx.pool.get();
+        if descs.len() > MAX_TX_DESC_PER_PACKET {
+            self.report(
+                Severity::Error,
+                "tx-too-many-descriptors",
+                "7.2.3",
+                Some("ADV_TX_DESC"),
+                Some(descs.len() as u64),
+                Some(ring),
+                format!(
+                    "a packet spans {} descriptors; at most {MAX_TX_DESC_PER_PACKET}",
+                    descs.len()
+                ),
+            );
+        }
+        let first = descs.iter().find(|d| !d.is_context()).copied();
+        let mut sum = 0usize;
+        for d in descs {
+            if d.dext && d.dtyp != 2 && d.dtyp != 3 {
+                self.report(
+                    Severity::Error,
+                    "tx-dtyp",
+                    "7.2.3.2.4",
+                    Some("ADV_TX_DESC"),
+                    Some(u64::from(d.dtyp)),
+                    Some(ring),
+                    format!("TX descriptor {} has DEXT = 1 and DTYP = {:04b}; only 0010 (context) and 0011 (data) exist", d.slot, d.dtyp),
+                );
+                ok = false;
+                continue;
+            }
+            if d.is_context() {
+                continue;
+            }
+            if d.tse && self.once("tx-tso-not-modelled", q as u32) {
+                self.report(
+                    Severity::Warn,
+                    "tx-tso-not-modelled",
+                    "7.2.4",
+                    Some("ADV_TX_DESC"),
+                    None,
+                    Some(ring),
+                    "TSE set: segmentation is not modelled, the data goes out as one frame".into(),
+                );
+            }
+            if d.len == 0 {
+                self.report(
+                    Severity::Warn,
+                    "tx-dtalen-zero",
+                    "7.2.3.2.4",
+                    Some("ADV_TX_DESC"),
+                    Some(u64::from(d.slot)),
+                    Some(ring),
+                    format!("TX descriptor {} has length 0", d.slot),
+                );
+                continue;
+            }
+            sum += d.len;
+            let start = data.len();
+            data.resize(start + d.len, 0);
+            if let Err(f) = ctx.dma.read(d.addr, &mut data[start..]) {
+                self.report(
+                    Severity::Error,
+                    "tx-buffer-address",
+                    "7.2.3.2.4",
+                    Some("ADV_TX_DESC"),
+                    Some(d.addr),
+                    Some(ring),
+                    format!("TX descriptor {}: {} bytes at {:#x} cannot be read: {}; the packet is dropped", d.slot, d.len, d.addr, f.describe()),
+                );
+                ok = false;
+            }
+        }
+        if let Some(f) = first
+            && f.dext
+            && !f.tse
+        {
+            if f.paylen as usize != sum {
+                self.report(
+                    Severity::Error,
+                    "tx-paylen-mismatch",
+                    "7.2.3.2.4",
+                    Some("ADV_TX_DESC"),
+                    Some(u64::from(f.paylen)),
+                    Some(ring),
+                    format!("PAYLEN {} in descriptor {} differs from the {sum} bytes the packet's descriptors carry", f.paylen, f.slot),
+                );
+            }
+            if f.paylen < MIN_TX_PAYLEN {
+                self.report(
+                    Severity::Error,
+                    "tx-paylen-too-small",
+                    "7.2.3.2.4",
+                    Some("ADV_TX_DESC"),
+                    Some(u64::from(f.paylen)),
+                    Some(ring),
+                    format!(
+                        "PAYLEN {} is below the minimum of {MIN_TX_PAYLEN}",
+                        f.paylen
+                    ),
+                );
+            }
+        }
+        let eop = descs.last().copied();
+        let hl = self.get(RegisterId::HLREG0, 0);
+        let ifcs = eop.is_some_and(|d| d.ifcs);
+        if !ifcs && self.once("tx-no-ifcs", q as u32) {
+            self.report(
+                Severity::Warn,
+                "tx-no-ifcs",
+                "7.2.3.2.4",
+                Some("ADV_TX_DESC"),
+                None,
+                Some(ring),
+                "IFCS = 0: the frame leaves without an FCS (the receiver sees a CRC error)".into(),
+            );
+        }
+        if data.len() > MAX_DATA
+            && !HLREG0::JUMBOEN.is_set(hl)
+            && self.once("tx-oversize", q as u32)
+        {
+            self.report(
+                Severity::Warn,
+                "tx-oversize",
+                "8.2.3.22.8",
+                Some("ADV_TX_DESC"),
+                Some(data.len() as u64),
+                Some(ring),
+                format!("a {}-byte frame sent without HLREG0.JUMBOEN", data.len()),
+            );
+        }
+        if !ok || data.is_empty() {
+            self.counters.tx_dropped += 1;
+            ctx.pool.put(data);
+            return None;
+        }
+        if HLREG0::TXPADEN.is_set(hl) && data.len() < PAD_TO {
+            data.resize(PAD_TO, 0);
+        }
+        let wire = data.len() + 4;
+        let frame = if ifcs && HLREG0::TXCRCEN.is_set(hl) {
+            Frame { data, fcs_ok: true }
+        } else if data.len() >= 4 {
+            // No FCS appended: the last four bytes are taken for one on the wire.
+            let cut = data.len() - 4;
+            let fcs = u32::from_le_bytes(data[cut..].try_into().expect("4 bytes"));
+            let ok = crc32(&data[..cut]) == fcs;
+            data.truncate(cut);
+            Frame { data, fcs_ok: ok }
+        } else {
+            Frame {
+                data,
+                fcs_ok: false,
+            }
+        };
+        self.count(RegisterId::GPTC, 0, 1);
+        self.count36(RegisterId::GOTCL, RegisterId::GOTCH, 0, wire as u64);
+        self.count(RegisterId::TPT, 0, 1);
+        self.count(RegisterId::QPTC, 0, 1);
+        self.count36(RegisterId::QBTC_L, RegisterId::QBTC_H, 0, wire as u64);
+        self.counters.tx_frames += 1;
+        self.counters.tx_bytes += frame.data.len() as u64;
+        Some(frame)
+    }
+
+    /// Releases the packet's descriptors and writes DD back as TXDCTL.WTHRESH and RS say.
+    fn complete_tx(&mut self, q: usize, descs: &[TxDesc], ctx: &mut Ctx<'_>) {
+        let txdctl = self.get(RegisterId::TXDCTL, q);
+        let wthresh = TXDCTL::WTHRESH.read(txdctl) as usize;
+        let head_wb = TDWBAL::HEAD_WB_EN.is_set(self.get(RegisterId::TDWBAL, q));
+        for d in descs {
+            if let Some(a) = self.txq[q].owned[d.slot as usize].take() {
+                release_tx(ctx.posted, a);
+            }
+            self.txq[q].processed_any = true;
+            self.txq[q].last_rs = d.rs;
+            if head_wb {
+                // "In this case, no descriptor write back is executed" (DS 7.2.3.5.2).
+                continue;
+            }
+            if wthresh == 0 {
+                if d.rs {
+                    self.write_dd(q, d.slot, ctx);
+                }
+            } else {
+                self.txq[q].pending_wb.push(d.slot);
+                if self.txq[q].pending_wb.len() >= wthresh {
+                    self.flush_tx_writebacks(q, ctx);
+                }
+            }
+        }
+    }
+
+    /// Writes DD for every descriptor waiting for its WTHRESH batch (also TXDCTL.SWFLSH).
+    pub(crate) fn flush_tx_writebacks(&mut self, q: usize, ctx: &mut Ctx<'_>) {
+        let pending = mem::take(&mut self.txq[q].pending_wb);
+        for &s in &pending {
+            self.write_dd(q, s, ctx);
+        }
+        let mut pending = pending;
+        pending.clear();
+        self.txq[q].pending_wb = pending;
+    }
+
+    /// ORs DD into the status of TX descriptor `s` (DS 7.2.3.5; legacy STA sits at the same byte).
+    fn write_dd(&mut self, q: usize, s: u32, ctx: &mut Ctx<'_>) {
+        let addr = self.txq[q].base + u64::from(s) * DESC + adv_tx_desc::WB_STATUS_OFFSET as u64;
+        let mut b = [0u8; 4];
+        let r = ctx.dma.read(addr, &mut b).and_then(|()| {
+            let v = adv_tx_desc::WB_STATUS::DD::SET.modify(u32::from_le_bytes(b));
+            ctx.dma.write_u32_release(addr, v)
+        });
+        if let Err(f) = r {
+            let ring = self.tx_ring(q);
+            self.report(
+                Severity::Error,
+                "ring-dma-fault",
+                "7.2.3.5",
+                Some("ADV_TX_DESC"),
+                Some(addr),
+                Some(ring),
+                format!("DD write-back failed: {}", f.describe()),
+            );
+        }
+    }
+
+    /// The quiescence rule of §7: the last descriptor processed had no RS while WTHRESH = 0, so
+    /// software never sees it complete.
+    pub(crate) fn quiescence_checks(&mut self) {
+        for q in 0..QUEUES {
+            let tq = &self.txq[q];
+            if tq.state != QState::Enabled || !tq.processed_any || tq.last_rs {
+                continue;
+            }
+            let txdctl = self.get(RegisterId::TXDCTL, q);
+            if TXDCTL::WTHRESH.read(txdctl) == 0
+                && !TDWBAL::HEAD_WB_EN.is_set(self.get(RegisterId::TDWBAL, q))
+                && self.once("tx-last-without-rs", q as u32)
+            {
+                let ring = self.tx_ring(q);
+                self.report(
+                    Severity::Warn,
+                    "tx-last-without-rs",
+                    "4.6.8",
+                    Some("ADV_TX_DESC"),
+                    None,
+                    Some(ring),
+                    "the queue went idle after a descriptor without RS while WTHRESH = 0: software cannot see that it completed".into(),
+                );
+            }
+        }
+    }
+}
