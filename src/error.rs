@@ -88,7 +88,7 @@ pub enum Error {
 
     /// A network device no rixy driver drives.
     #[error(
-        "{address}: no rixy driver for network device {vendor:04x}:{device:04x}; rixy drives the Intel 82599 family (8086:10fb and its siblings)"
+        "{address}: no rixy driver for network device {vendor:04x}:{device:04x}; rixy drives the Intel 82599 family (8086:10fb and its siblings) and legacy virtio-net (1af4:1000; in QEMU: virtio-net-pci,disable-modern=on)"
     )]
     UnsupportedDevice {
         /// The device's address.
@@ -298,6 +298,24 @@ pub enum Error {
         /// What is wrong.
         problem: String,
     },
+}
+
+impl Error {
+    /// An I/O error on `path` while doing `what`, with permission problems turned into the
+    /// "run as root" error that tells the user what to do.
+    pub fn io(what: &'static str, path: &std::path::Path, source: std::io::Error) -> Error {
+        if source.kind() == std::io::ErrorKind::PermissionDenied {
+            Error::PermissionDenied {
+                path: path.to_path_buf(),
+            }
+        } else {
+            Error::Io {
+                what,
+                path: path.to_path_buf(),
+                source,
+            }
+        }
+    }
 }
 
 /// rixy's result type.

@@ -338,7 +338,7 @@ impl PciDevice {
             .open(&path)
             .map_err(|e| match e.kind() {
                 ErrorKind::NotFound => no_device(),
-                _ => sysfs_error("open", &path, e),
+                _ => Error::io("open", &path, e),
             })?;
         Ok(PciDevice {
             address,
@@ -367,7 +367,7 @@ impl PciDevice {
         let mut bytes = [0u8; N];
         self.config
             .read_exact_at(&mut bytes, offset)
-            .map_err(|e| sysfs_error("read PCI config space", &self.dir.join("config"), e))?;
+            .map_err(|e| Error::io("read PCI config space", &self.dir.join("config"), e))?;
         Ok(bytes)
     }
 
@@ -390,7 +390,7 @@ impl PciDevice {
     pub fn config_write_u16(&self, offset: u64, value: u16) -> Result<()> {
         self.config
             .write_all_at(&value.to_le_bytes(), offset)
-            .map_err(|e| sysfs_error("write PCI config space", &self.dir.join("config"), e))
+            .map_err(|e| Error::io("write PCI config space", &self.dir.join("config"), e))
     }
 
     /// The vendor ID.
@@ -439,7 +439,7 @@ impl PciDevice {
             .write(true)
             .open(&unbind)
             .and_then(|mut f| f.write_all(self.address.to_string().as_bytes()))
-            .map_err(|e| sysfs_error("unbind the kernel driver via", &unbind, e))?;
+            .map_err(|e| Error::io("unbind the kernel driver via", &unbind, e))?;
         Ok(Some(name))
     }
 
@@ -460,7 +460,7 @@ impl PciDevice {
     pub fn resource(&self, bar: u8) -> Result<BarResource> {
         self.check_bar_index(bar)?;
         let path = self.dir.join("resource");
-        let text = std::fs::read_to_string(&path).map_err(|e| sysfs_error("read", &path, e))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
         let unusable = |problem: String| Error::BarUnusable {
             address: self.address,
             bar,
@@ -515,7 +515,7 @@ impl PciDevice {
             )
         };
         if ptr == libc::MAP_FAILED {
-            return Err(sysfs_error(
+            return Err(Error::io(
                 "mmap",
                 &self.dir.join(format!("resource{bar}")),
                 std::io::Error::last_os_error(),
@@ -558,11 +558,11 @@ impl PciDevice {
                         path.display()
                     ),
                 },
-                _ => sysfs_error("open", &path, e),
+                _ => Error::io("open", &path, e),
             })?;
         let len = file
             .metadata()
-            .map_err(|e| sysfs_error("stat", &path, e))?
+            .map_err(|e| Error::io("stat", &path, e))?
             .len();
         if len == 0 {
             return Err(Error::BarUnusable {
@@ -583,21 +583,6 @@ impl PciDevice {
                 bar,
                 problem: format!("PCI functions have BARs 0 to {}", BARS - 1),
             })
-        }
-    }
-}
-
-/// An error on a sysfs file, with permission problems turned into "run as root".
-fn sysfs_error(what: &'static str, path: &Path, source: std::io::Error) -> Error {
-    if source.kind() == ErrorKind::PermissionDenied {
-        Error::PermissionDenied {
-            path: path.to_path_buf(),
-        }
-    } else {
-        Error::Io {
-            what,
-            path: path.to_path_buf(),
-            source,
         }
     }
 }

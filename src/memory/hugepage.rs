@@ -132,7 +132,7 @@ impl HugePageAllocator {
     /// Virtual-to-device address table for a freshly mapped and locked region.
     fn translate(&self, virt: usize, pages: usize, page_size: usize) -> Result<Vec<u64>> {
         let pagemap_path = Path::new("/proc/self/pagemap");
-        let pagemap = File::open(pagemap_path).map_err(|e| io_error("open", pagemap_path, e))?;
+        let pagemap = File::open(pagemap_path).map_err(|e| Error::io("open", pagemap_path, e))?;
         (0..pages)
             .map(|i| physical_address(&pagemap, virt + i * page_size))
             .collect()
@@ -171,11 +171,11 @@ impl DmaAllocator for HugePageAllocator {
             .create_new(true)
             .mode(0o600)
             .open(&path)
-            .map_err(|e| io_error("create a huge page file", &path, e))?;
+            .map_err(|e| Error::io("create a huge page file", &path, e))?;
         // The file goes away whatever happens next: a mapping keeps its pages without a name.
         let unlink = Unlink(&path);
         file.set_len(map_len as u64)
-            .map_err(|e| io_error("size the huge page file", &path, e))?;
+            .map_err(|e| Error::io("size the huge page file", &path, e))?;
 
         // SAFETY: a new shared mapping of a file we just created and sized to `map_len`, at an
         // address of the kernel's choosing; MAP_HUGETLB makes the kernel refuse the mapping
@@ -199,7 +199,7 @@ impl DmaAllocator for HugePageAllocator {
                     page_size,
                 });
             }
-            return Err(io_error("mmap the huge page file", &path, err));
+            return Err(Error::io("mmap the huge page file", &path, err));
         }
         drop(unlink);
         drop(file);
@@ -256,21 +256,6 @@ impl Drop for Unlink<'_> {
     }
 }
 
-/// An I/O error on `path`, with permission problems turned into "run as root".
-fn io_error(what: &'static str, path: &Path, source: std::io::Error) -> Error {
-    if source.kind() == ErrorKind::PermissionDenied {
-        Error::PermissionDenied {
-            path: path.to_path_buf(),
-        }
-    } else {
-        Error::Io {
-            what,
-            path: path.to_path_buf(),
-            source,
-        }
-    }
-}
-
 /// Free, unreserved huge pages of `page_size` bytes according to `sysfs`
 /// (`<sysfs>/hugepages-<kB>kB/{free,resv}_hugepages`): `free_hugepages` still counts pages that
 /// existing mappings have reserved but not yet touched, so those are subtracted.
@@ -279,7 +264,7 @@ pub(crate) fn available_pages(sysfs: &Path, page_size: usize) -> Result<usize> {
     let read = |name: &str| -> Result<usize> {
         let path = dir.join(name);
         let text = std::fs::read_to_string(&path)
-            .map_err(|e| io_error("read huge page count", &path, e))?;
+            .map_err(|e| Error::io("read huge page count", &path, e))?;
         text.trim().parse().map_err(|_| Error::Io {
             what: "parse huge page count in",
             path,
@@ -303,7 +288,7 @@ pub(crate) fn physical_address(pagemap: &File, virt: usize) -> Result<u64> {
     let mut entry = [0u8; PAGEMAP_ENTRY_SIZE as usize];
     pagemap
         .read_exact_at(&mut entry, (virt / page) as u64 * PAGEMAP_ENTRY_SIZE)
-        .map_err(|e| io_error("read", Path::new("/proc/self/pagemap"), e))?;
+        .map_err(|e| Error::io("read", Path::new("/proc/self/pagemap"), e))?;
     let frame =
         pagemap_frame(u64::from_le_bytes(entry)).ok_or(Error::NoPhysicalAddress { virt })?;
     Ok(frame * page as u64 + (virt % page) as u64)

@@ -526,11 +526,21 @@ impl Device {
     }
 
     /// Counts a read of a delayed register; true when the delay has run out.
-    fn due_on_read(&self, delay: &mut Delay) -> bool {
+    /// Counts one read of a delayed bit's register: true when the delay pending in `pending`
+    /// is due now (the caller then finishes it); otherwise it stays pending, one read older.
+    /// (A function of the fields it needs, so callers can pass one of `self`'s own fields.)
+    fn fires_on_read(
+        never: &HashSet<Delayed>,
+        delays: &Delays,
+        pending: &mut Option<Delay>,
+    ) -> bool {
+        let Some(delay) = pending else {
+            return false;
+        };
         delay.reads = delay.reads.saturating_add(1);
-        !self.never.contains(&delay.kind)
-            && delay.reads >= self.delays.reads
-            && delay.wall.elapsed() >= self.delays.of_kind(delay.kind)
+        !never.contains(&delay.kind)
+            && delay.reads >= delays.reads
+            && delay.wall.elapsed() >= delays.of_kind(delay.kind)
     }
 
     fn due_on_step(&self, delay: &Delay) -> bool {
@@ -752,12 +762,8 @@ impl Device {
         let v = self.regs[d.slot];
         match d.id {
             R::CTRL => {
-                if let Some(mut delay) = self.reset {
-                    if self.due_on_read(&mut delay) {
-                        self.finish_reset();
-                    } else {
-                        self.reset = Some(delay);
-                    }
+                if Self::fires_on_read(&self.never, &self.delays, &mut self.reset) {
+                    self.finish_reset();
                 }
                 self.regs[d.slot]
             }
@@ -773,12 +779,8 @@ impl Device {
                 s
             }
             R::EEC => {
-                if let Some(mut delay) = self.ard {
-                    if self.due_on_read(&mut delay) {
-                        self.finish_ard();
-                    } else {
-                        self.ard = Some(delay);
-                    }
+                if Self::fires_on_read(&self.never, &self.delays, &mut self.ard) {
+                    self.finish_ard();
                 }
                 let v = self.regs[d.slot];
                 if EEC::ARD.is_set(v) {
@@ -787,12 +789,8 @@ impl Device {
                 v
             }
             R::RDRXCTL => {
-                if let Some(mut delay) = self.dmaidone {
-                    if self.due_on_read(&mut delay) {
-                        self.finish_dmaidone();
-                    } else {
-                        self.dmaidone = Some(delay);
-                    }
+                if Self::fires_on_read(&self.never, &self.delays, &mut self.dmaidone) {
+                    self.finish_dmaidone();
                 }
                 let v = self.regs[d.slot];
                 if RDRXCTL::DMAIDONE.is_set(v) {
@@ -801,23 +799,15 @@ impl Device {
                 v
             }
             R::LINKS => {
-                if let Some(mut delay) = self.link {
-                    if self.due_on_read(&mut delay) {
-                        self.finish_link();
-                    } else {
-                        self.link = Some(delay);
-                    }
+                if Self::fires_on_read(&self.never, &self.delays, &mut self.link) {
+                    self.finish_link();
                 }
                 self.regs[d.slot]
             }
             R::RXDCTL => {
                 let q = d.idx;
-                if let Some(mut delay) = self.rxq[q].delay {
-                    if self.due_on_read(&mut delay) {
-                        self.latch_rx(q, ctx);
-                    } else {
-                        self.rxq[q].delay = Some(delay);
-                    }
+                if Self::fires_on_read(&self.never, &self.delays, &mut self.rxq[q].delay) {
+                    self.latch_rx(q, ctx);
                 }
                 let v = self.regs[d.slot];
                 if RXDCTL::ENABLE.is_set(v) {
@@ -827,12 +817,8 @@ impl Device {
             }
             R::TXDCTL => {
                 let q = d.idx;
-                if let Some(mut delay) = self.txq[q].delay {
-                    if self.due_on_read(&mut delay) {
-                        self.latch_tx(q, ctx);
-                    } else {
-                        self.txq[q].delay = Some(delay);
-                    }
+                if Self::fires_on_read(&self.never, &self.delays, &mut self.txq[q].delay) {
+                    self.latch_tx(q, ctx);
                 }
                 let v = self.regs[d.slot];
                 if TXDCTL::ENABLE.is_set(v) {
