@@ -41,13 +41,26 @@ fn with_safety_comments(code: &str) -> String {
     let mut out = String::with_capacity(code.len() + code.len() / 8);
     for line in code.lines() {
         let trimmed = line.trim_start();
-        if trimmed.starts_with("unsafe {") {
-            let indent = &line[..line.len() - trimmed.len()];
+        let indent = &line[..line.len() - trimmed.len()];
+        let reason = if trimmed.starts_with("unsafe {") {
+            // A register or word handle at a generated offset.
+            Some(
+                "the generator checked that this offset is aligned and lies inside the declared \
+                 space, and `new` checked that the bus covers all of that space.",
+            )
+        } else if trimmed.contains("unsafe {") {
+            // `Descriptor::view`: a bus over one descriptor at a caller's pointer.
+            Some(
+                "`view`'s caller guarantees that `ptr` points to the descriptor's bytes, live and aligned.",
+            )
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
             out.push_str(indent);
-            out.push_str(
-                "// SAFETY: the generator checked that this offset is aligned and lies inside the declared \
-                 space, and `new` checked that the bus covers all of that space.\n",
-            );
+            out.push_str("// SAFETY: ");
+            out.push_str(reason);
+            out.push('\n');
         }
         out.push_str(line);
         out.push('\n');

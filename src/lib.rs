@@ -3,7 +3,31 @@
 //! rixy runs the whole NIC driver inside the application's process, as the ixy paper
 //! ("User Space Network Drivers", ANCS'19) describes: PCI BARs are mapped from sysfs, DMA memory
 //! sits on huge pages, packet buffers come from a mempool and rings of DMA descriptors are
-//! polled in batches.
+//! polled in batches. Drivers: the Intel 82599 family ([`ixgbe`]) and legacy virtio-net
+//! ([`virtio`]); the 82599 also runs against a behavioural model ([`sim`]), which is what
+//! `sim:N` addresses open.
+//!
+//! The driver is one call away from the application:
+//!
+//! ```no_run
+//! use std::collections::VecDeque;
+//!
+//! // A PCI address opens real hardware (as root, with huge pages: ci/setup-hugepages);
+//! // "sim:0" opens a simulated 82599 port anywhere.
+//! let config = rixy::Config::default();
+//! let mut rx = rixy::open("0000:03:00.0", &config)?;
+//! let mut tx = rixy::open("0000:03:00.1", &config)?;
+//! println!("{}: {} link {:?}", rx.name(), rx.mac(), rx.link());
+//! let mut batch = VecDeque::with_capacity(32);
+//! loop {
+//!     rx.rx_batch(0, &mut batch, 32)?;
+//!     tx.tx_batch(0, &mut batch)?;
+//!     batch.clear(); // packets the transmit ring could not take go back to their pool
+//!     let stats = rx.stats(); // 64-bit running totals
+//!     # let _ = stats;
+//! }
+//! # Ok::<(), rixy::Error>(())
+//! ```
 //!
 //! Registers are data: every register, field and descriptor layout comes from the datasheet
 //! files in `registers/`, turned into typed accessors by `build.rs`; see [`regs`].
@@ -11,6 +35,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+pub mod apps;
 pub mod device;
 pub mod error;
 pub mod ixgbe;

@@ -7,8 +7,9 @@ use crate::device::{Config, Link, MacAddress, Stats};
 use crate::ixgbe::{self, Ixgbe};
 use crate::memory::{DmaAllocator, HugePageAllocator, Mempool, Packet};
 use crate::pci::{MappedBar, PciAddress, PciDevice};
-use crate::regs::Mmio;
+use crate::regs::{Mmio, PortIo};
 use crate::sim::{self, SimBar};
+use crate::virtio::{self, Virtio};
 use crate::{Error, Result};
 
 /// An opened network device: one call away from the application.
@@ -40,6 +41,9 @@ enum Backend {
         driver: Ixgbe<Mmio>,
         _bar: MappedBar,
     },
+    /// A legacy virtio-net device; its bus owns the port-IO resource file of BAR0. Boxed: the
+    /// driver with its three queues is several times larger than the other variants.
+    Virtio { driver: Box<Virtio<PortIo>> },
     /// The same driver on a simulated 82599 port (`rixy::sim`).
     Sim {
         driver: Ixgbe<SimBar>,
@@ -97,10 +101,13 @@ pub struct SimWire {
 /// The device must be a network controller that a rixy driver drives; its kernel driver is
 /// unbound. Real hardware needs root and huge pages (`ci/setup-hugepages`).
 ///
-/// `sim:N` opens simulated 82599 port N: no hardware and no root. Its link partner is a traffic
-/// source sending sequence-numbered 60-byte UDP frames to the port's MAC address at 10 Gbit/s,
-/// and a sink that counts what the port sends ([`Device::sim_wire`]). Each `sim:N` is a world
-/// of its own; N only sets the port's MAC address (`02:00:5e:10:00:0N`).
+/// `sim:N` opens simulated 82599 port N (0 to 255): no hardware and no root. Its link partner
+/// is a traffic source sending sequence-numbered 60-byte UDP frames to the port's MAC address
+/// (`02:00:5e:10:00:NN`) at 10 Gbit/s, pausing while the port has no free receive descriptors
+/// (as 802.3x flow control would), and a sink that counts what the port sends
+/// ([`Device::sim_wire`]). The simulated time follows the wall clock. The ports of one thread
+/// share one simulated host memory, so packets move freely between them; each port can be
+/// opened once.
 pub fn open(address: &str, config: &Config) -> Result<Device> {
     config.validate()?;
     if let Some(n) = address.strip_prefix("sim:") {
@@ -113,19 +120,45 @@ pub fn open(address: &str, config: &Config) -> Result<Device> {
     open_pci(pci_address, config)
 }
 
+thread_local! {
+    /// The simulated ports `sim:N` of this thread: one world, so that they share DMA memory as
+    /// NICs share the host's (a packet received on one can be sent on another), and the port
+    /// numbers opened so far.
+    static SIM_PORTS: std::cell::RefCell<(Option<sim::World>, std::collections::HashMap<u8, sim::Port>)> =
+        Default::default();
+}
+
 fn open_sim_port(n: u8, config: &Config) -> Result<Device> {
-    let world = sim::World::new();
-    let mut mac = sim::DEFAULT_MAC;
-    mac[5] = n;
-    let port = world.add_port(sim::PortConfig {
-        mac,
-        // The rings are what the driver counts as received; drops are counted apart.
-        gprc_counts_drops: false,
-        ..sim::PortConfig::default()
-    });
-    world.attach_source(&port, sim::SourceConfig::default());
+    let name = format!("sim:{n}");
+    let (world, port) = SIM_PORTS.with_borrow_mut(|(world, ports)| {
+        if ports.contains_key(&n) {
+            return Err(Error::DeviceFailed {
+                device: name.clone(),
+                problem: "already open in this thread: a port is driven by one driver at a time"
+                    .into(),
+            });
+        }
+        let world = world.get_or_insert_with(sim::World::new).clone();
+        let mut mac = sim::DEFAULT_MAC;
+        mac[5] = n;
+        let port = world.add_port(sim::PortConfig {
+            mac,
+            // The rings are what the driver counts as received; drops are counted apart.
+            gprc_counts_drops: false,
+            ..sim::PortConfig::default()
+        });
+        ports.insert(n, port.clone());
+        Ok((world, port))
+    })?;
+    world.attach_source(
+        &port,
+        sim::SourceConfig {
+            pace: sim::Pace::LineRateWithFlowControl,
+            ..sim::SourceConfig::default()
+        },
+    );
     let sink = world.attach_sink(&port, 0);
-    let mut dev = Device::on_sim_port(&format!("sim:{n}"), &world, &port, config)?;
+    let mut dev = Device::on_sim_port(&name, &world, &port, config)?;
     if let Backend::Sim { port, .. } = &mut dev.backend {
         port.clock = SimClock::Wall(std::time::Instant::now());
         port.sink = Some(sink);
@@ -133,37 +166,62 @@ fn open_sim_port(n: u8, config: &Config) -> Result<Device> {
     Ok(dev)
 }
 
+/// The drivers rixy has for PCI devices.
+enum PciDriver {
+    Ixgbe,
+    Virtio,
+}
+
 fn open_pci(address: PciAddress, config: &Config) -> Result<Device> {
     let pci = PciDevice::open_in(&config.sysfs_root, address)?;
     pci.require_network_class()?;
     let (vendor, device) = (pci.vendor_id()?, pci.device_id()?);
-    if vendor == ixgbe::INTEL_VENDOR_ID && ixgbe::DEVICE_IDS.contains(&device) {
-        if let Some(driver) = pci.unbind_driver()? {
-            log::info!("{address}: unbound kernel driver {driver}");
-        }
-        pci.enable_bus_master()?;
-        let bar = pci.map_bar(0)?;
-        // SAFETY: `bar` maps BAR0 for `bar.len()` bytes and lives in the same `Device` as the
-        // driver, which is dropped first; device memory is only reached through the bus.
-        let mmio = unsafe { Mmio::new(bar.virt(), bar.len()) };
-        let dma: Rc<dyn DmaAllocator> = Rc::new(HugePageAllocator::with_dir(&config.hugepage_dir));
-        let driver = Ixgbe::new(address.to_string(), mmio, &*dma, config)?;
-        return Ok(Device {
-            backend: Backend::Ixgbe { driver, _bar: bar },
-            dma,
+    let kind = if vendor == ixgbe::INTEL_VENDOR_ID && ixgbe::DEVICE_IDS.contains(&device) {
+        PciDriver::Ixgbe
+    } else if vendor == virtio::VIRTIO_VENDOR_ID && device == virtio::LEGACY_NET_DEVICE_ID {
+        PciDriver::Virtio
+    } else {
+        return Err(Error::UnsupportedDevice {
+            address: address.to_string(),
+            vendor,
+            device,
         });
+    };
+    // Everything that can be checked is checked before the device is taken from its kernel
+    // driver: a machine without huge pages keeps its NIC.
+    let hugepages = HugePageAllocator::with_dir(&config.hugepage_dir);
+    hugepages.page_size()?;
+    if let Some(driver) = pci.unbind_driver()? {
+        log::info!("{address}: unbound kernel driver {driver}");
     }
-    Err(Error::UnsupportedDevice {
-        address: address.to_string(),
-        vendor,
-        device,
-    })
+    pci.enable_bus_master()?;
+    let dma: Rc<dyn DmaAllocator> = Rc::new(hugepages);
+    let name = address.to_string();
+    let backend = match kind {
+        PciDriver::Ixgbe => {
+            let bar = pci.map_bar(0)?;
+            // SAFETY: `bar` maps BAR0 for `bar.len()` bytes and lives in the same `Device` as
+            // the driver, which is dropped first; device memory is only reached through the bus.
+            let mmio = unsafe { Mmio::new(bar.virt(), bar.len()) };
+            let driver = Ixgbe::new(name, mmio, &*dma, config)?;
+            Backend::Ixgbe { driver, _bar: bar }
+        }
+        PciDriver::Virtio => {
+            // Legacy virtio: the registers are in I/O port space (BAR0), one pread/pwrite each.
+            let (file, len) = pci.open_port_io(0)?;
+            let bus = PortIo::new(file, usize::try_from(len).unwrap_or(usize::MAX));
+            let driver = Box::new(Virtio::new(name, bus, &*dma, config)?);
+            Backend::Virtio { driver }
+        }
+    };
+    Ok(Device { backend, dma })
 }
 
 macro_rules! each_backend {
     ($self:expr, $d:ident => $body:expr) => {
         match $self {
             Backend::Ixgbe { driver: $d, .. } => $body,
+            Backend::Virtio { driver: $d } => $body,
             Backend::Sim { driver: $d, .. } => $body,
         }
     };
@@ -231,7 +289,14 @@ impl Device {
         out: &mut E,
         max: usize,
     ) -> Result<usize> {
-        each_backend!(&mut self.backend, d => d.rx_batch(queue, out, max))
+        match &mut self.backend {
+            Backend::Ixgbe { driver, .. } => driver.rx_batch(queue, out, max),
+            Backend::Virtio { driver } => driver.rx_batch(queue, out, max),
+            Backend::Sim { driver, port } => {
+                port.catch_up();
+                driver.rx_batch(queue, out, max)
+            }
+        }
     }
 
     /// Sends packets from the front of `packets` on transmit queue `queue`; returns how many
@@ -240,6 +305,7 @@ impl Device {
     pub fn tx_batch(&mut self, queue: u16, packets: &mut VecDeque<Packet>) -> Result<usize> {
         match &mut self.backend {
             Backend::Ixgbe { driver, .. } => driver.tx_batch(queue, packets),
+            Backend::Virtio { driver } => driver.tx_batch(queue, packets),
             Backend::Sim { driver, port } => {
                 port.catch_up();
                 driver.tx_batch(queue, packets)

@@ -98,6 +98,19 @@ impl<B: Bus> Ixgbe<B> {
         config: &Config,
     ) -> Result<Self> {
         config.validate()?;
+        if usize::from(config.rx_queues) > ixgbe::RxQueue::COUNT
+            || usize::from(config.tx_queues) > ixgbe::TxQueue::COUNT
+        {
+            return Err(Error::InvalidConfig {
+                problem: format!(
+                    "{name}: the 82599 has {} receive and {} transmit queues; {} and {} were asked for",
+                    ixgbe::RxQueue::COUNT,
+                    ixgbe::TxQueue::COUNT,
+                    config.rx_queues,
+                    config.tx_queues
+                ),
+            });
+        }
         let regs = Registers::new(bus)?;
         let mut dev = Self {
             name,

@@ -194,6 +194,10 @@ pub enum Pace {
     LineRate,
     /// As many frames per step as the port has free RX descriptors: nothing is dropped.
     AsFastAsDescriptors,
+    /// 10 Gbit/s, but paused while the port has no free RX descriptors, as a link partner
+    /// honouring 802.3x flow control would: nothing is dropped, and a paused link does not save
+    /// up what it could not send.
+    LineRateWithFlowControl,
 }
 
 /// A traffic source: sequence-numbered 60-byte UDP frames like ixy's pktgen.
@@ -383,28 +387,42 @@ impl Shared {
     }
 }
 
+/// Frames a 10 Gbit/s link carries in one more quantum, with what is left over kept for the next.
+fn line_rate_frames(src: &mut Source, quantum_ns: u64) -> u64 {
+    // 10 Gbit/s = 10 bits per ns.
+    src.credit_bits += quantum_ns * 10;
+    let cost = ((TEST_FRAME_LEN + FCS_LEN + WIRE_OVERHEAD) * 8) as u64;
+    let n = src.credit_bits / cost;
+    src.credit_bits -= n * cost;
+    n
+}
+
+/// Frames the port can take into its RX ring now, counting the ones already on their way.
+fn rx_room(src: &Source, port: &mut PortSlot, pool: &mut FramePool) -> u64 {
+    let mut probe = pool.get();
+    frame::test_frame(&mut probe, src.dst, src.seq);
+    let q = port.dev.select_queue(&probe);
+    pool.put(probe);
+    let room = port.dev.rx_room(q);
+    let queued = port.rx_in.len() + port.dev.fifo.len();
+    room.saturating_sub(queued) as u64
+}
+
 /// Makes the frames a source sends in one quantum.
 fn generate(src: &mut Source, port: &mut PortSlot, quantum_ns: u64, pool: &mut FramePool) -> u64 {
     if src.stopped {
         return 0;
     }
     let mut n = match src.cfg.pace {
-        Pace::LineRate => {
-            // 10 Gbit/s = 10 bits per ns.
-            src.credit_bits += quantum_ns * 10;
-            let cost = ((TEST_FRAME_LEN + FCS_LEN + WIRE_OVERHEAD) * 8) as u64;
-            let n = src.credit_bits / cost;
-            src.credit_bits -= n * cost;
-            n
-        }
-        Pace::AsFastAsDescriptors => {
-            let mut probe = pool.get();
-            frame::test_frame(&mut probe, src.dst, src.seq);
-            let q = port.dev.select_queue(&probe);
-            pool.put(probe);
-            let room = port.dev.rx_room(q);
-            let queued = port.rx_in.len() + port.dev.fifo.len();
-            room.saturating_sub(queued) as u64
+        Pace::LineRate => line_rate_frames(src, quantum_ns),
+        Pace::AsFastAsDescriptors => rx_room(src, port, pool),
+        Pace::LineRateWithFlowControl => {
+            let room = rx_room(src, port, pool);
+            let n = line_rate_frames(src, quantum_ns);
+            if n > room {
+                src.credit_bits = 0;
+            }
+            n.min(room)
         }
     };
     if let Some(count) = src.cfg.count {

@@ -1,3 +1,649 @@
-//! Legacy virtio-net (VirtIO 1.0 section 4.1.4.8, "legacy interface"), over a port-IO BAR.
+//! Legacy virtio-net (VirtIO 1.0 section 4.1.4.8, "legacy interface"; section 5.1, network
+//! device), over the port-IO BAR0 of a transitional PCI device (vendor [`VIRTIO_VENDOR_ID`],
+//! device [`LEGACY_NET_DEVICE_ID`]): what QEMU's `virtio-net-pci` is, and so how anyone can run
+//! rixy without an Intel NIC.
+//!
+//! Everything the driver knows of the device comes from `registers/virtio.toml`: the registers of
+//! the legacy header, the feature bits, the virtqueue structures (through [`layout`] and typed
+//! views), the network header and the control commands. The comments cite the specification's
+//! sections.
+//!
+//! - **Init** (3.1.1, legacy variant 3.1.2): reset, ACKNOWLEDGE, DRIVER, feature negotiation,
+//!   queue setup, DRIVER_OK. Port IO cannot fail loudly through a register read, so the driver
+//!   asks the bus ([`CheckedBus::take_error`]) after every step, and checks the device status for
+//!   FAILED and DEVICE_NEEDS_RESET.
+//! - **Features** (5.1.3): only what rixy uses, when offered: MAC, STATUS, CTRL_VQ, CTRL_RX, and
+//!   the transport bit ANY_LAYOUT, which lets a packet and its header share one descriptor
+//!   (without it the driver chains two, 5.1.6.6 legacy). Checksum offloads are never asked for:
+//!   QEMU offers them only with tap-like backends, and a driver that demands them refuses to
+//!   start anywhere else.
+//! - **Queues**: receive queue 0, transmit queue 1, control queue 2 (5.1.2). Interrupts are
+//!   suppressed (VRING_AVAIL_F_NO_INTERRUPT, 2.4.7): the driver polls the used rings.
+//! - **Packets**: the 10-byte `virtio_net_hdr` (5.1.6) lives in the mempool headroom right before
+//!   the data, so header and frame form one run for the device and the application never sees
+//!   the header.
+//! - **Batches**: at most one notification per batch, none while the device sets
+//!   VRING_USED_F_NO_NOTIFY (2.4.9); memory barriers where 3.2.1.3, 3.2.1.4 and 3.2.2 ask for them.
+//! - **Defensive receive**: a used entry whose id is not a buffer the driver posted, or whose
+//!   length exceeds the buffer, is counted in [`Stats::rx_errors`] and dropped, never trusted.
+//! - **Promiscuous mode** through the control queue (5.1.6.5.1, VIRTIO_NET_CTRL_RX_PROMISC), MAC
+//!   address from (and, legacy, to) the device config, link state from the status field,
+//!   statistics in software.
 
+mod ctrl;
 pub mod layout;
+mod queue;
+mod rx;
+mod tx;
+
+#[cfg(test)]
+mod tests;
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
+
+use crate::device::{Config, Link, MacAddress, Stats};
+use crate::memory::{DmaAllocator, Mempool, Packet};
+use crate::regs::virtio::{
+    CTRL_QUEUE, DEVICE_STATUS, GUEST_FEATURES, HOST_FEATURES, MacByte, NET_STATUS, QUEUE_PFN,
+    RX_QUEUE, Registers, TX_QUEUE,
+};
+use crate::regs::{Bus, MemBus, PortIo};
+use crate::{Error, Result};
+use queue::Virtqueue;
+
+pub use crate::regs::virtio::{LEGACY_NET_DEVICE_ID, VIRTIO_VENDOR_ID};
+
+/// A register bus that may fail without a register read being able to say so: the driver asks
+/// after each step of a sequence.
+pub trait CheckedBus: Bus {
+    /// The first failure since the last call, and how many accesses failed; `None` when every
+    /// access since then went through.
+    fn take_error(&self) -> Option<(std::io::ErrorKind, u64)>;
+}
+
+impl CheckedBus for PortIo {
+    fn take_error(&self) -> Option<(std::io::ErrorKind, u64)> {
+        PortIo::take_error(self)
+    }
+}
+
+impl CheckedBus for MemBus {
+    /// Plain memory never fails.
+    fn take_error(&self) -> Option<(std::io::ErrorKind, u64)> {
+        None
+    }
+}
+
+impl<B: CheckedBus + ?Sized> CheckedBus for &B {
+    fn take_error(&self) -> Option<(std::io::ErrorKind, u64)> {
+        (**self).take_error()
+    }
+}
+
+/// The optional features the driver negotiated (5.1.3 and the transport bits of 6).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Features {
+    /// VIRTIO_NET_F_MAC: the config space holds the MAC address.
+    pub mac: bool,
+    /// VIRTIO_NET_F_STATUS: the config space holds the link status.
+    pub status: bool,
+    /// VIRTIO_NET_F_CTRL_VQ: there is a control queue.
+    pub ctrl_vq: bool,
+    /// VIRTIO_NET_F_CTRL_RX: the control queue switches promiscuous mode (needs CTRL_VQ).
+    pub ctrl_rx: bool,
+    /// VIRTIO_F_ANY_LAYOUT: a packet's header and data may share one descriptor.
+    pub any_layout: bool,
+}
+
+impl Features {
+    /// What the driver accepts of what the device offers: nothing it does not use, and CTRL_RX
+    /// only together with CTRL_VQ (5.1.3.1: "VIRTIO_NET_F_CTRL_RX Requires VIRTIO_NET_F_CTRL_VQ").
+    fn choose(offered: tock_registers::LocalRegisterCopy<u32, HOST_FEATURES::Register>) -> Self {
+        let ctrl_vq = offered.is_set(HOST_FEATURES::CTRL_VQ);
+        Features {
+            mac: offered.is_set(HOST_FEATURES::MAC),
+            status: offered.is_set(HOST_FEATURES::STATUS),
+            ctrl_vq,
+            ctrl_rx: ctrl_vq && offered.is_set(HOST_FEATURES::CTRL_RX),
+            any_layout: offered.is_set(HOST_FEATURES::ANY_LAYOUT),
+        }
+    }
+
+    /// The GUEST_FEATURES value for these features.
+    fn guest_features(self) -> tock_registers::fields::FieldValue<u32, GUEST_FEATURES::Register> {
+        let bit = |on: bool, set, clear| if on { set } else { clear };
+        bit(
+            self.mac,
+            GUEST_FEATURES::MAC::SET,
+            GUEST_FEATURES::MAC::CLEAR,
+        ) + bit(
+            self.status,
+            GUEST_FEATURES::STATUS::SET,
+            GUEST_FEATURES::STATUS::CLEAR,
+        ) + bit(
+            self.ctrl_vq,
+            GUEST_FEATURES::CTRL_VQ::SET,
+            GUEST_FEATURES::CTRL_VQ::CLEAR,
+        ) + bit(
+            self.ctrl_rx,
+            GUEST_FEATURES::CTRL_RX::SET,
+            GUEST_FEATURES::CTRL_RX::CLEAR,
+        ) + bit(
+            self.any_layout,
+            GUEST_FEATURES::ANY_LAYOUT::SET,
+            GUEST_FEATURES::ANY_LAYOUT::CLEAR,
+        )
+    }
+}
+
+/// The receive queue: the virtqueue, the packet posted at each head descriptor, the free heads
+/// and the pool fresh buffers come from.
+struct RxQueue {
+    vq: Virtqueue,
+    /// The packet whose buffer the chain at head `i` points to, while the device holds it.
+    posted: Vec<Option<Packet>>,
+    /// Head descriptors not posted.
+    free: Vec<u16>,
+    pool: Rc<Mempool>,
+}
+
+/// The transmit queue: the virtqueue, the packet sent from each head descriptor and the free
+/// heads.
+struct TxQueue {
+    vq: Virtqueue,
+    /// The packet the chain at head `i` sends, until the device returns it.
+    in_flight: Vec<Option<Packet>>,
+    /// Head descriptors not in flight.
+    free: Vec<u16>,
+}
+
+/// A legacy virtio-net device on bus `B`, initialised and running.
+pub struct Virtio<B: CheckedBus> {
+    name: String,
+    regs: Registers<B>,
+    features: Features,
+    rx: RxQueue,
+    tx: TxQueue,
+    /// The control queue, when CTRL_VQ was negotiated.
+    ctrl: Option<Virtqueue>,
+    /// Descriptors per packet: 1 with ANY_LAYOUT, 2 (header, data) without. Head descriptors
+    /// are the multiples of it.
+    chain: u16,
+    promisc: Option<bool>,
+    totals: Stats,
+}
+
+/// How long the device may take to reset or to answer a control command.
+const STEP_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl<B: CheckedBus> Virtio<B> {
+    /// Resets and initialises the device whose legacy registers are on `bus` (3.1.1), with DMA
+    /// memory from `dma`. `name` names it in logs and errors.
+    ///
+    /// The device chooses its queue sizes in the legacy interface, so `config`'s ring sizes do
+    /// not apply; it has one receive and one transmit queue. The receive mempool holds
+    /// `config.rx_mempool_size()` buffers, at least twice the receive queue, of
+    /// `config.buffer_size` bytes.
+    pub fn new<A: DmaAllocator + ?Sized>(
+        name: String,
+        bus: B,
+        dma: &A,
+        config: &Config,
+    ) -> Result<Self> {
+        config.validate()?;
+        if config.rx_queues != 1 || config.tx_queues != 1 {
+            return Err(Error::InvalidConfig {
+                problem: format!(
+                    "{name}: legacy virtio-net has one receive and one transmit queue, not {} and {}: ask for 1 of each",
+                    config.rx_queues, config.tx_queues
+                ),
+            });
+        }
+        let regs = Registers::new(bus)?;
+        let parts = match Self::init(&name, &regs, dma, config) {
+            Ok(parts) => parts,
+            Err(err) => {
+                // 3.1.1: "If any of these steps go irrecoverably wrong, the driver SHOULD set the
+                // FAILED status bit to indicate that it has given up on the device". Then reset
+                // it, so that it forgets the queues whose memory has been freed (it never had
+                // DRIVER_OK, so it has not used them).
+                regs.device_status().modify(DEVICE_STATUS::FAILED::SET);
+                regs.device_status().set(0);
+                return Err(err);
+            }
+        };
+        let mut dev = Self {
+            name,
+            regs,
+            features: parts.features,
+            rx: parts.rx,
+            tx: parts.tx,
+            ctrl: parts.ctrl,
+            chain: parts.chain,
+            promisc: None,
+            totals: Stats::default(),
+        };
+        // From here on an error drops `dev`, whose `Drop` resets the device before the queues
+        // and buffers are freed.
+        if let Err(err) = dev.start(config) {
+            dev.regs.device_status().modify(DEVICE_STATUS::FAILED::SET);
+            return Err(err);
+        }
+        Ok(dev)
+    }
+
+    /// Steps 1 to 7 of 3.1.1 with the legacy variations (3.1.2, 4.1.4.8).
+    fn init<A: DmaAllocator + ?Sized>(
+        name: &str,
+        regs: &Registers<B>,
+        dma: &A,
+        config: &Config,
+    ) -> Result<Parts> {
+        let step = Step { name, regs };
+        // 1. Reset. A legacy device resets at once when 0 is written; wait for it anyway.
+        regs.device_status().set(0);
+        step.wait_for("the device status to read 0 after a reset", || {
+            regs.device_status().get() == 0
+        })?;
+        step.check("reset")?;
+        // 2, 3. The driver has noticed the device and knows how to drive it.
+        regs.device_status().write(DEVICE_STATUS::ACKNOWLEDGE::SET);
+        step.check("ACKNOWLEDGE")?;
+        regs.device_status().modify(DEVICE_STATUS::DRIVER::SET);
+        step.check("DRIVER")?;
+
+        // 4. Feature negotiation. The legacy interface has no FEATURES_OK (3.1.2); the driver
+        // reads GUEST_FEATURES back to learn whether the device took what was written.
+        let offered = regs.host_features().extract();
+        step.check("reading HOST_FEATURES")?;
+        let features = Features::choose(offered);
+        let wanted = features.guest_features();
+        regs.guest_features().write(wanted);
+        let accepted = regs.guest_features().get();
+        step.check("writing GUEST_FEATURES")?;
+        if accepted != wanted.value {
+            return Err(step.failed(format!(
+                "the device rejected the features the driver asked for: wrote GUEST_FEATURES {:#010x}, it reads {accepted:#010x} (HOST_FEATURES {:#010x})",
+                wanted.value,
+                offered.get()
+            )));
+        }
+        log::info!(
+            "{name}: features {features:?} (offered {:#010x})",
+            offered.get()
+        );
+
+        // 7. Device-specific setup: the queues (4.1.4.8 legacy queue setup: select, read the
+        // size, allocate, write the page number), then the receive buffers.
+        let chain: u16 = if features.any_layout { 1 } else { 2 };
+        let rx_vq = step.setup_queue(RX_QUEUE, dma, 0)?;
+        let tx_vq = step.setup_queue(TX_QUEUE, dma, 0)?;
+        let ctrl = if features.ctrl_vq {
+            Some(step.setup_queue(CTRL_QUEUE, dma, ctrl::SCRATCH)?)
+        } else {
+            None
+        };
+        let heads = |vq: &Virtqueue| -> Result<Vec<u16>> {
+            let size = vq.size().get();
+            if size < usize::from(chain) {
+                return Err(step.failed(format!(
+                    "queue {} has {size} entries, too few for a packet of {chain} descriptors",
+                    vq.index()
+                )));
+            }
+            // Lowest first when popped.
+            Ok((0..size as u16).step_by(usize::from(chain)).rev().collect())
+        };
+        let rx_free = heads(&rx_vq)?;
+        let tx_free = heads(&tx_vq)?;
+        let entries = config.rx_mempool_size().max(2 * rx_vq.size().get());
+        let pool = Mempool::new(dma, entries, config.buffer_size)?;
+        let mut parts = Parts {
+            features,
+            rx: RxQueue {
+                posted: (0..rx_vq.size().get()).map(|_| None).collect(),
+                vq: rx_vq,
+                free: rx_free,
+                pool,
+            },
+            tx: TxQueue {
+                in_flight: (0..tx_vq.size().get()).map(|_| None).collect(),
+                vq: tx_vq,
+                free: tx_free,
+            },
+            ctrl,
+            chain,
+        };
+        // Buffers are posted before DRIVER_OK and notified after it (3.1.1 step 7, then 8).
+        let posted = rx::fill(&mut parts.rx, chain);
+        log::debug!("{name}: {posted} receive buffers posted");
+        Ok(parts)
+    }
+
+    /// Step 8 of 3.1.1 and what follows it: DRIVER_OK, the first receive notification, the
+    /// MAC address of a device without one, and the receive mode the configuration asks for.
+    fn start(&mut self, config: &Config) -> Result<()> {
+        let name = &self.name;
+        let regs = &self.regs;
+        let step = Step { name, regs };
+        regs.device_status().modify(DEVICE_STATUS::DRIVER_OK::SET);
+        step.check("DRIVER_OK")?;
+        if self.rx.vq.publish() {
+            regs.queue_notify().set(self.rx.vq.index());
+        }
+        step.check("notifying the receive queue")?;
+        if !self.features.mac {
+            // 5.1.5: without VIRTIO_NET_F_MAC the driver picks an address; a legacy device takes
+            // it through the driver-writable config field (5.1.4, legacy).
+            let mac = local_mac(name);
+            log::info!("{name}: the device has no MAC address (no VIRTIO_NET_F_MAC); using {mac}");
+            write_mac(regs, mac);
+            step.check("writing the MAC address")?;
+        }
+        self.apply_promisc(config.promisc)
+    }
+
+    /// The device's name (its PCI address).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The features negotiated.
+    pub fn features(&self) -> Features {
+        self.features
+    }
+
+    /// Receive queues: 1.
+    pub fn rx_queues(&self) -> u16 {
+        1
+    }
+
+    /// Transmit queues: 1.
+    pub fn tx_queues(&self) -> u16 {
+        1
+    }
+
+    /// Entries of receive queue `queue` (the size the device chose).
+    pub fn rx_ring_size(&self, queue: u16) -> Option<usize> {
+        (queue == 0).then(|| self.rx.vq.size().get())
+    }
+
+    /// Entries of transmit queue `queue`.
+    pub fn tx_ring_size(&self, queue: u16) -> Option<usize> {
+        (queue == 0).then(|| self.tx.vq.size().get())
+    }
+
+    /// The receive queue's mempool.
+    pub fn rx_pool(&self, queue: u16) -> Option<&Rc<Mempool>> {
+        (queue == 0).then_some(&self.rx.pool)
+    }
+
+    /// Packets the queues hold for the device (receive buffers posted, transmits not returned).
+    pub fn buffers_held(&self) -> usize {
+        self.rx.posted.iter().flatten().count() + self.tx.in_flight.iter().flatten().count()
+    }
+
+    /// Link state: the status field's LINK_UP (5.1.4) when VIRTIO_NET_F_STATUS was negotiated;
+    /// otherwise the link is up (5.1.4: without it "the link should be assumed active"). Virtio
+    /// reports no speed, so `speed_mbps` is 0.
+    pub fn link(&self) -> Link {
+        let up = !self.features.status || self.regs.net_status().is_set(NET_STATUS::LINK_UP);
+        Link { up, speed_mbps: 0 }
+    }
+
+    /// The MAC address in the device config (5.1.4).
+    pub fn mac(&self) -> MacAddress {
+        let mut mac = [0u8; 6];
+        for (byte, i) in mac.iter_mut().zip(MacByte::all()) {
+            *byte = self.regs.mac(i).get();
+        }
+        MacAddress(mac)
+    }
+
+    /// Sets the MAC address the device receives for and sends from. The legacy interface lets
+    /// the driver write the config field (5.1.4, legacy: "mac is driver-writable which provided
+    /// a way for drivers to update the MAC without negotiating VIRTIO_NET_F_CTRL_MAC_ADDR");
+    /// the driver reads it back to make sure the device took it.
+    pub fn set_mac(&mut self, mac: MacAddress) -> Result<()> {
+        write_mac(&self.regs, mac);
+        self.check_bus("writing the MAC address")?;
+        let now = self.mac();
+        if now != mac {
+            return Err(Error::DeviceFailed {
+                device: self.name.clone(),
+                problem: format!(
+                    "the device did not take MAC address {mac}: it reads {now} (does it offer VIRTIO_NET_F_CTRL_MAC_ADDR, which makes the config field read-only?)"
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Turns promiscuous mode on or off through the control queue (5.1.6.5.1). An error, naming
+    /// the missing feature, on a device without VIRTIO_NET_F_CTRL_RX.
+    pub fn set_promisc(&mut self, on: bool) -> Result<()> {
+        ctrl::rx_mode(self, ctrl::RxMode::Promisc, on)?;
+        self.promisc = Some(on);
+        Ok(())
+    }
+
+    /// Whether promiscuous mode is on, if the driver has set it (a device without CTRL_RX
+    /// filters as it chooses).
+    pub fn promisc(&self) -> Option<bool> {
+        self.promisc
+    }
+
+    /// Promiscuous mode as the configuration asks at open. Without CTRL_RX, asking for it on is
+    /// only a warning (the device filters as it chooses; QEMU's is promiscuous after reset),
+    /// asking for it off is an error: the driver cannot promise the filtering.
+    fn apply_promisc(&mut self, on: bool) -> Result<()> {
+        if !self.features.ctrl_rx && on {
+            log::warn!(
+                "{}: the device does not offer VIRTIO_NET_F_CTRL_RX, so promiscuous mode cannot be switched on; it filters as it defaults to",
+                self.name
+            );
+            return Ok(());
+        }
+        self.set_promisc(on)
+    }
+
+    /// Running totals, counted by the driver: packets and bytes as the application sees them
+    /// (without the virtio-net header). Transmits count once the device has returned them, so
+    /// this first collects the transmit queue's used entries. `rx_dropped` stays 0: a legacy
+    /// device does not say what it dropped for lack of buffers.
+    pub fn stats(&mut self) -> Stats {
+        tx::reap(self);
+        self.totals
+    }
+
+    /// Transmits the device has not returned yet.
+    pub fn tx_pending(&self, queue: u16) -> usize {
+        if queue == 0 {
+            self.tx.in_flight.iter().flatten().count()
+        } else {
+            0
+        }
+    }
+
+    /// An error naming `what` if a port access failed since the last check.
+    fn check_bus(&self, what: &str) -> Result<()> {
+        Step {
+            name: &self.name,
+            regs: &self.regs,
+        }
+        .check(what)
+    }
+
+    /// Tells the device that queue `index` has new available entries (4.1.4.8 QUEUE_NOTIFY).
+    fn notify(&self, index: u16) -> Result<()> {
+        self.regs.queue_notify().set(index);
+        match self.regs.bus().take_error() {
+            None => Ok(()),
+            Some((kind, _)) => Err(Error::DeviceFailed {
+                device: self.name.clone(),
+                problem: format!("notifying queue {index} failed: port IO error {kind}"),
+            }),
+        }
+    }
+
+    fn no_queue(&self, kind: &'static str, queue: u16) -> Error {
+        Error::NoSuchQueue {
+            device: self.name.clone(),
+            kind,
+            queue,
+            queues: 1,
+        }
+    }
+}
+
+impl<B: CheckedBus> Drop for Virtio<B> {
+    /// Resets the device before its queues and buffers are freed: a reset makes the device
+    /// forget the queues (4.1.4.8: writing 0 to the status resets it), so it never writes into
+    /// memory that has been handed back.
+    fn drop(&mut self) {
+        self.regs.device_status().set(0);
+        // Wait (briefly) for the reset to be visible, unless the device cannot be reached at all.
+        let start = Instant::now();
+        while self.regs.device_status().get() != 0
+            && self.regs.bus().take_error().is_none()
+            && start.elapsed() < STEP_TIMEOUT
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if let Some((kind, _)) = self.regs.bus().take_error() {
+            log::warn!(
+                "{}: resetting the device failed ({kind}); it may still use freed memory",
+                self.name
+            );
+        }
+    }
+}
+
+/// What `init` builds; the registers join it in `new`.
+struct Parts {
+    features: Features,
+    rx: RxQueue,
+    tx: TxQueue,
+    ctrl: Option<Virtqueue>,
+    chain: u16,
+}
+
+/// One init step's context: checks and errors that name the device.
+struct Step<'a, B: CheckedBus> {
+    name: &'a str,
+    regs: &'a Registers<B>,
+}
+
+impl<B: CheckedBus> Step<'_, B> {
+    fn failed(&self, problem: String) -> Error {
+        Error::DeviceFailed {
+            device: self.name.to_owned(),
+            problem,
+        }
+    }
+
+    /// An error if a port access failed since the last check, or if the device has given up
+    /// (FAILED) or needs a reset (DEVICE_NEEDS_RESET, 2.1).
+    fn check(&self, what: &str) -> Result<()> {
+        if let Some((kind, count)) = self.regs.bus().take_error() {
+            return Err(self.failed(format!(
+                "{what}: {count} port IO access(es) to BAR0 failed ({kind}): is the device still there, and is this process root?"
+            )));
+        }
+        let status = self.regs.device_status().extract();
+        if let Some((kind, count)) = self.regs.bus().take_error() {
+            return Err(self.failed(format!(
+                "{what}: reading the device status failed ({count} access(es), {kind})"
+            )));
+        }
+        if status.is_set(DEVICE_STATUS::FAILED) || status.is_set(DEVICE_STATUS::DEVICE_NEEDS_RESET)
+        {
+            return Err(self.failed(format!(
+                "{what}: the device status reads {:#04x} (FAILED or DEVICE_NEEDS_RESET, virtio 1.0, 2.1): the device gave up",
+                status.get()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Polls `done` for at most [`STEP_TIMEOUT`]; a port IO error ends the wait at once.
+    fn wait_for(&self, what: &str, mut done: impl FnMut() -> bool) -> Result<()> {
+        let start = Instant::now();
+        loop {
+            let finished = done();
+            if let Some((kind, count)) = self.regs.bus().take_error() {
+                return Err(self.failed(format!(
+                    "waiting for {what}: {count} port IO access(es) to BAR0 failed ({kind}): is the device still there, and is this process root?"
+                )));
+            }
+            if finished {
+                return Ok(());
+            }
+            if start.elapsed() >= STEP_TIMEOUT {
+                return Err(self.failed(format!(
+                    "{what} did not happen within {} ms: is this a virtio device, and does it respond to port IO?",
+                    STEP_TIMEOUT.as_millis()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Legacy queue setup (4.1.4.8, 4.1.5.1.3.1 legacy): select the queue, read its size (0:
+    /// it does not exist), make sure it is not in use, allocate it and write its page number.
+    fn setup_queue<A: DmaAllocator + ?Sized>(
+        &self,
+        index: u16,
+        dma: &A,
+        scratch: usize,
+    ) -> Result<Virtqueue> {
+        self.regs.queue_sel().set(index);
+        let size = self.regs.queue_num().get();
+        let in_use = self.regs.queue_pfn().read(QUEUE_PFN::PFN);
+        self.check("selecting a queue")?;
+        if size == 0 {
+            return Err(self.failed(format!(
+                "queue {index} does not exist (QUEUE_NUM reads 0): is this a virtio-net device?"
+            )));
+        }
+        if in_use != 0 {
+            return Err(self.failed(format!(
+                "queue {index} is already in use (QUEUE_PFN {in_use:#x} after reset)"
+            )));
+        }
+        let vq = Virtqueue::new(self.name, index, size, dma, scratch)?;
+        self.regs.queue_pfn().write(QUEUE_PFN::PFN.val(vq.pfn()));
+        self.check("writing QUEUE_PFN")?;
+        if self.regs.queue_pfn().get() != vq.pfn() {
+            return Err(self.failed(format!(
+                "queue {index} did not take page number {:#x}",
+                vq.pfn()
+            )));
+        }
+        log::debug!(
+            "{}: queue {index}: {size} entries at pfn {:#x}",
+            self.name,
+            vq.pfn()
+        );
+        Ok(vq)
+    }
+}
+
+/// Writes the six bytes of the config MAC field (5.1.4).
+fn write_mac<B: CheckedBus>(regs: &Registers<B>, mac: MacAddress) {
+    for (byte, i) in mac.0.into_iter().zip(MacByte::all()) {
+        regs.mac(i).set(byte);
+    }
+}
+
+/// A locally administered unicast address (IEEE 802: bit 1 of the first byte set, bit 0 clear)
+/// derived from the device name and the time, for a device without a MAC address of its own.
+fn local_mac(name: &str) -> MacAddress {
+    use std::hash::{BuildHasher, RandomState};
+    let hash = RandomState::new().hash_one((name, Instant::now()));
+    let b = hash.to_le_bytes();
+    MacAddress([(b[0] & 0xfc) | 0x02, b[1], b[2], b[3], b[4], b[5]])
+}

@@ -1,0 +1,259 @@
+//! One split virtqueue in the legacy layout (VirtIO 1.0 section 2.4), as the driver sees it: the
+//! descriptor table, the available ring it writes and the used ring the device writes, all in one
+//! physically contiguous DMA region whose first page number the device gets through QUEUE_PFN
+//! (4.1.4.8).
+//!
+//! Every access to the queue memory goes through the typed views generated from
+//! `registers/virtio.toml`: [`DescRing`] hands out `virtq_desc` views, the ring headers are
+//! `virtq_avail` / `virtq_used` views over [`Mmio`] windows, and the ring entries are
+//! `virtq_avail_elem` / `virtq_used_elem` views at the offsets [`VirtqLayout`] computes.
+
+use std::ptr::NonNull;
+use std::sync::atomic::{Ordering, fence};
+
+use tock_registers::interfaces::{Readable, Writeable};
+
+use super::layout::VirtqLayout;
+use crate::memory::{DmaAllocator, DmaRegion};
+use crate::regs::virtio::{
+    LEGACY_QUEUE_ALIGN, QUEUE_PFN_SHIFT, VirtqAvailElem, VirtqDesc, VirtqUsedElem, virtq_avail,
+    virtq_used,
+};
+use crate::regs::{Descriptor, Mmio};
+use crate::ring::{DescRing, RingSize};
+use crate::{Error, Result};
+
+/// Asks the allocator under it for at least `bytes`, whatever the caller asks: a [`DescRing`]
+/// sizes its region for the descriptor table alone, while a legacy virtqueue needs the table, both
+/// rings (and the driver's scratch space) in the same contiguous region.
+struct AtLeast<'a, A: ?Sized> {
+    dma: &'a A,
+    bytes: usize,
+}
+
+impl<A: DmaAllocator + ?Sized> DmaAllocator for AtLeast<'_, A> {
+    fn allocate(&self, size: usize, contiguous: bool) -> Result<DmaRegion> {
+        self.dma.allocate(size.max(self.bytes), contiguous)
+    }
+}
+
+/// One used-ring entry, as the device wrote it (2.4.8): not yet checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct UsedElem {
+    /// Head descriptor of the chain the device is done with.
+    pub(crate) id: u32,
+    /// Bytes the device wrote into the chain's device-writable buffers.
+    pub(crate) len: u32,
+}
+
+/// A legacy split virtqueue.
+pub(crate) struct Virtqueue {
+    /// The queue's number (QUEUE_SEL, QUEUE_NOTIFY).
+    index: u16,
+    layout: VirtqLayout,
+    /// The descriptor table, at the start of a region that also holds the rings.
+    desc: DescRing<VirtqDesc>,
+    /// The available ring's header (flags, idx).
+    avail: virtq_avail::View<Mmio>,
+    /// The used ring's header (flags, idx).
+    used: virtq_used::View<Mmio>,
+    /// The driver's copy of `avail.idx`: where the next available entry goes (free-running).
+    avail_idx: u16,
+    /// The next used entry the driver has not read yet (free-running).
+    last_used: u16,
+}
+
+impl Virtqueue {
+    /// Allocates queue `index` of `size` entries (the size the device reported) from `dma`, with
+    /// `scratch` more bytes after the used ring for the driver's own use (the control queue's
+    /// command buffer). The region is zeroed, so both rings start empty.
+    pub(crate) fn new<A: DmaAllocator + ?Sized>(
+        device: &str,
+        index: u16,
+        size: u16,
+        dma: &A,
+        scratch: usize,
+    ) -> Result<Self> {
+        let failed = |problem: String| Error::DeviceFailed {
+            device: device.to_owned(),
+            problem,
+        };
+        // 2.4: "Queue Size ... is a power of 2"; the device chooses it in the legacy interface.
+        let layout = VirtqLayout::new(size).ok_or_else(|| {
+            failed(format!(
+                "queue {index} has size {size}, which is not a power of two of at most 32768 (virtio 1.0, 2.4)"
+            ))
+        })?;
+        let ring_size = RingSize::new(usize::from(size))?;
+        let bytes = layout.total + scratch;
+        let desc = DescRing::new(&AtLeast { dma, bytes }, ring_size)?;
+        let region = desc.region();
+        if region.len() < bytes || !region.is_contiguous() {
+            return Err(Error::InvalidMemoryRequest {
+                problem: format!(
+                    "virtqueue {index} needs {bytes} physically contiguous bytes, the DMA allocator gave {} ({})",
+                    region.len(),
+                    if region.is_contiguous() {
+                        "contiguous"
+                    } else {
+                        "not contiguous"
+                    }
+                ),
+            });
+        }
+        let base = desc.device_addr();
+        // 4.1.4.8: the device learns only the page number, so the queue starts on a page; 2.4.2:
+        // the used ring sits at the next LEGACY_QUEUE_ALIGN boundary from there.
+        if base % LEGACY_QUEUE_ALIGN as u64 != 0 || u32::try_from(base >> QUEUE_PFN_SHIFT).is_err()
+        {
+            return Err(Error::InvalidMemoryRequest {
+                problem: format!(
+                    "virtqueue {index} at device address {base:#x} is not {LEGACY_QUEUE_ALIGN}-aligned below 16 TiB, which QUEUE_PFN needs (virtio 1.0, 4.1.4.8)"
+                ),
+            });
+        }
+        // SAFETY: `layout.avail + virtq_avail::SIZE` and `layout.used + virtq_used::SIZE` are at
+        // most `layout.total <= region.len()`, so both windows lie inside the region, which
+        // `desc` owns and keeps mapped as long as this queue lives (the windows are fields of
+        // the same struct and are never handed out). `avail` is a multiple of 16 and `used` of
+        // 4096 from a page-aligned base, so every word is aligned; the driver holds no Rust
+        // references into the region.
+        let (avail, used) = unsafe {
+            (
+                Mmio::new(region.virt().add(layout.avail), virtq_avail::SIZE),
+                Mmio::new(region.virt().add(layout.used), virtq_used::SIZE),
+            )
+        };
+        let queue = Self {
+            index,
+            layout,
+            avail: virtq_avail::View::new(avail)?,
+            used: virtq_used::View::new(used)?,
+            desc,
+            avail_idx: 0,
+            last_used: 0,
+        };
+        // 2.4.7: the driver polls, so it asks the device not to interrupt. It is a hint, and
+        // the device may ignore it; rixy never enables interrupts anyway.
+        queue
+            .avail
+            .flags()
+            .write(virtq_avail::FLAGS::NO_INTERRUPT::SET);
+        Ok(queue)
+    }
+
+    /// The queue's number.
+    pub(crate) fn index(&self) -> u16 {
+        self.index
+    }
+
+    /// Entries in the queue.
+    pub(crate) fn size(&self) -> RingSize {
+        self.desc.size()
+    }
+
+    /// What QUEUE_PFN gets: the queue's device address in pages (4.1.4.8).
+    pub(crate) fn pfn(&self) -> u32 {
+        // `new` checked that this fits.
+        (self.desc.device_addr() >> QUEUE_PFN_SHIFT) as u32
+    }
+
+    /// The descriptor table.
+    pub(crate) fn desc(&self) -> &DescRing<VirtqDesc> {
+        &self.desc
+    }
+
+    /// The region behind the queue (for the control queue's scratch space after `total`).
+    pub(crate) fn region(&self) -> &DmaRegion {
+        self.desc.region()
+    }
+
+    /// First byte after the queue proper: where the scratch space starts.
+    pub(crate) fn scratch_offset(&self) -> usize {
+        self.layout.total
+    }
+
+    /// Puts the chain whose head is descriptor `head` in the next available slot (3.2.1.2). The
+    /// device sees it only after [`Virtqueue::publish`].
+    pub(crate) fn push_avail(&mut self, head: u16) {
+        let slot = self.size().slot(self.avail_idx);
+        // SAFETY: `slot < size`, so the entry lies inside the available ring, which `new` placed
+        // inside the region (see there); VirtqAvailElem entries are 2 bytes at an even offset.
+        let elem = unsafe { self.elem::<VirtqAvailElem>(self.layout.avail_ring, slot) };
+        elem.id().set(head);
+        self.avail_idx = self.avail_idx.wrapping_add(1);
+    }
+
+    /// Makes every entry pushed since the last call visible to the device (3.2.1.3), and says
+    /// whether the device wants a notification for them (3.2.1.4, 2.4.9): `false` while it has
+    /// set VRING_USED_F_NO_NOTIFY.
+    pub(crate) fn publish(&mut self) -> bool {
+        // 3.2.1.3: "The driver MUST perform a suitable memory barrier before the idx update, to
+        // ensure the device sees the most up-to-date copy": descriptors and ring entries are
+        // written before the index that hands them over.
+        fence(Ordering::Release);
+        self.avail.idx().set(self.avail_idx);
+        // 3.2.1.4: the index must be visible before the driver reads the device's flags, or it
+        // could read a stale NO_NOTIFY and the device could go to sleep without seeing the
+        // entries: a store followed by a load, which only a full barrier orders.
+        fence(Ordering::SeqCst);
+        !self.used.flags().is_set(virtq_used::FLAGS::NO_NOTIFY)
+    }
+
+    /// The next entry the device has put in the used ring, if there is one (3.2.2). Its content
+    /// is the device's word: the caller checks it.
+    pub(crate) fn pop_used(&mut self) -> Option<UsedElem> {
+        let used_idx = self.used.idx().get();
+        if used_idx == self.last_used {
+            return None;
+        }
+        // 2.4.8 and 3.2.2: the device writes the entry before it moves idx; read the entry only
+        // after idx was seen to move.
+        fence(Ordering::Acquire);
+        let slot = self.size().slot(self.last_used);
+        // SAFETY: `slot < size`, so the entry lies inside the used ring, inside the region;
+        // VirtqUsedElem entries are 8 bytes at 4-aligned offsets (`used` is page-aligned).
+        let elem = unsafe { self.elem::<VirtqUsedElem>(self.layout.used_ring, slot) };
+        let entry = UsedElem {
+            id: elem.id().get(),
+            len: elem.len().get(),
+        };
+        self.last_used = self.last_used.wrapping_add(1);
+        Some(entry)
+    }
+
+    /// A typed view of entry `slot` of the ring of `D`s starting at byte `offset` of the region.
+    ///
+    /// # Safety
+    /// `offset + (slot + 1) * D::SIZE` must lie inside the region and `offset + slot * D::SIZE`
+    /// must be aligned to `D::ALIGN`.
+    unsafe fn elem<D: Descriptor>(&self, offset: usize, slot: usize) -> D::View {
+        // SAFETY: the caller keeps the entry inside the region, which this queue owns; the view
+        // is used at once, while `self` (and so the mapping) is borrowed.
+        unsafe { D::view(self.at(offset + slot * D::SIZE)) }
+    }
+
+    /// The byte at `offset` of the region.
+    fn at(&self, offset: usize) -> NonNull<u8> {
+        debug_assert!(offset < self.region().len());
+        // SAFETY: callers pass offsets inside the region (checked in debug builds), which is one
+        // mapping.
+        unsafe { self.region().virt().add(offset) }
+    }
+
+    /// A bus over `len` bytes of the scratch space at `offset` from its start.
+    ///
+    /// # Safety
+    /// `scratch_offset() + offset + len` must not exceed the region, and the window must not be
+    /// used after the queue is dropped.
+    pub(crate) unsafe fn scratch(&self, offset: usize, len: usize) -> Mmio {
+        // SAFETY: the caller keeps the window inside the region and within the queue's life; no
+        // Rust reference points into DMA memory.
+        unsafe { Mmio::new(self.at(self.scratch_offset() + offset), len) }
+    }
+
+    /// Device address of byte `offset` of the scratch space.
+    pub(crate) fn scratch_device_addr(&self, offset: usize) -> Option<u64> {
+        self.region().device_addr(self.scratch_offset() + offset)
+    }
+}

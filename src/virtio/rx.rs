@@ -1,0 +1,130 @@
+//! Batched receive (VirtIO 1.0 3.2.2, 5.1.6.3, 5.1.6.4): take what the device put in the used
+//! ring, check it, hand the packets over without their header, post fresh buffers, and notify
+//! the device at most once per batch.
+
+use tock_registers::interfaces::Writeable;
+
+use super::{CheckedBus, RxQueue, Virtio};
+use crate::Result;
+use crate::memory::Packet;
+use crate::regs::virtio::{net_hdr, virtq_desc::FLAGS};
+
+/// Bytes of the header in front of every received frame: `virtio_net_hdr` without
+/// `num_buffers`, since VIRTIO_NET_F_MRG_RXBUF is never negotiated (5.1.6).
+const HDR: usize = net_hdr::SIZE;
+
+impl<B: CheckedBus> Virtio<B> {
+    /// Receives up to `max` packets from receive queue `queue` (only 0 exists) into `out`;
+    /// returns how many.
+    ///
+    /// A used entry the driver cannot trust (its id names no buffer the driver posted, or its
+    /// length is shorter than the header or longer than the buffer) is dropped and counted in
+    /// [`Stats::rx_errors`]; the buffer, if there was one, goes back to the pool.
+    ///
+    /// [`Stats::rx_errors`]: crate::Stats::rx_errors
+    pub fn rx_batch<E: Extend<Packet>>(
+        &mut self,
+        queue: u16,
+        out: &mut E,
+        max: usize,
+    ) -> Result<usize> {
+        if queue != 0 {
+            return Err(self.no_queue("receive", queue));
+        }
+        let rx = &mut self.rx;
+        let totals = &mut self.totals;
+        let mut received = 0;
+        while received < max {
+            let Some(used) = rx.vq.pop_used() else {
+                break;
+            };
+            // 2.4.8: `id` is the head of the chain the device used. Only a head the driver
+            // posted and has not had back yet is believed.
+            let head = usize::try_from(used.id)
+                .ok()
+                .filter(|&h| h < rx.posted.len());
+            let Some((head, mut packet)) = head.and_then(|h| Some((h, rx.posted[h].take()?)))
+            else {
+                totals.rx_errors += 1;
+                log::debug!(
+                    "{}: used entry with id {} that is not outstanding",
+                    self.name,
+                    used.id
+                );
+                continue;
+            };
+            // `posted` is as long as the queue, whose size fits a u16.
+            rx.free.push(head as u16);
+            // 2.4.8: `len` is the bytes written into the buffer: the header, then the frame.
+            let frame = (used.len as usize).checked_sub(HDR);
+            match frame {
+                Some(len) if len <= packet.capacity() && packet.set_len(len).is_ok() => {
+                    totals.rx_packets += 1;
+                    totals.rx_bytes += len as u64;
+                    out.extend(Some(packet));
+                    received += 1;
+                }
+                // Dropping the packet returns its buffer to the pool.
+                _ => {
+                    totals.rx_errors += 1;
+                    log::debug!(
+                        "{}: used entry with length {} for a buffer of {}",
+                        self.name,
+                        used.len,
+                        packet.capacity()
+                    );
+                }
+            }
+        }
+        if fill(rx, self.chain) > 0 && rx.vq.publish() {
+            let index = rx.vq.index();
+            self.notify(index)?;
+        }
+        Ok(received)
+    }
+}
+
+/// Posts fresh buffers on every free head while the pool has them (5.1.6.3: "the driver SHOULD
+/// populate the receive queue(s) with buffers"); returns how many. The caller publishes them.
+pub(super) fn fill(rx: &mut RxQueue, chain: u16) -> usize {
+    let mut posted = 0;
+    while let Some(&head) = rx.free.last() {
+        let Some(packet) = rx.pool.alloc() else {
+            break;
+        };
+        rx.free.pop();
+        post(rx, head, chain, packet);
+        posted += 1;
+    }
+    posted
+}
+
+/// Describes `packet`'s buffer, header first, in the chain at `head`, device-writable, and puts
+/// it in the available ring.
+fn post(rx: &mut RxQueue, head: u16, chain: u16, packet: Packet) {
+    let capacity = packet.capacity();
+    // The header sits in the headroom right before the data (`Packet::headroom_mut`), so one
+    // device address covers both.
+    let start = packet.device_addr() - HDR as u64;
+    let ring = rx.vq.desc();
+    let first = ring.get(usize::from(head));
+    if chain == 1 {
+        // VIRTIO_F_ANY_LAYOUT: header and frame in one descriptor (5.1.6.6).
+        first.addr().set(start);
+        first.len().set((HDR + capacity) as u32);
+        first.flags().write(FLAGS::WRITE::SET + FLAGS::NEXT::CLEAR);
+    } else {
+        // 5.1.6.6, legacy without ANY_LAYOUT: "a single descriptor for the struct
+        // virtio_net_hdr ... with the network data in the following descriptors".
+        let data = ring.get(usize::from(head) + 1);
+        first.addr().set(start);
+        first.len().set(HDR as u32);
+        first.flags().write(FLAGS::WRITE::SET + FLAGS::NEXT::SET);
+        first.next().set(head + 1);
+        data.addr().set(packet.device_addr());
+        data.len().set(capacity as u32);
+        data.flags().write(FLAGS::WRITE::SET + FLAGS::NEXT::CLEAR);
+    }
+    rx.posted[usize::from(head)] = Some(packet);
+    rx.vq.push_avail(head);
+}

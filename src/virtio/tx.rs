@@ -1,0 +1,123 @@
+//! Batched transmit (VirtIO 1.0 3.2.1, 5.1.6.2): collect what the device has sent, write the
+//! header in front of each new packet, describe it, and notify the device at most once per
+//! batch.
+
+use std::collections::VecDeque;
+use std::ptr::NonNull;
+
+use tock_registers::interfaces::Writeable;
+
+use super::{CheckedBus, Virtio};
+use crate::Result;
+use crate::memory::{Packet, USABLE_HEADROOM};
+use crate::regs::Descriptor;
+use crate::regs::virtio::{NetHdr, net_hdr, virtq_desc::FLAGS};
+
+/// Bytes of the header in front of every frame sent (5.1.6).
+const HDR: usize = net_hdr::SIZE;
+
+impl<B: CheckedBus> Virtio<B> {
+    /// Sends packets from the front of `packets` on transmit queue `queue` (only 0 exists);
+    /// returns how many it took. Packets that do not fit the queue stay in `packets`, in order.
+    /// An empty packet is taken, dropped and counted in [`Stats::tx_errors`].
+    ///
+    /// [`Stats::tx_errors`]: crate::Stats::tx_errors
+    pub fn tx_batch(&mut self, queue: u16, packets: &mut VecDeque<Packet>) -> Result<usize> {
+        if queue != 0 {
+            return Err(self.no_queue("transmit", queue));
+        }
+        reap(self);
+        let chain = self.chain;
+        let tx = &mut self.tx;
+        let mut taken = 0;
+        let mut placed = 0;
+        while let Some(&head) = tx.free.last() {
+            let Some(mut packet) = packets.pop_front() else {
+                break;
+            };
+            taken += 1;
+            if packet.is_empty() {
+                self.totals.tx_errors += 1;
+                continue;
+            }
+            tx.free.pop();
+            write_header(&mut packet);
+            let start = packet.device_addr() - HDR as u64;
+            let ring = tx.vq.desc();
+            let first = ring.get(usize::from(head));
+            if chain == 1 {
+                // VIRTIO_F_ANY_LAYOUT: header and frame in one device-readable descriptor.
+                first.addr().set(start);
+                first.len().set((HDR + packet.len()) as u32);
+                first
+                    .flags()
+                    .write(FLAGS::WRITE::CLEAR + FLAGS::NEXT::CLEAR);
+            } else {
+                // 5.1.6.6, legacy without ANY_LAYOUT: the header in a descriptor of its own.
+                let data = ring.get(usize::from(head) + 1);
+                first.addr().set(start);
+                first.len().set(HDR as u32);
+                first.flags().write(FLAGS::WRITE::CLEAR + FLAGS::NEXT::SET);
+                first.next().set(head + 1);
+                data.addr().set(packet.device_addr());
+                data.len().set(packet.len() as u32);
+                data.flags().write(FLAGS::WRITE::CLEAR + FLAGS::NEXT::CLEAR);
+            }
+            tx.in_flight[usize::from(head)] = Some(packet);
+            tx.vq.push_avail(head);
+            placed += 1;
+        }
+        if placed > 0 && tx.vq.publish() {
+            let index = tx.vq.index();
+            self.notify(index)?;
+        }
+        Ok(taken)
+    }
+}
+
+/// Takes back what the device has sent (3.2.2), freeing the packets and counting them. A used
+/// entry that names no packet in flight is counted in `tx_errors` and otherwise ignored.
+pub(super) fn reap<B: CheckedBus>(dev: &mut Virtio<B>) {
+    let tx = &mut dev.tx;
+    while let Some(used) = tx.vq.pop_used() {
+        let head = usize::try_from(used.id)
+            .ok()
+            .filter(|&h| h < tx.in_flight.len());
+        match head.and_then(|h| Some((h, tx.in_flight[h].take()?))) {
+            Some((head, packet)) => {
+                dev.totals.tx_packets += 1;
+                dev.totals.tx_bytes += packet.len() as u64;
+                // `in_flight` is as long as the queue, whose size fits a u16.
+                tx.free.push(head as u16);
+            }
+            None => {
+                dev.totals.tx_errors += 1;
+                log::debug!(
+                    "{}: transmit used entry with id {} that is not in flight",
+                    dev.name,
+                    used.id
+                );
+            }
+        }
+    }
+}
+
+/// Writes a `virtio_net_hdr` asking for nothing (no checksum, no segmentation: 5.1.6.2) into the
+/// headroom right before the packet's data.
+fn write_header(packet: &mut Packet) {
+    let headroom = packet.headroom_mut();
+    let at = NonNull::from(&mut headroom[USABLE_HEADROOM - HDR..]).cast::<u8>();
+    // SAFETY: `at` points to the last HDR bytes of the packet's headroom, which the packet owns
+    // and no device holds (it is not in flight yet); the slice borrow has ended, so no Rust
+    // reference points into them while the view is used. Buffers start at multiples of at least
+    // 128 bytes and the data at 64, so `at` is even, as NetHdr::ALIGN asks.
+    let hdr = unsafe { NetHdr::view(at) };
+    hdr.flags()
+        .write(net_hdr::FLAGS::NEEDS_CSUM::CLEAR + net_hdr::FLAGS::DATA_VALID::CLEAR);
+    hdr.gso_type()
+        .write(net_hdr::GSO_TYPE::TYPE::NONE + net_hdr::GSO_TYPE::ECN::CLEAR);
+    hdr.hdr_len().set(0);
+    hdr.gso_size().set(0);
+    hdr.csum_start().set(0);
+    hdr.csum_offset().set(0);
+}

@@ -1,0 +1,843 @@
+//! The apps, run as the user runs them: `rixy-pktgen`, `rixy-fwd` and `rixy-pcap` started as
+//! processes on simulated ports (`sim:N`) and on fake sysfs trees, their output and exit codes
+//! checked, their captures read back by a pcap reader written here (independently of the
+//! writer) and, when it is installed, by tshark.
+//!
+//! Nothing here touches the machine's real PCI devices: every PCI address goes to a fake sysfs
+//! tree in a temporary directory (`--sysfs-root`).
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use rixy::apps::frame::{self, FrameSpec};
+use rixy::apps::pcap::PcapWriter;
+
+const PKTGEN: &str = env!("CARGO_BIN_EXE_rixy-pktgen");
+const FWD: &str = env!("CARGO_BIN_EXE_rixy-fwd");
+const PCAP: &str = env!("CARGO_BIN_EXE_rixy-pcap");
+
+/// No app run here should take longer; a hung app fails its test instead of hanging CI.
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+// ---------------------------------------------------------------------------------------------
+// Running the apps
+
+/// Runs `bin` with `args` to completion (killing it after [`TIMEOUT`]).
+fn run(bin: &str, args: &[&str]) -> Output {
+    let child = Command::new(bin)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
+    finish(child, &format!("{bin} {}", args.join(" ")))
+}
+
+/// Waits for `child` (killing it after [`TIMEOUT`]) and collects its output.
+fn finish(mut child: Child, what: &str) -> Output {
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
+    let deadline = Instant::now() + TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{what} did not finish within {TIMEOUT:?}; stderr:\n{}",
+                String::from_utf8_lossy(&err.join().unwrap())
+            );
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}
+
+/// Reads a pipe to its end on a thread, so that a chatty child never blocks on a full pipe.
+fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> thread::JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut pipe) = pipe {
+            pipe.read_to_end(&mut buf).unwrap();
+        }
+        buf
+    })
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Asserts that an app succeeded, showing its output if not.
+fn assert_success(what: &str, out: &Output) {
+    assert!(
+        out.status.success(),
+        "{what}: {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+/// Asserts the failure contract: exit code 1, nothing on stdout, and exactly one line on stderr,
+/// `error: ...`, that contains every one of `names` and no trace of a panic or a debug dump.
+fn assert_one_line_error(out: &Output, names: &[&str]) {
+    let stderr = text(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "exit status {}; stderr:\n{stderr}",
+        out.status
+    );
+    assert!(out.stdout.is_empty(), "stdout: {}", text(&out.stdout));
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "not one line:\n{stderr}");
+    let line = lines[0];
+    assert!(line.starts_with("error: "), "{line}");
+    for name in names {
+        assert!(line.contains(name), "{line:?} does not name {name:?}");
+    }
+    for sign in [
+        "panicked",
+        "RUST_BACKTRACE",
+        "Os {",
+        "kind:",
+        "Error {",
+        "Some(",
+    ] {
+        assert!(
+            !line.contains(sign),
+            "{line:?} looks like a panic or a debug dump"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The apps' output
+
+/// One device's totals line, e.g. `[sim:0] total over 1.00 s: RX 10 packets 640 bytes, 0
+/// dropped, 0 errors | TX 9 packets 576 bytes, 0 errors | sent: 9 | wire: 9 frames`.
+#[derive(Debug)]
+struct Totals {
+    rx_packets: u64,
+    tx_packets: u64,
+    tx_errors: u64,
+    /// The parts after the TX part.
+    extras: Vec<String>,
+}
+
+impl Totals {
+    /// The number in the extra part that starts with `label`, e.g. `"sent:"` or `"wire:"`.
+    fn extra(&self, label: &str) -> Option<u64> {
+        let part = self.extras.iter().find(|e| e.starts_with(label))?;
+        number_after(part, label)
+    }
+}
+
+/// The first number after `label` in `text`.
+fn number_after(text: &str, label: &str) -> Option<u64> {
+    let rest = &text[text.find(label)? + label.len()..];
+    let digits: String = rest
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+/// The totals line of `device` in `output` (panics unless there is exactly one).
+fn totals(output: &str, device: &str) -> Totals {
+    let prefix = format!("[{device}] total over ");
+    let lines: Vec<&str> = output.lines().filter(|l| l.starts_with(&prefix)).collect();
+    assert_eq!(lines.len(), 1, "one totals line for {device} in:\n{output}");
+    let parts: Vec<&str> = lines[0].split(" | ").collect();
+    let num = |part: &str, label: &str| {
+        number_after(part, label).unwrap_or_else(|| panic!("no {label:?} in {part:?}"))
+    };
+    Totals {
+        rx_packets: num(parts[0], ": RX"),
+        tx_packets: num(parts[1], "TX"),
+        tx_errors: num(parts[1], "bytes,"),
+        extras: parts[2..].iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+/// The rate lines of `device` in `output`.
+fn rate_lines<'a>(output: &'a str, device: &str) -> Vec<&'a str> {
+    let prefix = format!("[{device}] RX: ");
+    output.lines().filter(|l| l.starts_with(&prefix)).collect()
+}
+
+/// Checks the shape of a rate line: `[dev] RX: 0.85 Mpps 571 Mbit/s | TX: 0.85 Mpps 571 Mbit/s`.
+fn assert_rate_line(line: &str) {
+    let (_, rest) = line.split_once("] ").expect(line);
+    let words: Vec<&str> = rest.split(' ').collect();
+    assert_eq!(words.len(), 11, "{line}");
+    assert_eq!(
+        (
+            words[0], words[2], words[4], words[5], words[6], words[8], words[10]
+        ),
+        ("RX:", "Mpps", "Mbit/s", "|", "TX:", "Mpps", "Mbit/s"),
+        "{line}"
+    );
+    for number in [words[1], words[7]] {
+        let (_, decimals) = number.split_once('.').expect(line);
+        assert_eq!(decimals.len(), 2, "{line}");
+        number.parse::<f64>().expect(line);
+    }
+    words[3].parse::<u64>().expect(line);
+    words[9].parse::<u64>().expect(line);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A pcap reader, written from the format description, independent of rixy's writer
+
+#[derive(Debug)]
+struct Capture {
+    snaplen: u32,
+    linktype: u32,
+    records: Vec<Record>,
+}
+
+#[derive(Debug)]
+struct Record {
+    seconds: u32,
+    micros: u32,
+    original_len: u32,
+    data: Vec<u8>,
+}
+
+/// Parses a classic pcap file (either byte order, microsecond timestamps).
+fn read_pcap(bytes: &[u8]) -> Capture {
+    assert!(bytes.len() >= 24, "{} bytes: no global header", bytes.len());
+    let magic = u32::from_le_bytes(bytes[0..4].try_into().unwrap());
+    let little = match magic {
+        0xa1b2_c3d4 => true,
+        0xd4c3_b2a1 => false,
+        other => panic!("magic {other:#010x} is not microsecond pcap"),
+    };
+    let u16_at = |b: &[u8], at: usize| {
+        let v = [b[at], b[at + 1]];
+        if little {
+            u16::from_le_bytes(v)
+        } else {
+            u16::from_be_bytes(v)
+        }
+    };
+    let u32_at = |b: &[u8], at: usize| {
+        let v = [b[at], b[at + 1], b[at + 2], b[at + 3]];
+        if little {
+            u32::from_le_bytes(v)
+        } else {
+            u32::from_be_bytes(v)
+        }
+    };
+    assert_eq!((u16_at(bytes, 4), u16_at(bytes, 6)), (2, 4), "version");
+    let snaplen = u32_at(bytes, 16);
+    let linktype = u32_at(bytes, 20);
+    let mut records = Vec::new();
+    let mut at = 24;
+    while at < bytes.len() {
+        assert!(at + 16 <= bytes.len(), "truncated record header at {at}");
+        let captured = u32_at(bytes, at + 8) as usize;
+        let original_len = u32_at(bytes, at + 12);
+        assert!(captured <= snaplen as usize && captured as u32 <= original_len);
+        let data = bytes
+            .get(at + 16..at + 16 + captured)
+            .unwrap_or_else(|| panic!("truncated record data at {at}"))
+            .to_vec();
+        records.push(Record {
+            seconds: u32_at(bytes, at),
+            micros: u32_at(bytes, at + 4),
+            original_len,
+            data,
+        });
+        at += 16 + captured;
+    }
+    Capture {
+        snaplen,
+        linktype,
+        records,
+    }
+}
+
+/// Checks a capture of test frames: Ethernet, snaplen 65535, `count` records of 60 bytes,
+/// each a valid test frame, with strictly increasing sequence numbers and non-decreasing
+/// timestamps.
+fn assert_test_frames(capture: &Capture, count: usize) {
+    assert_eq!((capture.snaplen, capture.linktype), (65_535, 1));
+    assert_eq!(capture.records.len(), count);
+    let mut last_seq: Option<u32> = None;
+    let mut last_time = (0, 0);
+    for (i, r) in capture.records.iter().enumerate() {
+        assert_eq!((r.data.len(), r.original_len), (60, 60), "record {i}");
+        assert!(r.micros < 1_000_000, "record {i}");
+        assert!(
+            (r.seconds, r.micros) >= last_time,
+            "record {i}: time goes back"
+        );
+        last_time = (r.seconds, r.micros);
+        let parsed = frame::parse(&r.data).unwrap_or_else(|e| panic!("record {i}: {e}"));
+        if let Some(last) = last_seq {
+            assert!(
+                parsed.seq > last,
+                "record {i}: sequence {} after {last}",
+                parsed.seq
+            );
+        }
+        last_seq = Some(parsed.seq);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// tshark
+
+/// tshark's path, or `None` with the reason printed (the test then skips).
+fn tshark() -> Option<&'static str> {
+    match Command::new("tshark").arg("--version").output() {
+        Ok(out) if out.status.success() => Some("tshark"),
+        _ => {
+            eprintln!(
+                "skipped: tshark is not installed (Debian package tshark; ci/install-deps installs it)"
+            );
+            None
+        }
+    }
+}
+
+/// Decodes `file` with tshark, with IPv4 header checksum checking on; returns per frame: the
+/// frame length, the EtherType, the IP protocol, the IPv4 checksum status (1 = good) and the UDP
+/// ports.
+fn tshark_decode(tshark: &str, file: &Path) -> Vec<Vec<String>> {
+    let out = Command::new(tshark)
+        .arg("-r")
+        .arg(file)
+        .args([
+            "-o",
+            "ip.check_checksum:TRUE",
+            "-T",
+            "fields",
+            "-E",
+            "separator=,",
+        ])
+        .args(["-e", "frame.len", "-e", "eth.type", "-e", "ip.proto"])
+        .args([
+            "-e",
+            "ip.checksum.status",
+            "-e",
+            "udp.srcport",
+            "-e",
+            "udp.dstport",
+        ])
+        .output()
+        .expect("tshark runs");
+    assert!(out.status.success(), "tshark: {}", text(&out.stderr));
+    text(&out.stdout)
+        .lines()
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect()
+}
+
+fn assert_tshark_sees_test_frames(tshark: &str, file: &Path, count: usize) {
+    let frames = tshark_decode(tshark, file);
+    assert_eq!(frames.len(), count, "tshark's frame count");
+    for (i, f) in frames.iter().enumerate() {
+        assert_eq!(
+            f,
+            &["60", "0x0800", "17", "1", "42", "1337"],
+            "frame {i} as tshark decodes it: length, IPv4, UDP, good checksum, ports"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fake sysfs trees
+
+/// A fake `/sys/bus/pci/devices` in a temporary directory, world-readable like the real one.
+struct FakeSysfs {
+    tmp: tempfile::TempDir,
+}
+
+impl FakeSysfs {
+    fn new() -> FakeSysfs {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        fs::create_dir(tmp.path().join("devices")).unwrap();
+        FakeSysfs { tmp }
+    }
+
+    fn root(&self) -> PathBuf {
+        self.tmp.path().join("devices")
+    }
+
+    fn root_arg(&self) -> String {
+        self.root().to_str().unwrap().to_string()
+    }
+
+    /// Adds a device with this vendor, device id and class code, and a 128 KiB memory BAR0 (the
+    /// 82599's register space). Its
+    /// config space is readable by everyone, as in the real sysfs, and writable by root only.
+    fn add(&self, address: &str, vendor: u16, device: u16, class: u8) -> PathBuf {
+        let dir = self.root().join(address);
+        fs::create_dir(&dir).unwrap();
+        let mut config = vec![0u8; 256];
+        config[0..2].copy_from_slice(&vendor.to_le_bytes());
+        config[2..4].copy_from_slice(&device.to_le_bytes());
+        config[0x0b] = class;
+        fs::write(dir.join("config"), &config).unwrap();
+        fs::write(
+            dir.join("resource"),
+            "0x00000000fe000000 0x00000000fe01ffff 0x0000000000040200\n",
+        )
+        .unwrap();
+        fs::File::create(dir.join("resource0"))
+            .and_then(|f| f.set_len(BAR_SIZE))
+            .unwrap();
+        for (file, mode) in [("config", 0o644), ("resource", 0o444), ("resource0", 0o600)] {
+            fs::set_permissions(dir.join(file), fs::Permissions::from_mode(mode)).unwrap();
+        }
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        dir
+    }
+}
+
+const INTEL: u16 = 0x8086;
+const X520: u16 = 0x10fb;
+const NIC: u8 = 0x02;
+const BRIDGE: u8 = 0x06;
+const ADDR: &str = "0000:03:00.0";
+const BAR_SIZE: u64 = 0x20000;
+
+/// Each app's arguments around one device address.
+fn each_app(device: &str, dir: &Path) -> Vec<(&'static str, Vec<String>)> {
+    let pcap_file = dir.join("capture.pcap").to_str().unwrap().to_string();
+    vec![
+        (PKTGEN, vec![device.to_string()]),
+        (FWD, vec![device.to_string(), "sim:7".to_string()]),
+        (PCAP, vec![device.to_string(), pcap_file]),
+    ]
+}
+
+fn args_of(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bad input: every exit path gives one line that names the problem
+
+#[test]
+fn help_and_version() {
+    for bin in [PKTGEN, FWD, PCAP] {
+        let out = run(bin, &["--help"]);
+        assert_success(bin, &out);
+        let help = text(&out.stdout);
+        assert!(
+            help.contains("sim:0") && help.contains("--duration"),
+            "{help}"
+        );
+        assert!(
+            !help.contains("--sysfs-root"),
+            "the test hook stays hidden:\n{help}"
+        );
+        assert_success(bin, &run(bin, &["--version"]));
+    }
+    let help = text(&run(PKTGEN, &["--help"]).stdout);
+    for option in [
+        "--batch",
+        "--rate",
+        "--count",
+        "--size",
+        "--queue",
+        "--dst-mac",
+        "--src-mac",
+    ] {
+        assert!(help.contains(option), "pktgen --help lacks {option}");
+    }
+    assert!(
+        help.contains(&format!("offset {}", frame::SEQ_OFFSET)),
+        "{help}"
+    );
+    let help = text(&run(FWD, &["--help"]).stdout);
+    for option in ["--batch", "--rx-ring", "--tx-ring"] {
+        assert!(help.contains(option), "fwd --help lacks {option}");
+    }
+}
+
+#[test]
+fn malformed_addresses() {
+    let tmp = tempfile::tempdir().unwrap();
+    for address in ["nope", "0000:03:00", "sim:x", "0000:03:20.0"] {
+        for (bin, args) in each_app(address, tmp.path()) {
+            let out = run(bin, &args_of(&args));
+            assert_one_line_error(&out, &[address, "address"]);
+        }
+    }
+}
+
+#[test]
+fn absent_pci_device() {
+    let sysfs = FakeSysfs::new();
+    let tmp = tempfile::tempdir().unwrap();
+    for (bin, mut args) in each_app(ADDR, tmp.path()) {
+        args.extend(["--sysfs-root".to_string(), sysfs.root_arg()]);
+        let out = run(bin, &args_of(&args));
+        assert_one_line_error(&out, &["no PCI device 0000:03:00.0", "lspci"]);
+    }
+}
+
+#[test]
+fn device_that_is_not_a_nic() {
+    let sysfs = FakeSysfs::new();
+    sysfs.add(ADDR, INTEL, 0x0d57, BRIDGE);
+    let tmp = tempfile::tempdir().unwrap();
+    for (bin, mut args) in each_app(ADDR, tmp.path()) {
+        args.extend(["--sysfs-root".to_string(), sysfs.root_arg()]);
+        let out = run(bin, &args_of(&args));
+        assert_one_line_error(&out, &[ADDR, "not 0x02 (network controller)"]);
+    }
+}
+
+#[test]
+fn nic_without_a_rixy_driver() {
+    let sysfs = FakeSysfs::new();
+    sysfs.add(ADDR, 0x1234, 0x5678, NIC);
+    let out = run(PKTGEN, &[ADDR, "--sysfs-root", &sysfs.root_arg()]);
+    assert_one_line_error(&out, &[ADDR, "no rixy driver", "1234:5678"]);
+}
+
+/// Without root, rixy cannot take a device from the kernel: here the fake device's config space
+/// is writable by root only, as in the real sysfs, and the app runs as an unprivileged user
+/// (dropping root with setpriv when the test runs as root).
+#[test]
+fn missing_privileges() {
+    let sysfs = FakeSysfs::new();
+    let dir = sysfs.add(ADDR, INTEL, X520, NIC);
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let mut command = if root {
+        if Command::new("setpriv").arg("--version").output().is_err() {
+            eprintln!("skipped: running as root and setpriv (util-linux) is not installed");
+            return;
+        }
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", PKTGEN]);
+        c
+    } else {
+        Command::new(PKTGEN)
+    };
+    command.args([ADDR, "--sysfs-root", &sysfs.root_arg()]);
+    let out = command.output().unwrap();
+    if text(&out.stderr).contains(PKTGEN) && !text(&out.stderr).starts_with("error: ") {
+        eprintln!(
+            "skipped: the unprivileged user cannot run {PKTGEN}: {}",
+            text(&out.stderr)
+        );
+        return;
+    }
+    let config = dir.join("config");
+    assert_one_line_error(
+        &out,
+        &["permission denied", config.to_str().unwrap(), "run as root"],
+    );
+}
+
+/// Huge pages are checked before the device is touched: a fake 82599 with a huge page
+/// directory that is no hugetlbfs mount fails with the mount named.
+#[test]
+fn missing_huge_pages() {
+    let sysfs = FakeSysfs::new();
+    sysfs.add(ADDR, INTEL, X520, NIC);
+    let not_huge = tempfile::tempdir().unwrap();
+    let dir = not_huge.path().to_str().unwrap();
+    let out = run(
+        PKTGEN,
+        &[
+            ADDR,
+            "--sysfs-root",
+            &sysfs.root_arg(),
+            "--hugepage-dir",
+            dir,
+        ],
+    );
+    assert_one_line_error(
+        &out,
+        &["no hugetlbfs mounted at", dir, "ci/setup-hugepages"],
+    );
+}
+
+#[test]
+fn unwritable_pcap_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing_dir = tmp.path().join("no/such/dir/x.pcap");
+    let is_dir = tmp.path().to_path_buf();
+    for (path, problem) in [
+        (missing_dir, "No such file or directory"),
+        (is_dir, "Is a directory"),
+    ] {
+        // The file is opened before the device, so this needs no device at all.
+        let p = path.to_str().unwrap();
+        let out = run(PCAP, &["sim:0", p, "10"]);
+        assert_one_line_error(&out, &["cannot create the pcap file", p, problem]);
+    }
+}
+
+#[test]
+fn configurations_that_cannot_work() {
+    let out = run(FWD, &["sim:0", "sim:1", "--rx-ring", "100"]);
+    assert_one_line_error(&out, &["ring size 100", "power of two"]);
+    let out = run(FWD, &["0000:03:00.0", "03:00.0"]);
+    assert_one_line_error(&out, &["03:00.0 is given twice"]);
+}
+
+#[test]
+fn bad_options_are_usage_errors() {
+    for (bin, args, names) in [
+        (
+            PKTGEN,
+            &["sim:0", "--size", "59"][..],
+            &["--size", "59"][..],
+        ),
+        (PKTGEN, &["sim:0", "--size", "1515"], &["--size"]),
+        (
+            PKTGEN,
+            &["sim:0", "--dst-mac", "ff:ff"],
+            &["not a MAC address"],
+        ),
+        (PKTGEN, &["sim:0", "--rate", "0"], &["--rate"]),
+        (FWD, &["sim:0"], &["DEVICE2"]),
+        (PCAP, &["sim:0", "x.pcap", "ten"], &["ten"]),
+        (
+            PCAP,
+            &["sim:0", "x.pcap", "--duration", "soon"],
+            &["soon", "seconds"],
+        ),
+    ] {
+        let out = run(bin, args);
+        let stderr = text(&out.stderr);
+        // clap's convention: exit code 2, `error: ...` first, then a hint to --help.
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        let first = stderr.lines().next().unwrap_or_default();
+        assert!(first.starts_with("error: "), "{first}");
+        for name in names {
+            assert!(stderr.contains(name), "{stderr:?} does not name {name:?}");
+        }
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The frame and the pcap writer, checked from outside
+
+#[test]
+fn pcap_writer_output_reads_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("frames.pcap");
+    let mut writer = PcapWriter::new(fs::File::create(&path).unwrap()).unwrap();
+    let spec = FrameSpec::default();
+    for seq in 0..100u32 {
+        let time = Duration::new(1_700_000_000 + u64::from(seq / 10), seq * 1000);
+        writer
+            .write_packet(time, &spec.to_vec(seq * 3).unwrap())
+            .unwrap();
+    }
+    writer.into_inner().unwrap();
+    let capture = read_pcap(&fs::read(&path).unwrap());
+    assert_test_frames(&capture, 100);
+    assert_eq!(capture.records[42].micros, 42);
+    assert_eq!(frame::seq(&capture.records[42].data), Some(126));
+
+    if let Some(tshark) = tshark() {
+        assert_tshark_sees_test_frames(tshark, &path, 100);
+        // And tshark notices a broken checksum, so "1" above means something.
+        let mut bad = spec.to_vec(0).unwrap();
+        bad[24] ^= 0xff;
+        let bad_path = tmp.path().join("bad.pcap");
+        let mut writer = PcapWriter::new(fs::File::create(&bad_path).unwrap()).unwrap();
+        writer.write_packet(Duration::ZERO, &bad).unwrap();
+        writer.into_inner().unwrap();
+        assert_eq!(tshark_decode(tshark, &bad_path)[0][3], "0");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// On simulated ports
+
+#[test]
+fn pktgen_count_sends_exactly_that_many() {
+    let out = run(PKTGEN, &["sim:0", "--count", "2000"]);
+    assert_success("pktgen", &out);
+    let t = totals(&text(&out.stdout), "sim:0");
+    assert_eq!(t.extra("sent:"), Some(2000), "{t:?}");
+    assert_eq!(t.tx_packets, 2000, "{t:?}");
+    assert_eq!(t.tx_errors, 0, "{t:?}");
+    assert_eq!(t.extra("wire:"), Some(2000), "{t:?}");
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn pktgen_sizes_and_pacing() {
+    let start = Instant::now();
+    let out = run(
+        PKTGEN,
+        &[
+            "sim:1", "--count", "300", "--rate", "1000", "--size", "1514", "--batch", "8",
+        ],
+    );
+    let took = start.elapsed();
+    assert_success("pktgen --rate", &out);
+    let t = totals(&text(&out.stdout), "sim:1");
+    assert_eq!((t.tx_packets, t.extra("wire:")), (300, Some(300)), "{t:?}");
+    // 300 packets at 1000 per second cannot be sent in less than 0.299 s.
+    assert!(took >= Duration::from_millis(299), "{took:?}");
+}
+
+#[test]
+fn fwd_forwards_both_directions() {
+    let out = run(FWD, &["sim:0", "sim:1", "--duration", "3"]);
+    assert_success("fwd", &out);
+    let stdout = text(&out.stdout);
+    let dev = ["sim:0", "sim:1"];
+    let t = [totals(&stdout, dev[0]), totals(&stdout, dev[1])];
+    for i in 0..2 {
+        let (this, other) = (&t[i], &t[1 - i]);
+        let app_line = this
+            .extras
+            .iter()
+            .find(|e| e.starts_with("app:"))
+            .expect("app part");
+        let received = number_after(app_line, "app:").unwrap();
+        let sent = number_after(app_line, "received,").unwrap();
+        let freed = number_after(app_line, &format!("sent to {},", dev[1 - i])).unwrap();
+        // What the forwarder took from this device went out the other one or was freed...
+        assert_eq!(received, sent + freed, "{app_line}");
+        // ...and the other device sent all of it...
+        assert_eq!(other.tx_packets, sent, "{} sent {other:?}", dev[1 - i]);
+        assert!(other.tx_packets > 0, "nothing forwarded from {}", dev[i]);
+        assert_eq!(other.extra("wire:"), Some(sent), "{other:?}");
+        // ...and the device received at least that.
+        assert!(this.rx_packets >= received, "{this:?}");
+    }
+    // Three seconds: at least two rate lines per device (the third may come just too late),
+    // well-formed.
+    for d in dev {
+        let lines = rate_lines(&stdout, d);
+        assert!(lines.len() >= 2, "{stdout}");
+        lines.iter().for_each(|l| assert_rate_line(l));
+    }
+}
+
+/// A supervising script sees each rate line when it is printed, not when the app exits.
+#[test]
+fn rate_lines_arrive_live() {
+    let mut child = Command::new(FWD)
+        .args(["sim:2", "sim:3", "--duration", "30"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let reader = thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    let first = rx.recv_timeout(Duration::from_secs(15));
+    let still_running = child.try_wait().unwrap().is_none();
+    // Then Ctrl-C: the app stops, prints its totals and exits with 0.
+    // SAFETY: kill has no memory preconditions; the pid is our child's, not yet reaped.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let status = wait_with_timeout(&mut child);
+    reader.join().unwrap();
+    let rest: Vec<String> = rx.try_iter().collect();
+    let first = first.expect("a rate line within 15 s");
+    assert!(still_running, "the first line came only when the app ended");
+    assert_rate_line(&first);
+    assert!(status.success(), "{status}");
+    assert_eq!(
+        rest.iter().filter(|l| l.contains(" total over ")).count(),
+        2,
+        "{rest:?}"
+    );
+}
+
+fn wait_with_timeout(child: &mut Child) -> ExitStatus {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the app did not stop within {TIMEOUT:?} of SIGINT");
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn pcap_captures_test_frames() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("sim0.pcap");
+    let out = run(PCAP, &["sim:0", path.to_str().unwrap(), "500"]);
+    assert_success("pcap", &out);
+    let t = totals(&text(&out.stdout), "sim:0");
+    assert_eq!(t.extra("captured:"), Some(500), "{t:?}");
+    assert!(t.rx_packets >= 500, "{t:?}");
+    let capture = read_pcap(&fs::read(&path).unwrap());
+    assert_test_frames(&capture, 500);
+    // The simulated source sends what pktgen sends: the same frame byte for byte, to the port.
+    let first = &capture.records[0].data;
+    let parsed = frame::parse(first).unwrap();
+    let spec = FrameSpec {
+        dst_mac: parsed.dst_mac,
+        src_mac: rixy::MacAddress(rixy::sim::TEST_SRC_MAC),
+        ..FrameSpec::default()
+    };
+    assert_eq!(first[..], spec.to_vec(parsed.seq).unwrap()[..]);
+    if let Some(tshark) = tshark() {
+        assert_tshark_sees_test_frames(tshark, &path, 500);
+    }
+}
+
+#[test]
+fn pcap_to_stdout_keeps_stats_on_stderr() {
+    let out = run(PCAP, &["sim:1", "-", "200"]);
+    assert_success("pcap -", &out);
+    assert_test_frames(&read_pcap(&out.stdout), 200);
+    let stderr = text(&out.stderr);
+    assert_eq!(totals(&stderr, "sim:1").extra("captured:"), Some(200));
+}
+
+#[test]
+fn pcap_stops_after_its_duration() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("timed.pcap");
+    let start = Instant::now();
+    let out = run(
+        PCAP,
+        &["sim:0", path.to_str().unwrap(), "--duration", "1.2"],
+    );
+    assert!(start.elapsed() >= Duration::from_millis(1200));
+    assert_success("pcap --duration", &out);
+    let stdout = text(&out.stdout);
+    let captured = totals(&stdout, "sim:0").extra("captured:").unwrap();
+    assert!(captured > 0, "{stdout}");
+    let capture = read_pcap(&fs::read(&path).unwrap());
+    assert_test_frames(&capture, captured as usize);
+    assert_eq!(rate_lines(&stdout, "sim:0").len(), 1, "{stdout}");
+}
