@@ -1,5 +1,8 @@
 //! Frames on the simulated wire, the frame buffer pool, the Ethernet CRC and the test packet.
 
+use crate::MacAddress;
+use crate::apps::frame::{self, FrameSpec};
+
 /// A frame on the wire: destination MAC to the end of the payload, without preamble or FCS. The
 /// FCS is implied: `fcs_ok` says whether the 4 bytes that follow on the wire are right.
 #[derive(Clone, Debug, Default)]
@@ -73,57 +76,29 @@ pub(crate) fn crc32(data: &[u8]) -> u32 {
 }
 
 /// Length of the test frames, as ixy's pktgen sends them (without FCS).
-pub const TEST_FRAME_LEN: usize = 60;
+pub const TEST_FRAME_LEN: usize = frame::MIN_FRAME_LEN;
 
 /// Source MAC address of the test frames.
 pub const TEST_SRC_MAC: [u8; 6] = [0x10, 0x10, 0x10, 0x10, 0x10, 0x10];
 
-/// Writes ixy's pktgen frame into `out`: Ethernet to `dst` from [`TEST_SRC_MAC`], IPv4
-/// 10.0.0.1 → 10.0.0.2, UDP 42 → 1337, payload "ixy", and the sequence number in the last four
-/// bytes (little-endian, as ixy writes it).
+/// Writes ixy's pktgen frame into `out`, as `rixy-pktgen` sends it ([`FrameSpec`]'s default
+/// frame, to `dst`): IPv4 10.0.0.1 → 10.0.0.2, UDP 42 → 1337, payload "ixy", and the
+/// sequence number at [`frame::SEQ_OFFSET`], its last four bytes.
 pub(crate) fn test_frame(out: &mut Vec<u8>, dst: [u8; 6], seq: u32) {
+    let spec = FrameSpec {
+        dst_mac: MacAddress(dst),
+        src_mac: MacAddress(TEST_SRC_MAC),
+        ..FrameSpec::default()
+    };
     out.clear();
-    out.extend_from_slice(&dst);
-    out.extend_from_slice(&TEST_SRC_MAC);
-    out.extend_from_slice(&[0x08, 0x00]); // IPv4
-    let ip_len = (TEST_FRAME_LEN - 14) as u16;
-    let mut ip = [
-        0x45, 0x00, 0, 0, // version/IHL, TOS, total length
-        0x00, 0x00, 0x00, 0x00, // id, flags/fragment
-        0x40, 0x11, 0x00, 0x00, // TTL 64, UDP, checksum
-        10, 0, 0, 1, // source
-        10, 0, 0, 2, // destination
-    ];
-    ip[2..4].copy_from_slice(&ip_len.to_be_bytes());
-    let csum = ip_checksum(&ip);
-    ip[10..12].copy_from_slice(&csum.to_be_bytes());
-    out.extend_from_slice(&ip);
-    let udp_len = ip_len - 20;
-    out.extend_from_slice(&42u16.to_be_bytes());
-    out.extend_from_slice(&1337u16.to_be_bytes());
-    out.extend_from_slice(&udp_len.to_be_bytes());
-    out.extend_from_slice(&[0, 0]); // no UDP checksum
-    out.extend_from_slice(b"ixy");
-    out.resize(TEST_FRAME_LEN - 4, 0);
-    out.extend_from_slice(&seq.to_le_bytes());
+    out.resize(TEST_FRAME_LEN, 0);
+    // A 60-byte buffer for a 60-byte frame: `write` has nothing to refuse.
+    let _ = spec.write(out, seq);
 }
 
-fn ip_checksum(header: &[u8]) -> u16 {
-    let mut sum: u32 = header
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], c.get(1).copied().unwrap_or(0)])))
-        .sum();
-    while sum > 0xFFFF {
-        sum = (sum & 0xFFFF) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
-/// The sequence number of a test frame (its last four bytes, little-endian), if it is long
-/// enough to carry one.
+/// The sequence number of a test frame, if it is long enough to carry one.
 pub fn test_frame_seq(frame: &[u8]) -> Option<u32> {
-    let tail = frame.get(frame.len().checked_sub(4)?..)?;
-    Some(u32::from_le_bytes(tail.try_into().ok()?))
+    frame::seq(frame)
 }
 
 #[cfg(test)]
