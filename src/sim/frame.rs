@@ -118,7 +118,7 @@ mod tests {
         assert_eq!(v.len(), TEST_FRAME_LEN);
         assert_eq!(&v[0..6], &[2; 6]);
         assert_eq!(&v[12..14], &[8, 0]);
-        assert_eq!(ip_checksum(&v[14..34]), 0);
+        assert_eq!(frame::ipv4_checksum(&v[14..34]), 0);
         assert_eq!(test_frame_seq(&v), Some(0x0102_0304));
     }
 }
