@@ -17,6 +17,31 @@ const MIN_FRAME: usize = 64;
 const MAX_FRAME: usize = 1518;
 
 impl Device {
+    /// Reads descriptor `s` of RX queue `q` from its ring in memory; a ring the device cannot
+    /// read is an ERROR report and stops the queue.
+    fn read_desc_rx(&mut self, q: usize, s: u32, ctx: &mut Ctx<'_>) -> Option<[u8; 16]> {
+        let addr = self.rxq[q].base + u64::from(s) * DESC;
+        let mut d = [0u8; 16];
+        if let Err(f) = ctx.dma.read(addr, &mut d) {
+            let ring = self.rx_ring(q);
+            self.report(
+                Severity::Error,
+                "ring-dma-fault",
+                "7.1.9",
+                Some("RDBAL"),
+                Some(addr),
+                Some(ring),
+                format!(
+                    "RX queue {q}: descriptor {s} cannot be read: {}; the queue stops",
+                    f.describe()
+                ),
+            );
+            self.rxq[q].broken = true;
+            return None;
+        }
+        Some(d)
+    }
+
     fn rx_desctype_adv(&self, q: usize) -> bool {
         SRRCTL::DESCTYPE.read(self.rxq[q].srrctl) == 1
     }
@@ -37,25 +62,9 @@ impl Device {
         let bsize = self.bsize(q) as u64;
         let mut s = from % n;
         while s != to % n {
-            let addr = self.rxq[q].base + u64::from(s) * DESC;
-            let mut d = [0u8; 16];
-            if let Err(f) = ctx.dma.read(addr, &mut d) {
-                let ring = self.rx_ring(q);
-                self.report(
-                    Severity::Error,
-                    "ring-dma-fault",
-                    "7.1.9",
-                    Some("RDBAL"),
-                    Some(addr),
-                    Some(ring),
-                    format!(
-                        "RX queue {q}: descriptor {s} cannot be read: {}; the queue stops",
-                        f.describe()
-                    ),
-                );
-                self.rxq[q].broken = true;
+            let Some(d) = self.read_desc_rx(q, s, ctx) else {
                 return;
-            }
+            };
             self.rxq[q].snap[s as usize] = d;
             let buf = if adv {
                 u64_at(&d, adv_rx_desc::READ_PKT_ADDR_OFFSET)
@@ -390,25 +399,7 @@ impl Device {
     /// Reads descriptor `s` of RX queue `q` for use: the snapshot (eager fetch) or memory (lazy),
     /// reporting a descriptor the driver changed after handing it over.
     fn fetch_rx(&mut self, q: usize, s: u32, ctx: &mut Ctx<'_>) -> Option<[u8; 16]> {
-        let addr = self.rxq[q].base + u64::from(s) * DESC;
-        let mut mem = [0u8; 16];
-        if let Err(f) = ctx.dma.read(addr, &mut mem) {
-            let ring = self.rx_ring(q);
-            self.report(
-                Severity::Error,
-                "ring-dma-fault",
-                "7.1.9",
-                Some("RDBAL"),
-                Some(addr),
-                Some(ring),
-                format!(
-                    "RX queue {q}: descriptor {s} cannot be read: {}; the queue stops",
-                    f.describe()
-                ),
-            );
-            self.rxq[q].broken = true;
-            return None;
-        }
+        let mem = self.read_desc_rx(q, s, ctx)?;
         let snap = self.rxq[q].snap[s as usize];
         if mem != snap {
             let ring = self.rx_ring(q);

@@ -83,6 +83,31 @@ impl TxDesc {
 }
 
 impl Device {
+    /// Reads descriptor `s` of TX queue `q` from its ring in memory; a ring the device cannot
+    /// read is an ERROR report and stops the queue.
+    fn read_desc_tx(&mut self, q: usize, s: u32, ctx: &mut Ctx<'_>) -> Option<[u8; 16]> {
+        let addr = self.txq[q].base + u64::from(s) * DESC;
+        let mut d = [0u8; 16];
+        if let Err(f) = ctx.dma.read(addr, &mut d) {
+            let ring = self.tx_ring(q);
+            self.report(
+                Severity::Error,
+                "ring-dma-fault",
+                "7.2.3",
+                Some("TDBAL"),
+                Some(addr),
+                Some(ring),
+                format!(
+                    "TX queue {q}: descriptor {s} cannot be read: {}; the queue stops",
+                    f.describe()
+                ),
+            );
+            self.txq[q].broken = true;
+            return None;
+        }
+        Some(d)
+    }
+
     /// Hands TX descriptors `[from, to)` of queue `q` to the device.
     pub(crate) fn tx_take(&mut self, q: usize, from: u32, to: u32, ctx: &mut Ctx<'_>) {
         let n = self.txq[q].n;
@@ -91,25 +116,9 @@ impl Device {
         }
         let mut s = from % n;
         while s != to % n {
-            let addr = self.txq[q].base + u64::from(s) * DESC;
-            let mut d = [0u8; 16];
-            if let Err(f) = ctx.dma.read(addr, &mut d) {
-                let ring = self.tx_ring(q);
-                self.report(
-                    Severity::Error,
-                    "ring-dma-fault",
-                    "7.2.3",
-                    Some("TDBAL"),
-                    Some(addr),
-                    Some(ring),
-                    format!(
-                        "TX queue {q}: descriptor {s} cannot be read: {}; the queue stops",
-                        f.describe()
-                    ),
-                );
-                self.txq[q].broken = true;
+            let Some(d) = self.read_desc_tx(q, s, ctx) else {
                 return;
-            }
+            };
             self.txq[q].snap[s as usize] = d;
             let desc = decode(s, &d);
             if desc.carries_data() {
@@ -136,25 +145,7 @@ impl Device {
     }
 
     fn fetch_tx(&mut self, q: usize, s: u32, ctx: &mut Ctx<'_>) -> Option<[u8; 16]> {
-        let addr = self.txq[q].base + u64::from(s) * DESC;
-        let mut mem = [0u8; 16];
-        if let Err(f) = ctx.dma.read(addr, &mut mem) {
-            let ring = self.tx_ring(q);
-            self.report(
-                Severity::Error,
-                "ring-dma-fault",
-                "7.2.3",
-                Some("TDBAL"),
-                Some(addr),
-                Some(ring),
-                format!(
-                    "TX queue {q}: descriptor {s} cannot be read: {}; the queue stops",
-                    f.describe()
-                ),
-            );
-            self.txq[q].broken = true;
-            return None;
-        }
+        let mem = self.read_desc_tx(q, s, ctx)?;
         let snap = self.txq[q].snap[s as usize];
         if mem != snap {
             let ring = self.tx_ring(q);
