@@ -178,8 +178,11 @@ impl Mmio {
     ///
     /// # Safety
     /// `base..base + len` must stay mapped, readable and writable for as long as the `Mmio` (or
-    /// anything built on it) is used, `base` must be aligned to 8 bytes, and no Rust reference
-    /// may point into the range while it is in use.
+    /// anything built on it) is used, and no Rust reference may point into the range while it is
+    /// in use. `base` must be aligned to the widest access made through the bus, so that an
+    /// offset aligned to an access's width gives an aligned address: a register BAR is
+    /// page-aligned; a descriptor view's base is aligned to its layout's `ALIGN`, which the
+    /// generator checks is at least its widest word.
     #[inline(always)]
     pub unsafe fn new(base: NonNull<u8>, len: usize) -> Self {
         Self { base, len }
