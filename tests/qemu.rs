@@ -1,0 +1,754 @@
+//! rixy's virtio-net driver and apps against QEMU's virtio-net: boots the guest that
+//! `ci/qemu/build-guest` builds, lets `ci/qemu/payload` run inside it, and checks what comes back.
+//!
+//! Ignored by a plain `cargo test` (it boots a VM and takes minutes without KVM); `ci/qemu/test`
+//! (which `ci/test` runs) builds the guest and runs it:
+//!
+//! ```sh
+//! ci/qemu/build-guest && cargo test --test qemu -- --ignored --nocapture
+//! ```
+//!
+//! ## The machine
+//!
+//! Five legacy virtio-net NICs (`disable-modern=on`) at fixed PCI addresses and one PCI device
+//! that is not a NIC (virtio-rng), as `ci/qemu/payload` lists them. Links are `-netdev dgram`
+//! pairs on 127.0.0.1: UDP never blocks QEMU when a receiver stops taking frames (stream and
+//! socket links deadlock it) and, unlike a hub, loses nothing while the receiver keeps up, which
+//! pacing the generator (`rixy.rate`) ensures. No tap, no user networking: nothing leaves the
+//! machine. KVM when it works, TCG (`-accel tcg,thread=multi -cpu max`) otherwise: on a machine
+//! whose `/dev/kvm` cannot run a guest QEMU dies at once, and the boot is retried with TCG.
+//!
+//! ## Results
+//!
+//! The guest's init script sends the payload's output directory as a gzipped tar, base64
+//! between two marker lines, over the second serial port into a file here. Every check runs on
+//! the host: the capture (exactly N valid test frames, strictly increasing sequence numbers, the
+//! largest at most 2N), the apps' totals lines against the capture, the apps' one-line errors on
+//! bad device addresses, and the test binaries that ran inside the guest (which must not have
+//! skipped).
+//!
+//! Environment: `RIXY_GUEST_DIR` (default `$CARGO_TARGET_DIR/qemu` or `target/qemu`),
+//! `RIXY_QEMU_ACCEL` (`tcg` to skip trying KVM), `RIXY_QEMU_COUNT` (frames, default 10000),
+//! `RIXY_QEMU_RATE` (frames per second, default 2000), `RIXY_QEMU_TIMEOUT` (seconds, default 540).
+
+use std::fmt::Write as _;
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rixy::apps::frame;
+use rixy::apps::pcap::{GLOBAL_HEADER_LEN, LINKTYPE_ETHERNET, MAGIC, RECORD_HEADER_LEN};
+
+/// The guest's NICs: PCI address, MAC address, link partner (index), extra device properties.
+/// `ci/qemu/payload` names the same addresses and MACs.
+const NICS: [(&str, &str, Option<usize>, &str); 5] = [
+    ("04.0", "52:54:00:12:00:00", Some(1), ""),
+    ("05.0", "52:54:00:12:00:01", Some(0), ",any_layout=off"),
+    ("06.0", "52:54:00:12:00:02", Some(3), ""),
+    ("07.0", "52:54:00:12:00:03", Some(2), ""),
+    ("09.0", "52:54:00:12:00:04", None, ",ctrl_rx=off,status=off"),
+];
+/// The PCI device that is not a NIC.
+const NON_NIC: &str = "08.0";
+/// The topology's devices, as the apps name them.
+const PKTGEN_DEV: &str = "0000:00:04.0";
+const FWD_IN: &str = "0000:00:05.0";
+const FWD_OUT: &str = "0000:00:06.0";
+const PCAP_DEV: &str = "0000:00:07.0";
+
+/// Tests that must have run (and passed) inside the guest, by binary: how many, and the names
+/// of those whose passing this test relies on.
+const GUEST_TESTS: [(&str, usize, &[&str]); 2] = [
+    (
+        "hugepages",
+        4,
+        &[
+            "device_addresses_come_from_pagemap",
+            "mempool_buffers_sit_on_their_pages",
+        ],
+    ),
+    (
+        "virtio_guest",
+        5,
+        &[
+            "features_mac_link_and_queues_are_what_qemu_offers",
+            "frames_cross_the_link_in_order_both_ways_and_the_stats_agree",
+            "promiscuous_mode_off_drops_frames_for_other_macs_on_accepts_them",
+            "a_new_mac_address_is_what_the_device_filters_for",
+            "a_device_without_ctrl_rx_says_so",
+        ],
+    ),
+];
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v:?} is not valid")),
+        Err(_) => default,
+    }
+}
+
+/// Where `ci/qemu/build-guest` put the kernel and the initramfs.
+fn guest_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("RIXY_GUEST_DIR") {
+        return dir.into();
+    }
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| manifest.join("target"), PathBuf::from);
+    manifest.join(target).join("qemu")
+}
+
+/// Four free UDP ports on 127.0.0.1 (asked of the kernel, then released for QEMU to bind).
+fn free_udp_ports() -> Vec<u16> {
+    let sockets: Vec<UdpSocket> = (0..4)
+        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    sockets
+        .iter()
+        .map(|s| s.local_addr().unwrap().port())
+        .collect()
+}
+
+/// QEMU's arguments for a run in `run` with accelerator `accel`.
+fn qemu_args(guest: &Path, run: &Path, accel: &str, count: u64, rate: u64) -> Vec<String> {
+    let ports = free_udp_ports();
+    // Each linked pair of NICs gets a pair of ports: NIC i sends from its own port to its
+    // partner's.
+    let port_of = |nic: usize| ports[nic];
+    let mut args: Vec<String> = [
+        "-machine",
+        "pc",
+        "-accel",
+        accel,
+        "-cpu",
+        "max",
+        "-smp",
+        "2",
+        "-m",
+        "1024",
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+        "-no-reboot",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend([
+        "-kernel".into(),
+        guest.join("vmlinuz").display().to_string(),
+    ]);
+    args.extend([
+        "-initrd".into(),
+        guest.join("initramfs.gz").display().to_string(),
+    ]);
+    args.extend([
+        "-append".into(),
+        format!(
+            "console=ttyS0 panic=-1 quiet rixy.count={count} rixy.rate={rate} rixy.hugepages=320"
+        ),
+    ]);
+    args.extend([
+        "-serial".into(),
+        format!("file:{}", run.join("console.log").display()),
+    ]);
+    args.extend([
+        "-serial".into(),
+        format!("file:{}", run.join("results.txt").display()),
+    ]);
+    for (i, (addr, mac, partner, extra)) in NICS.iter().enumerate() {
+        let mut device = format!("virtio-net-pci,disable-modern=on,addr={addr},mac={mac}{extra}");
+        if let Some(p) = partner {
+            args.extend([
+                "-netdev".into(),
+                format!(
+                    "dgram,id=link{i},local.type=inet,local.host=127.0.0.1,local.port={},remote.type=inet,remote.host=127.0.0.1,remote.port={}",
+                    port_of(i),
+                    port_of(*p)
+                ),
+            ]);
+            device.push_str(&format!(",netdev=link{i}"));
+        }
+        args.extend(["-device".into(), device]);
+    }
+    args.extend(["-device".into(), format!("virtio-rng-pci,addr={NON_NIC}")]);
+    args
+}
+
+/// How a boot ended.
+struct Boot {
+    accel: &'static str,
+    status: std::process::ExitStatus,
+    elapsed: Duration,
+    console: String,
+    stderr: String,
+}
+
+fn spawn(args: &[String], run: &Path) -> Child {
+    Command::new("qemu-system-x86_64")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(run.join("qemu.stderr")).unwrap())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot start qemu-system-x86_64 ({e}): run ci/install-deps as root")
+        })
+}
+
+/// Boots once with `accel`, waiting at most `timeout` (then QEMU is killed).
+fn boot_with(
+    accel: &'static str,
+    guest: &Path,
+    run: &Path,
+    timeout: Duration,
+    count: u64,
+    rate: u64,
+) -> Boot {
+    for f in ["console.log", "results.txt"] {
+        let _ = std::fs::remove_file(run.join(f));
+    }
+    let start = Instant::now();
+    let mut child = spawn(&qemu_args(guest, run, accel, count, rate), run);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let status = child.wait().unwrap();
+            let console = std::fs::read_to_string(run.join("console.log")).unwrap_or_default();
+            panic!(
+                "QEMU ({accel}) did not finish within {} s and was killed ({status}); console:\n{}",
+                timeout.as_secs(),
+                tail(&console, 60)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    Boot {
+        accel,
+        status,
+        elapsed: start.elapsed(),
+        console: std::fs::read_to_string(run.join("console.log")).unwrap_or_default(),
+        stderr: std::fs::read_to_string(run.join("qemu.stderr")).unwrap_or_default(),
+    }
+}
+
+/// Boots the guest: KVM first when /dev/kvm is usable, TCG when KVM fails before the guest is
+/// up (or when `RIXY_QEMU_ACCEL=tcg`).
+fn boot(guest: &Path, run: &Path) -> Boot {
+    let timeout = Duration::from_secs(env_or("RIXY_QEMU_TIMEOUT", 540));
+    let count = env_or("RIXY_QEMU_COUNT", 10_000u64);
+    let rate = env_or("RIXY_QEMU_RATE", 2_000u64);
+    let kvm = std::env::var("RIXY_QEMU_ACCEL").map_or(true, |a| a != "tcg")
+        && std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/kvm")
+            .is_ok();
+    if kvm {
+        let b = boot_with("kvm", guest, run, timeout, count, rate);
+        if b.console.contains("rixy-guest: up") {
+            return b;
+        }
+        println!(
+            "KVM did not boot the guest ({}, {:.1} s): {}; falling back to TCG",
+            b.status,
+            b.elapsed.as_secs_f64(),
+            b.stderr.lines().last().unwrap_or("")
+        );
+    }
+    boot_with("tcg,thread=multi", guest, run, timeout, count, rate)
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Unpacks the payload's output directory from the second serial port's text into `dir`.
+fn unpack_results(results: &Path, dir: &Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(results).map_err(|e| format!("no results file: {e}"))?;
+    let begin = text
+        .find("RIXY-RESULTS-BEGIN")
+        .ok_or("no RIXY-RESULTS-BEGIN marker")?;
+    let end = text
+        .find("RIXY-RESULTS-END")
+        .ok_or("no RIXY-RESULTS-END marker: the transfer was cut")?;
+    let body: String = text[begin + "RIXY-RESULTS-BEGIN".len()..end]
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let archive = base64_decode(&body)?;
+    std::fs::create_dir_all(dir).unwrap();
+    let mut tar = Command::new("tar")
+        .args(["-xz", "-C"])
+        .arg(dir)
+        .stdin(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run tar: {e}"))?;
+    std::io::Write::write_all(tar.stdin.as_mut().unwrap(), &archive).map_err(|e| e.to_string())?;
+    drop(tar.stdin.take());
+    let status = tar.wait().map_err(|e| e.to_string())?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("tar failed: {status}"))
+    }
+}
+
+/// Standard base64 (RFC 4648 section 4) with padding, as busybox's `base64` writes it.
+fn base64_decode(text: &str) -> Result<Vec<u8>, String> {
+    let value = |c: u8| -> Result<u32, String> {
+        Ok(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return Err(format!("{:?} is not base64", c as char)),
+        }
+        .into())
+    };
+    let bytes = text.as_bytes();
+    if bytes.len() % 4 != 0 {
+        return Err(format!(
+            "{} base64 characters are not a multiple of 4",
+            bytes.len()
+        ));
+    }
+    let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
+    for chunk in bytes.chunks(4) {
+        let pad = chunk.iter().rev().take_while(|&&c| c == b'=').count();
+        let mut n = 0u32;
+        for &c in &chunk[..4 - pad] {
+            n = n << 6 | value(c)?;
+        }
+        n <<= 6 * pad as u32;
+        out.extend_from_slice(&n.to_be_bytes()[1..4 - pad]);
+    }
+    Ok(out)
+}
+
+/// The failures found so far: every check runs, and the test fails with all of them.
+#[derive(Default)]
+struct Checks {
+    failures: Vec<String>,
+}
+
+impl Checks {
+    fn check(&mut self, ok: bool, what: impl FnOnce() -> String) {
+        if !ok {
+            self.failures.push(what());
+        }
+    }
+}
+
+fn read(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(name)).unwrap_or_else(|_| format!("<{name} missing>"))
+}
+
+fn exit_code(dir: &Path, name: &str) -> Option<i32> {
+    read(dir, &format!("{name}.rc")).trim().parse().ok()
+}
+
+/// `(passed, failed)` from a libtest summary line, and whether any test said it skipped.
+fn test_summary(output: &str) -> (Option<(usize, usize)>, bool) {
+    let summary = output.lines().find_map(|line| {
+        let rest = line.strip_prefix("test result: ")?;
+        let number = |word: &str| {
+            rest.split(';').find_map(|part| {
+                part.trim()
+                    .strip_suffix(word)?
+                    .trim()
+                    .rsplit(' ')
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+        };
+        Some((number("passed")?, number("failed")?))
+    });
+    (summary, output.lines().any(|l| l.contains("skipped:")))
+}
+
+/// The counters of device `name`'s totals line:
+/// `[name] total over T s: RX a packets b bytes, c dropped, d errors | TX e packets f bytes, g errors`.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Totals {
+    rx_packets: u64,
+    rx_bytes: u64,
+    rx_dropped: u64,
+    rx_errors: u64,
+    tx_packets: u64,
+    tx_bytes: u64,
+    tx_errors: u64,
+}
+
+fn totals(output: &str, name: &str) -> Option<Totals> {
+    let line = output
+        .lines()
+        .find(|l| l.starts_with(&format!("[{name}] total over ")))?;
+    let numbers: Vec<u64> = line
+        .split_once(": ")?
+        .1
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|w| !w.is_empty())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    match numbers[..] {
+        [
+            rx_packets,
+            rx_bytes,
+            rx_dropped,
+            rx_errors,
+            tx_packets,
+            tx_bytes,
+            tx_errors,
+            ..,
+        ] => Some(Totals {
+            rx_packets,
+            rx_bytes,
+            rx_dropped,
+            rx_errors,
+            tx_packets,
+            tx_bytes,
+            tx_errors,
+        }),
+        _ => None,
+    }
+}
+
+/// The frames of a classic pcap file as rixy-pcap writes it.
+fn pcap_frames(data: &[u8]) -> Result<Vec<&[u8]>, String> {
+    let u32_at = |at: usize| u32::from_le_bytes(data[at..at + 4].try_into().unwrap());
+    if data.len() < GLOBAL_HEADER_LEN {
+        return Err(format!("{} bytes: no pcap header", data.len()));
+    }
+    if u32_at(0) != MAGIC || u32_at(20) != LINKTYPE_ETHERNET {
+        return Err(format!(
+            "magic {:#x}, link type {}: not an Ethernet pcap file",
+            u32_at(0),
+            u32_at(20)
+        ));
+    }
+    let mut frames = Vec::new();
+    let mut at = GLOBAL_HEADER_LEN;
+    while at < data.len() {
+        if at + RECORD_HEADER_LEN > data.len() {
+            return Err(format!("record header cut at byte {at}"));
+        }
+        let (captured, original) = (u32_at(at + 8) as usize, u32_at(at + 12) as usize);
+        let start = at + RECORD_HEADER_LEN;
+        if captured != original || start + captured > data.len() {
+            return Err(format!(
+                "record at byte {at}: {captured} of {original} bytes captured, file ends at {}",
+                data.len()
+            ));
+        }
+        frames.push(&data[start..start + captured]);
+        at = start + captured;
+    }
+    Ok(frames)
+}
+
+#[test]
+#[ignore = "boots a QEMU guest for minutes: ci/qemu/test (run by ci/test) builds the guest and runs this"]
+fn virtio_in_qemu() {
+    let guest = guest_dir();
+    assert!(
+        guest.join("vmlinuz").is_file() && guest.join("initramfs.gz").is_file(),
+        "no guest in {}: run ci/qemu/build-guest first",
+        guest.display()
+    );
+    let count: u64 = env_or("RIXY_QEMU_COUNT", 10_000);
+    let work = tempfile::tempdir().unwrap();
+    let run = work.path();
+    let boot = boot(&guest, run);
+    let mut report = String::new();
+    let up = boot.console.lines().find_map(|l| {
+        l.split("rixy-guest: up after ")
+            .nth(1)?
+            .split(' ')
+            .next()?
+            .parse::<f64>()
+            .ok()
+    });
+    let payload_time = boot.console.lines().find_map(|l| {
+        let rest = l.split("payload exited ").nth(1)?;
+        let (start, end) = rest
+            .split_once(" after ")?
+            .1
+            .trim_end_matches(" s")
+            .split_once(" .. ")?;
+        Some(end.parse::<f64>().ok()? - start.parse::<f64>().ok()?)
+    });
+    writeln!(
+        report,
+        "QEMU ({}) exited {} after {:.1} s; guest up after {} s, payload {} s",
+        boot.accel,
+        boot.status,
+        boot.elapsed.as_secs_f64(),
+        up.map_or("?".into(), |t| format!("{t:.1}")),
+        payload_time.map_or("?".into(), |t| format!("{t:.1}")),
+    )
+    .unwrap();
+    println!("{report}");
+
+    let out = run.join("out");
+    if let Err(e) = unpack_results(&run.join("results.txt"), &out) {
+        panic!(
+            "no results from the guest ({e}); QEMU stderr:\n{}\nconsole:\n{}",
+            tail(&boot.stderr, 20),
+            tail(&boot.console, 60)
+        );
+    }
+    println!("payload log:\n{}", read(&out, "payload.log"));
+
+    let mut c = Checks::default();
+    c.check(boot.status.success(), || {
+        format!("QEMU exited {}: {}", boot.status, tail(&boot.stderr, 5))
+    });
+    c.check(read(&out, "payload.rc").trim() == "0", || {
+        format!("the payload exited {}", read(&out, "payload.rc").trim())
+    });
+
+    // The tests that ran inside the guest: all passed, none skipped.
+    for (name, expected, named) in GUEST_TESTS {
+        let output = format!(
+            "{}{}",
+            read(&out, &format!("{name}.out")),
+            read(&out, &format!("{name}.err"))
+        );
+        let (summary, skipped) = test_summary(&output);
+        let not_ok: Vec<&str> = named
+            .iter()
+            .copied()
+            .filter(|t| !output.contains(&format!("test {t} ... ok")))
+            .collect();
+        c.check(
+            exit_code(&out, name) == Some(0)
+                && summary == Some((expected, 0))
+                && !skipped
+                && not_ok.is_empty(),
+            || format!(
+                "guest tests {name}: exit {:?}, summary {summary:?} (want {expected} passed), skipped: {skipped}, not ok: {not_ok:?}\n{}",
+                exit_code(&out, name),
+                tail(&output, 40)
+            ),
+        );
+    }
+
+    // Bad input: one line on stderr, `error: ...`, saying what is wrong; a non-zero exit.
+    for app in ["rixy-pktgen", "rixy-fwd", "rixy-pcap"] {
+        for (case, says) in [
+            ("nonnic", "not 0x02 (network controller)"),
+            ("absent", "no PCI device 0000:00:1f.0"),
+            ("malformed", "invalid PCI address"),
+        ] {
+            let name = format!("bad-{app}-{case}");
+            let err = read(&out, &format!("{name}.err"));
+            let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+            let rc = exit_code(&out, &name);
+            c.check(
+                matches!(rc, Some(rc) if rc != 0 && rc != 124 && rc != 143)
+                    && lines.len() == 1
+                    && lines[0].starts_with("error: ")
+                    && lines[0].contains(says),
+                || format!("{app} on the {case} device: exit {rc:?}, want != 0 and one line `error: ...{says}...` on stderr, got:\n{err}"),
+            );
+        }
+    }
+
+    // The capture: exactly N valid test frames, strictly increasing sequence numbers (so no
+    // duplicates), the largest at most 2N.
+    let capture = std::fs::read(out.join("capture.pcap")).unwrap_or_default();
+    let mut seqs = Vec::new();
+    match pcap_frames(&capture) {
+        Ok(frames) => {
+            for (i, f) in frames.iter().enumerate() {
+                match frame::parse(f) {
+                    Ok(parsed) => seqs.push(parsed.seq),
+                    Err(problem) => c
+                        .failures
+                        .push(format!("captured frame {i} is not a test frame: {problem}")),
+                }
+            }
+        }
+        Err(e) => c.failures.push(format!("capture.pcap: {e}")),
+    }
+    c.check(seqs.len() as u64 == count, || {
+        format!(
+            "the capture holds {} valid test frames, want {count}",
+            seqs.len()
+        )
+    });
+    let disorder = seqs.windows(2).position(|w| w[0] >= w[1]);
+    c.check(disorder.is_none(), || {
+        let i = disorder.unwrap();
+        format!(
+            "sequence numbers not strictly increasing at frame {i}: {} then {}",
+            seqs[i],
+            seqs[i + 1]
+        )
+    });
+    let max = seqs.iter().copied().max().unwrap_or(0);
+    c.check(u64::from(max) <= 2 * count, || {
+        format!("largest sequence number {max} exceeds 2N = {}", 2 * count)
+    });
+    let lost = seqs
+        .first()
+        .map_or(0, |&f| u64::from(max - f) + 1 - seqs.len() as u64);
+    println!(
+        "capture: {} frames, sequence {}..={max}, {lost} missing in between",
+        seqs.len(),
+        seqs.first().copied().unwrap_or(0)
+    );
+
+    // The apps ran to completion and their devices' counters agree with the capture.
+    for app in ["pktgen", "fwd", "pcap"] {
+        c.check(exit_code(&out, app) == Some(0), || {
+            format!(
+                "rixy-{app} exited {:?}: {}",
+                exit_code(&out, app),
+                tail(&read(&out, &format!("{app}.err")), 10)
+            )
+        });
+    }
+    let captured = seqs.len() as u64;
+    let bytes = |packets: u64| packets * frame::MIN_FRAME_LEN as u64;
+    let expect = [
+        (
+            "pktgen",
+            PKTGEN_DEV,
+            "TX",
+            Totals {
+                tx_packets: count,
+                tx_bytes: bytes(count),
+                ..Totals::default()
+            },
+        ),
+        (
+            "fwd",
+            FWD_IN,
+            "RX",
+            Totals {
+                rx_packets: captured,
+                rx_bytes: bytes(captured),
+                ..Totals::default()
+            },
+        ),
+        (
+            "fwd",
+            FWD_OUT,
+            "TX",
+            Totals {
+                tx_packets: captured,
+                tx_bytes: bytes(captured),
+                ..Totals::default()
+            },
+        ),
+        (
+            "pcap",
+            PCAP_DEV,
+            "RX",
+            Totals {
+                rx_packets: captured,
+                rx_bytes: bytes(captured),
+                ..Totals::default()
+            },
+        ),
+    ];
+    for (app, dev, _, want) in &expect {
+        let output = read(&out, &format!("{app}.out"));
+        let got = totals(&output, dev);
+        c.check(got.as_ref() == Some(want), || {
+            format!(
+                "rixy-{app}'s totals for {dev}: {got:?}, want {want:?}\n{}",
+                tail(&output, 5)
+            )
+        });
+    }
+    let pcap_out = read(&out, "pcap.out");
+    c.check(pcap_out.contains(&format!("captured: {captured}")), || {
+        format!(
+            "rixy-pcap does not report `captured: {captured}`:\n{}",
+            tail(&pcap_out, 3)
+        )
+    });
+
+    if !c.failures.is_empty() {
+        panic!(
+            "{} check(s) failed:\n- {}\n\n{report}console:\n{}",
+            c.failures.len(),
+            c.failures.join("\n- "),
+            tail(&boot.console, 30)
+        );
+    }
+    println!("{report}all checks passed");
+}
+
+#[test]
+fn base64_round_trips() {
+    assert_eq!(base64_decode("aXh5").unwrap(), b"ixy");
+    assert_eq!(base64_decode("cml4eQ==").unwrap(), b"rixy");
+    assert_eq!(base64_decode("cml4eTE=").unwrap(), b"rixy1");
+    assert!(base64_decode("cml4e").is_err());
+    assert!(base64_decode("cm!4eQ==").is_err());
+}
+
+#[test]
+fn totals_lines_and_test_summaries_parse() {
+    let out = "[0000:00:05.0] RX: 0.01 Mpps 5 Mbit/s | TX: 0.00 Mpps 0 Mbit/s\n\
+               [0000:00:05.0] total over 3.50 s: RX 10000 packets 600000 bytes, 0 dropped, 0 errors | TX 0 packets 0 bytes, 0 errors\n\
+               [0000:00:06.0] total over 3.50 s: RX 0 packets 0 bytes, 0 dropped, 1 errors | TX 9999 packets 599940 bytes, 2 errors | captured: 3\n";
+    assert_eq!(
+        totals(out, "0000:00:05.0"),
+        Some(Totals {
+            rx_packets: 10000,
+            rx_bytes: 600000,
+            ..Totals::default()
+        })
+    );
+    assert_eq!(
+        totals(out, "0000:00:06.0"),
+        Some(Totals {
+            rx_errors: 1,
+            tx_packets: 9999,
+            tx_bytes: 599940,
+            tx_errors: 2,
+            ..Totals::default()
+        })
+    );
+    assert_eq!(totals(out, "0000:00:07.0"), None);
+    let (summary, skipped) = test_summary(
+        "test a ... ok\nskipped: not root\ntest result: ok. 4 passed; 0 failed; 0 ignored",
+    );
+    assert_eq!(summary, Some((4, 0)));
+    assert!(skipped);
+    assert_eq!(
+        test_summary("test result: FAILED. 3 passed; 2 failed; 0 ignored").0,
+        Some((3, 2))
+    );
+}
+
+#[test]
+fn pcap_files_are_read_as_rixy_pcap_writes_them() {
+    let mut writer = rixy::apps::pcap::PcapWriter::new(Vec::new()).unwrap();
+    let f = frame::FrameSpec::default().to_vec(7).unwrap();
+    writer.write_packet(Duration::from_secs(1), &f).unwrap();
+    writer
+        .write_packet(Duration::from_secs(2), &f[..30])
+        .unwrap();
+    let data = writer.into_inner().unwrap();
+    let frames = pcap_frames(&data).unwrap();
+    assert_eq!(frames, [&f[..], &f[..30]]);
+    assert_eq!(frame::parse(frames[0]).unwrap().seq, 7);
+    assert!(pcap_frames(&data[..data.len() - 1]).is_err());
+    assert!(pcap_frames(&[0; 10]).is_err());
+}
