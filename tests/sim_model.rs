@@ -79,14 +79,16 @@ impl Rings {
             std::ptr::copy_nonoverlapping(data.as_ptr(), self.bufs.as_ptr().add(off), data.len())
         };
         let len = data.len() as u32;
-        let cmd = (adv_tx_desc::READ_CMD_TYPE_LEN::DTALEN.val(len)
+        let cmd = (adv_tx_desc::READ_CMD_TYPE_LEN::DTALEN::val_checked(len).unwrap()
             + adv_tx_desc::READ_CMD_TYPE_LEN::DTYP::DATA
             + adv_tx_desc::READ_CMD_TYPE_LEN::EOP::SET
             + adv_tx_desc::READ_CMD_TYPE_LEN::IFCS::SET
             + adv_tx_desc::READ_CMD_TYPE_LEN::RS::SET
             + adv_tx_desc::READ_CMD_TYPE_LEN::DEXT::SET)
             .value;
-        let oli = adv_tx_desc::READ_OLINFO_STATUS::PAYLEN.val(len).value;
+        let oli = adv_tx_desc::READ_OLINFO_STATUS::PAYLEN::val_checked(len)
+            .unwrap()
+            .value;
         let d = i as usize * 16;
         write64(
             &self.tx,
@@ -181,7 +183,7 @@ fn ixy_init(port: &Port, rings: &Rings) -> Registers<SimBar> {
     // S9 init_rx
     regs.rxctrl().modify(RXCTRL::RXEN::CLEAR);
     regs.rxpbsize(PacketBuffer::at::<0>())
-        .write(RXPBSIZE::SIZE.val(128));
+        .write(RXPBSIZE::SIZE::value::<128>());
     for i in 1..8 {
         regs.rxpbsize(PacketBuffer::new(i).unwrap()).set(0);
     }
@@ -205,7 +207,7 @@ fn ixy_init(port: &Port, rings: &Rings) -> Registers<SimBar> {
     regs.hlreg0()
         .modify(HLREG0::TXCRCEN::SET + HLREG0::TXPADEN::SET);
     regs.txpbsize(PacketBuffer::at::<0>())
-        .write(TXPBSIZE::SIZE.val(40));
+        .write(TXPBSIZE::SIZE::value::<40>());
     for i in 1..8 {
         regs.txpbsize(PacketBuffer::new(i).unwrap()).set(0);
     }
@@ -215,8 +217,11 @@ fn ixy_init(port: &Port, rings: &Rings) -> Registers<SimBar> {
     regs.tdbal(T0).set(tx as u32);
     regs.tdbah(T0).set((tx >> 32) as u32);
     regs.tdlen(T0).set(N * 16);
-    regs.txdctl(T0)
-        .modify(TXDCTL::PTHRESH.val(36) + TXDCTL::HTHRESH.val(8) + TXDCTL::WTHRESH.val(4));
+    regs.txdctl(T0).modify(
+        TXDCTL::PTHRESH::value::<36>()
+            + TXDCTL::HTHRESH::value::<8>()
+            + TXDCTL::WTHRESH::value::<4>(),
+    );
     regs.dmatxctl().write(DMATXCTL::TE::SET);
     // S11 start_rx_queue (buffers from the top of the region, so that the last one handed over
     // ends with it)
@@ -293,7 +298,7 @@ fn clean_init_with(
         SRRCTL::DROP_EN::CLEAR
     };
     regs.srrctl(Q0)
-        .modify(desctype + drop + SRRCTL::BSIZEPACKET.val(1));
+        .modify(desctype + drop + SRRCTL::BSIZEPACKET::value::<1>());
     let rx = rings.rx.device_addr(0).unwrap();
     regs.rdbal(Q0).set(rx as u32);
     regs.rdbah(Q0).set((rx >> 32) as u32);
@@ -307,8 +312,11 @@ fn clean_init_with(
     regs.tdbal(T0).set(tx as u32);
     regs.tdbah(T0).set((tx >> 32) as u32);
     regs.tdlen(T0).set(N * 16);
-    regs.txdctl(T0)
-        .modify(TXDCTL::PTHRESH.val(36) + TXDCTL::HTHRESH.val(8) + TXDCTL::WTHRESH.val(wthresh));
+    regs.txdctl(T0).modify(
+        TXDCTL::PTHRESH::value::<36>()
+            + TXDCTL::HTHRESH::value::<8>()
+            + TXDCTL::WTHRESH::val_checked(wthresh).unwrap(),
+    );
     regs.dmatxctl().modify(DMATXCTL::TE::SET);
     // Queues
     for i in 0..N {

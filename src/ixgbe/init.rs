@@ -129,12 +129,12 @@ impl<B: Bus> Ixgbe<B> {
 
         // 4.6.11.3.4: without DCB all packet buffer space goes to buffer 0.
         for pb in PacketBuffer::all() {
-            let kb = if pb.get() == 0 {
-                RX_PACKET_BUFFER_KB
+            let size = if pb.get() == 0 {
+                RXPBSIZE::SIZE::value::<RX_PACKET_BUFFER_KB>()
             } else {
-                0
+                RXPBSIZE::SIZE::CLEAR
             };
-            regs.rxpbsize(pb).write(RXPBSIZE::SIZE.val(kb));
+            regs.rxpbsize(pb).write(size);
         }
 
         // 4.6.7: strip the CRC, and RDRXCTL.CRCStrip must match HLREG0.RXCRCSTRP. 8.2.3.8.8:
@@ -163,7 +163,7 @@ impl<B: Bus> Ixgbe<B> {
             // frames when no descriptor is free rather than blocking the other queues.
             regs.srrctl(queue).write(
                 SRRCTL::DESCTYPE::ADV_ONE_BUF
-                    + SRRCTL::BSIZEPACKET.val(bsize_kb)
+                    + SRRCTL::BSIZEPACKET::val_checked(bsize_kb)?
                     + SRRCTL::DROP_EN::SET,
             );
             // 8.2.3.8.1 to 8.2.3.8.3: ring base (128-byte aligned) and length in bytes.
@@ -239,12 +239,12 @@ impl<B: Bus> Ixgbe<B> {
         // reserved bits of DTXMXSZRQ.
         regs.rttdcs().modify(RTTDCS::ARBDIS::SET);
         for pb in PacketBuffer::all() {
-            let kb = if pb.get() == 0 {
-                TX_PACKET_BUFFER_KB
+            let size = if pb.get() == 0 {
+                TXPBSIZE::SIZE::value::<TX_PACKET_BUFFER_KB>()
             } else {
-                0
+                TXPBSIZE::SIZE::CLEAR
             };
-            regs.txpbsize(pb).write(TXPBSIZE::SIZE.val(kb));
+            regs.txpbsize(pb).write(size);
         }
         regs.dtxmxszrq().write(DTXMXSZRQ::MAX_BYTES_NUM_REQ::SET);
         regs.rttdcs().modify(RTTDCS::ARBDIS::CLEAR);

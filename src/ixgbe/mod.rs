@@ -183,10 +183,10 @@ impl<B: Bus> Ixgbe<B> {
     pub fn set_mac(&mut self, mac: MacAddress) -> Result<()> {
         let first = ReceiveAddress::at::<0>();
         let [b0, b1, b2, b3, b4, b5] = mac.0;
+        let high = RAH::RAH::val_checked(u32::from(u16::from_le_bytes([b4, b5])))?;
         self.with_receive_disabled(|regs| {
             regs.ral(first).set(u32::from_le_bytes([b0, b1, b2, b3]));
-            regs.rah(first)
-                .write(RAH::RAH.val(u32::from(u16::from_le_bytes([b4, b5]))) + RAH::AV::SET);
+            regs.rah(first).write(high + RAH::AV::SET);
         })
     }
 

@@ -439,7 +439,8 @@ impl Device {
             0,
             u32::from_le_bytes([m[0], m[1], m[2], m[3]]),
         );
-        let rah = RAH::RAH.val(u32::from(u16::from_le_bytes([m[4], m[5]]))) + RAH::AV::SET;
+        let high = u32::from(u16::from_le_bytes([m[4], m[5]]));
+        let rah = RAH::RAH::val_checked(high).unwrap_or(RAH::RAH::CLEAR) + RAH::AV::SET;
         self.set(RegisterId::RAH, 0, rah.value);
         if self.cfg.strict {
             let mut x = 0x9E37_79B9u32 ^ self.lan_id;
@@ -769,7 +770,12 @@ impl Device {
             }
             R::STATUS => {
                 let mut s = v;
-                s = STATUS::LAN_ID.val(self.lan_id & 1).modify(s);
+                let lan = if self.lan_id & 1 == 0 {
+                    STATUS::LAN_ID::LAN0
+                } else {
+                    STATUS::LAN_ID::LAN1
+                };
+                s = lan.modify(s);
                 if self.link_up {
                     s = STATUS::LINK_UP::SET.modify(s);
                 }

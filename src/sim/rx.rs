@@ -528,10 +528,12 @@ impl Device {
         ctx: &mut Ctx<'_>,
     ) {
         let mut d = [0u8; 16];
-        let mut hs = WB_HS_RSS::PACKET_TYPE.val(ptype);
+        // The model's packet types and RSS types fit their fields; anything else is left 0.
+        let mut hs =
+            WB_HS_RSS::PACKET_TYPE::val_checked(ptype).unwrap_or(WB_HS_RSS::PACKET_TYPE::CLEAR);
         let dword1 = match rss {
             Some((hash, ty)) => {
-                hs += WB_HS_RSS::RSS_TYPE.val(ty);
+                hs += WB_HS_RSS::RSS_TYPE::val_checked(ty).unwrap_or(WB_HS_RSS::RSS_TYPE::CLEAR);
                 hash
             }
             // IP identification in bits 15:0 (fragment checksum not modelled: 0).

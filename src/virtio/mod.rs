@@ -615,7 +615,9 @@ impl<B: CheckedBus> Step<'_, B> {
             )));
         }
         let vq = Virtqueue::new(self.name, index, size, dma, scratch)?;
-        self.regs.queue_pfn().write(QUEUE_PFN::PFN.val(vq.pfn()));
+        self.regs
+            .queue_pfn()
+            .write(QUEUE_PFN::PFN::val_checked(vq.pfn())?);
         self.check("writing QUEUE_PFN")?;
         if self.regs.queue_pfn().get() != vq.pfn() {
             return Err(self.failed(format!(
