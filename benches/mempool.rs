@@ -32,11 +32,15 @@ fn mempool<M: Measurement>(g: &mut BenchmarkGroup<'_, M>) {
 }
 
 fn cycles(c: &mut Criterion<common::Tsc>) {
-    mempool(&mut c.benchmark_group("mempool/cycles"));
+    let mut g = c.benchmark_group("mempool/cycles");
+    common::quick(&mut g);
+    mempool(&mut g);
 }
 
 fn time(c: &mut Criterion) {
-    mempool(&mut c.benchmark_group("mempool/time"));
+    let mut g = c.benchmark_group("mempool/time");
+    common::quick(&mut g);
+    mempool(&mut g);
 }
 
 criterion_group!(name = by_cycles; config = Criterion::default().with_measurement(common::Tsc); targets = cycles);

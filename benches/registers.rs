@@ -66,11 +66,15 @@ fn registers<M: Measurement>(g: &mut BenchmarkGroup<'_, M>) {
 }
 
 fn cycles(c: &mut Criterion<common::Tsc>) {
-    registers(&mut c.benchmark_group("registers/cycles"));
+    let mut g = c.benchmark_group("registers/cycles");
+    common::quick(&mut g);
+    registers(&mut g);
 }
 
 fn time(c: &mut Criterion) {
-    registers(&mut c.benchmark_group("registers/time"));
+    let mut g = c.benchmark_group("registers/time");
+    common::quick(&mut g);
+    registers(&mut g);
 }
 
 criterion_group!(name = by_cycles; config = Criterion::default().with_measurement(common::Tsc); targets = cycles);

@@ -3,16 +3,23 @@
 
 #![allow(dead_code)]
 
-use criterion::Throughput;
-use criterion::measurement::{Measurement, ValueFormatter};
+pub mod sim;
+
+use std::time::Duration;
+
+use criterion::measurement::ValueFormatter;
+use criterion::measurement::{Measurement, WallTime};
+use criterion::{BenchmarkGroup, Criterion, Throughput};
 
 /// Time-stamp-counter cycles (`rdtsc`, fenced so the measured code cannot leak out of the
 /// interval). On an invariant-TSC machine these are reference cycles at the nominal frequency.
 pub struct Tsc;
 
+/// The time-stamp counter now, fenced: work before the call has finished and work after it has
+/// not started when the counter is read.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn now() -> u64 {
+pub fn now() -> u64 {
     use core::arch::x86_64::{_mm_lfence, _rdtsc};
     // SAFETY: rdtsc and lfence have no preconditions on x86_64.
     unsafe {
@@ -23,9 +30,10 @@ fn now() -> u64 {
     }
 }
 
+/// Nanoseconds since the first call, where there is no time-stamp counter.
 #[cfg(not(target_arch = "x86_64"))]
 #[inline(always)]
-fn now() -> u64 {
+pub fn now() -> u64 {
     // Elsewhere: nanoseconds since the first call, so the benches still run.
     use std::sync::OnceLock;
     use std::time::Instant;
@@ -82,4 +90,22 @@ impl ValueFormatter for CyclesFormatter {
     fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
         "cycles"
     }
+}
+
+/// A criterion that measures in TSC cycles.
+pub fn cycles_criterion() -> Criterion<Tsc> {
+    Criterion::default().with_measurement(Tsc)
+}
+
+/// A criterion that measures wall-clock time.
+pub fn time_criterion() -> Criterion<WallTime> {
+    Criterion::default()
+}
+
+/// Keeps a group short, so that a whole `cargo bench` takes minutes on a small machine: 20
+/// samples after a short warm-up, one second of measurement each.
+pub fn quick<M: Measurement>(g: &mut BenchmarkGroup<'_, M>) {
+    g.sample_size(20)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1));
 }
