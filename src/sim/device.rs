@@ -833,9 +833,21 @@ impl Device {
                 v
             }
             R::EICR => {
-                // Read-clear (DS 8.2.3.5.1); with GPIE.OCD the other causes (29:16) stay.
+                // Read-clear (DS 8.2.3.5.1); with GPIE.OCD ("other clear disable") only the
+                // queue causes clear, the other causes (bits 29:16) stay.
                 let keep = if GPIE::OCD.is_set(self.get(R::GPIE, 0)) {
-                    0x3FFF_0000
+                    let others = EICR::FLOW_DIR::SET
+                        + EICR::RX_MISS::SET
+                        + EICR::PCI_EXCEPTION::SET
+                        + EICR::MAILBOX::SET
+                        + EICR::LSC::SET
+                        + EICR::LINKSEC::SET
+                        + EICR::MNG::SET
+                        + EICR::GPI_SDP0::SET
+                        + EICR::GPI_SDP1::SET
+                        + EICR::GPI_SDP2::SET
+                        + EICR::ECC::SET;
+                    others.value
                 } else {
                     0
                 };
