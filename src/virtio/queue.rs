@@ -16,9 +16,12 @@ use tock_registers::interfaces::{Readable, Writeable};
 use super::layout::VirtqLayout;
 use crate::memory::{DmaAllocator, DmaRegion};
 use crate::regs::virtio::{
-    LEGACY_QUEUE_ALIGN, QUEUE_PFN_SHIFT, VirtqAvailElem, VirtqDesc, VirtqUsedElem, virtq_avail,
-    virtq_used,
+    LEGACY_QUEUE_ALIGN, QUEUE_PFN_SHIFT, VirtqAvailElem, VirtqDesc, VirtqUsedElem, net_hdr,
+    virtq_avail, virtq_desc::FLAGS, virtq_used,
 };
+
+/// Bytes of the legacy `virtio_net_hdr` in front of every frame (5.1.6).
+pub(crate) const NET_HDR_LEN: usize = net_hdr::SIZE;
 use crate::regs::{Descriptor, Mmio};
 use crate::ring::{DescRing, RingSize};
 use crate::{Error, Result};
@@ -161,6 +164,40 @@ impl Virtqueue {
     /// The descriptor table.
     pub(crate) fn desc(&self) -> &DescRing<VirtqDesc> {
         &self.desc
+    }
+
+    /// Describes one frame in the chain at `head`: the `virtio_net_hdr` of `NET_HDR_LEN` bytes
+    /// right before the frame's `len` bytes at `data`. With `chain == 1` (ANY_LAYOUT) both sit in
+    /// one descriptor; otherwise (5.1.6.6, legacy) the header has a descriptor of its own and the
+    /// frame follows in `head + 1`. `device_writes`: a receive buffer (2.4.5, VIRTQ_DESC_F_WRITE)
+    /// rather than one the device reads.
+    pub(crate) fn describe_frame(
+        &self,
+        head: u16,
+        chain: u16,
+        data: u64,
+        len: usize,
+        device_writes: bool,
+    ) {
+        let write = if device_writes {
+            FLAGS::WRITE::SET
+        } else {
+            FLAGS::WRITE::CLEAR
+        };
+        let first = self.desc.get(usize::from(head));
+        first.addr().set(data - NET_HDR_LEN as u64);
+        if chain == 1 {
+            first.len().set((NET_HDR_LEN + len) as u32);
+            first.flags().write(write + FLAGS::NEXT::CLEAR);
+        } else {
+            first.len().set(NET_HDR_LEN as u32);
+            first.flags().write(write + FLAGS::NEXT::SET);
+            first.next().set(head + 1);
+            let rest = self.desc.get(usize::from(head) + 1);
+            rest.addr().set(data);
+            rest.len().set(len as u32);
+            rest.flags().write(write + FLAGS::NEXT::CLEAR);
+        }
     }
 
     /// The region behind the queue (for the control queue's scratch space after `total`).

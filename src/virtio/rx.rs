@@ -2,16 +2,10 @@
 //! ring, check it, hand the packets over without their header, post fresh buffers, and notify
 //! the device at most once per batch.
 
-use tock_registers::interfaces::Writeable;
-
+use super::queue::NET_HDR_LEN;
 use super::{CheckedBus, RxQueue, Virtio};
 use crate::Result;
 use crate::memory::Packet;
-use crate::regs::virtio::{net_hdr, virtq_desc::FLAGS};
-
-/// Bytes of the header in front of every received frame: `virtio_net_hdr` without
-/// `num_buffers`, since VIRTIO_NET_F_MRG_RXBUF is never negotiated (5.1.6).
-const HDR: usize = net_hdr::SIZE;
 
 impl<B: CheckedBus> Virtio<B> {
     /// Receives up to `max` packets from receive queue `queue` (only 0 exists) into `out`;
@@ -56,9 +50,10 @@ impl<B: CheckedBus> Virtio<B> {
             // `posted` is as long as the queue, whose size fits a u16.
             rx.free.push(head as u16);
             // 2.4.8: `len` is the bytes written into the buffer: the header, then the frame.
-            let frame = (used.len as usize).checked_sub(HDR);
+            let frame = (used.len as usize).checked_sub(NET_HDR_LEN);
+            // `set_len` refuses a length beyond the buffer.
             match frame {
-                Some(len) if len <= packet.capacity() && packet.set_len(len).is_ok() => {
+                Some(len) if packet.set_len(len).is_ok() => {
                     totals.rx_packets += 1;
                     totals.rx_bytes += len as u64;
                     out.extend(Some(packet));
@@ -100,31 +95,11 @@ pub(super) fn fill(rx: &mut RxQueue, chain: u16) -> usize {
 }
 
 /// Describes `packet`'s buffer, header first, in the chain at `head`, device-writable, and puts
-/// it in the available ring.
+/// it in the available ring. The header sits in the headroom right before the data
+/// (`Packet::headroom_mut`).
 fn post(rx: &mut RxQueue, head: u16, chain: u16, packet: Packet) {
-    let capacity = packet.capacity();
-    // The header sits in the headroom right before the data (`Packet::headroom_mut`), so one
-    // device address covers both.
-    let start = packet.device_addr() - HDR as u64;
-    let ring = rx.vq.desc();
-    let first = ring.get(usize::from(head));
-    if chain == 1 {
-        // VIRTIO_F_ANY_LAYOUT: header and frame in one descriptor (5.1.6.6).
-        first.addr().set(start);
-        first.len().set((HDR + capacity) as u32);
-        first.flags().write(FLAGS::WRITE::SET + FLAGS::NEXT::CLEAR);
-    } else {
-        // 5.1.6.6, legacy without ANY_LAYOUT: "a single descriptor for the struct
-        // virtio_net_hdr ... with the network data in the following descriptors".
-        let data = ring.get(usize::from(head) + 1);
-        first.addr().set(start);
-        first.len().set(HDR as u32);
-        first.flags().write(FLAGS::WRITE::SET + FLAGS::NEXT::SET);
-        first.next().set(head + 1);
-        data.addr().set(packet.device_addr());
-        data.len().set(capacity as u32);
-        data.flags().write(FLAGS::WRITE::SET + FLAGS::NEXT::CLEAR);
-    }
+    rx.vq
+        .describe_frame(head, chain, packet.device_addr(), packet.capacity(), true);
     rx.posted[usize::from(head)] = Some(packet);
     rx.vq.push_avail(head);
 }

@@ -7,14 +7,12 @@ use std::ptr::NonNull;
 
 use tock_registers::interfaces::Writeable;
 
+use super::queue::NET_HDR_LEN;
 use super::{CheckedBus, Virtio};
 use crate::Result;
 use crate::memory::{Packet, USABLE_HEADROOM};
 use crate::regs::Descriptor;
-use crate::regs::virtio::{NetHdr, net_hdr, virtq_desc::FLAGS};
-
-/// Bytes of the header in front of every frame sent (5.1.6).
-const HDR: usize = net_hdr::SIZE;
+use crate::regs::virtio::{NetHdr, net_hdr};
 
 impl<B: CheckedBus> Virtio<B> {
     /// Sends packets from the front of `packets` on transmit queue `queue` (only 0 exists);
@@ -42,27 +40,8 @@ impl<B: CheckedBus> Virtio<B> {
             }
             tx.free.pop();
             write_header(&mut packet);
-            let start = packet.device_addr() - HDR as u64;
-            let ring = tx.vq.desc();
-            let first = ring.get(usize::from(head));
-            if chain == 1 {
-                // VIRTIO_F_ANY_LAYOUT: header and frame in one device-readable descriptor.
-                first.addr().set(start);
-                first.len().set((HDR + packet.len()) as u32);
-                first
-                    .flags()
-                    .write(FLAGS::WRITE::CLEAR + FLAGS::NEXT::CLEAR);
-            } else {
-                // 5.1.6.6, legacy without ANY_LAYOUT: the header in a descriptor of its own.
-                let data = ring.get(usize::from(head) + 1);
-                first.addr().set(start);
-                first.len().set(HDR as u32);
-                first.flags().write(FLAGS::WRITE::CLEAR + FLAGS::NEXT::SET);
-                first.next().set(head + 1);
-                data.addr().set(packet.device_addr());
-                data.len().set(packet.len() as u32);
-                data.flags().write(FLAGS::WRITE::CLEAR + FLAGS::NEXT::CLEAR);
-            }
+            tx.vq
+                .describe_frame(head, chain, packet.device_addr(), packet.len(), false);
             tx.in_flight[usize::from(head)] = Some(packet);
             tx.vq.push_avail(head);
             placed += 1;
@@ -106,8 +85,8 @@ pub(super) fn reap<B: CheckedBus>(dev: &mut Virtio<B>) {
 /// headroom right before the packet's data.
 fn write_header(packet: &mut Packet) {
     let headroom = packet.headroom_mut();
-    let at = NonNull::from(&mut headroom[USABLE_HEADROOM - HDR..]).cast::<u8>();
-    // SAFETY: `at` points to the last HDR bytes of the packet's headroom, which the packet owns
+    let at = NonNull::from(&mut headroom[USABLE_HEADROOM - NET_HDR_LEN..]).cast::<u8>();
+    // SAFETY: `at` points to the last NET_HDR_LEN bytes of the packet's headroom, which the packet owns
     // and no device holds (it is not in flight yet); the slice borrow has ended, so no Rust
     // reference points into them while the view is used. Buffers start at multiples of at least
     // 128 bytes and the data at 64, so `at` is even, as NetHdr::ALIGN asks.
