@@ -8,13 +8,15 @@
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::FakeSysfs;
 use rixy::apps::frame::{self, FrameSpec};
 use rixy::apps::pcap::PcapWriter;
 
@@ -366,60 +368,11 @@ fn assert_tshark_sees_test_frames(tshark: &str, file: &Path, count: usize) {
 // ---------------------------------------------------------------------------------------------
 // Fake sysfs trees
 
-/// A fake `/sys/bus/pci/devices` in a temporary directory, world-readable like the real one.
-struct FakeSysfs {
-    tmp: tempfile::TempDir,
-}
-
-impl FakeSysfs {
-    fn new() -> FakeSysfs {
-        let tmp = tempfile::tempdir().unwrap();
-        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
-        fs::create_dir(tmp.path().join("devices")).unwrap();
-        FakeSysfs { tmp }
-    }
-
-    fn root(&self) -> PathBuf {
-        self.tmp.path().join("devices")
-    }
-
-    fn root_arg(&self) -> String {
-        self.root().to_str().unwrap().to_string()
-    }
-
-    /// Adds a device with this vendor, device id and class code, and a 128 KiB memory BAR0 (the
-    /// 82599's register space). Its
-    /// config space is readable by everyone, as in the real sysfs, and writable by root only.
-    fn add(&self, address: &str, vendor: u16, device: u16, class: u8) -> PathBuf {
-        let dir = self.root().join(address);
-        fs::create_dir(&dir).unwrap();
-        let mut config = vec![0u8; 256];
-        config[0..2].copy_from_slice(&vendor.to_le_bytes());
-        config[2..4].copy_from_slice(&device.to_le_bytes());
-        config[0x0b] = class;
-        fs::write(dir.join("config"), &config).unwrap();
-        fs::write(
-            dir.join("resource"),
-            "0x00000000fe000000 0x00000000fe01ffff 0x0000000000040200\n",
-        )
-        .unwrap();
-        fs::File::create(dir.join("resource0"))
-            .and_then(|f| f.set_len(BAR_SIZE))
-            .unwrap();
-        for (file, mode) in [("config", 0o644), ("resource", 0o444), ("resource0", 0o600)] {
-            fs::set_permissions(dir.join(file), fs::Permissions::from_mode(mode)).unwrap();
-        }
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
-        dir
-    }
-}
-
 const INTEL: u16 = 0x8086;
 const X520: u16 = 0x10fb;
 const NIC: u8 = 0x02;
 const BRIDGE: u8 = 0x06;
 const ADDR: &str = "0000:03:00.0";
-const BAR_SIZE: u64 = 0x20000;
 
 /// Each app's arguments around one device address.
 fn each_app(device: &str, dir: &Path) -> Vec<(&'static str, Vec<String>)> {

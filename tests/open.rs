@@ -2,57 +2,37 @@
 //! is lost on the way (a device rixy does not drive keeps its kernel driver). The PCI devices
 //! live in a fake sysfs tree in a temporary directory; nothing here touches the real /sys.
 
-use std::fs;
-use std::path::PathBuf;
 use std::time::Duration;
 
+mod common;
+
+use common::FakeSysfs;
 use rixy::{Config, Error};
 
 const ADDR: &str = "0000:05:00.0";
 
-struct FakePci {
-    tmp: tempfile::TempDir,
-    root: PathBuf,
-}
+/// A device with the given ids and class, bound to a kernel driver `kdrv`, in a fake sysfs tree.
+struct FakePci(FakeSysfs);
 
 impl FakePci {
-    /// A device with the given ids and class, bound to a kernel driver `kdrv`, with a 128 KiB
-    /// memory BAR0 that is plain file memory: registers that hold what is written and never
-    /// change by themselves, as a dead device would.
     fn new(vendor: u16, device: u16, class: u8) -> Self {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path().join("devices");
-        let dir = root.join(ADDR);
-        fs::create_dir_all(&dir).unwrap();
-        let mut config = vec![0u8; 256];
-        config[0..2].copy_from_slice(&vendor.to_le_bytes());
-        config[2..4].copy_from_slice(&device.to_le_bytes());
-        config[0x0b] = class;
-        fs::write(dir.join("config"), &config).unwrap();
-        fs::write(
-            dir.join("resource"),
-            "0x00000000fe000000 0x00000000fe01ffff 0x0000000000040200\n",
-        )
-        .unwrap();
-        fs::write(dir.join("resource0"), vec![0u8; 0x20000]).unwrap();
-        let drv = tmp.path().join("drivers").join("kdrv");
-        fs::create_dir_all(&drv).unwrap();
-        fs::write(drv.join("unbind"), b"").unwrap();
-        std::os::unix::fs::symlink(&drv, dir.join("driver")).unwrap();
-        Self { tmp, root }
+        let sysfs = FakeSysfs::new();
+        sysfs.add(ADDR, vendor, device, class);
+        sysfs.bind(ADDR, "kdrv");
+        Self(sysfs)
     }
 
     fn config(&self) -> Config {
         Config {
-            sysfs_root: self.root.clone(),
-            hugepage_dir: self.tmp.path().join("no-hugetlbfs"),
+            sysfs_root: self.0.root(),
+            hugepage_dir: self.0.dir().join("no-hugetlbfs"),
             link_timeout: Duration::from_millis(10),
             ..Config::default()
         }
     }
 
     fn unbound(&self) -> String {
-        fs::read_to_string(self.tmp.path().join("drivers/kdrv/unbind")).unwrap()
+        self.0.unbound("kdrv")
     }
 }
 
