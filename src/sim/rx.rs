@@ -100,36 +100,19 @@ impl Device {
         } else {
             "LEGACY_RX_DESC"
         };
-        if buf == 0 || buf == u64::MAX {
-            let ring = self.rx_ring(q);
-            self.report(
-                Severity::Error,
-                "rx-buffer-address",
-                "7.1.6.1",
-                Some(desc),
-                Some(buf),
-                Some(ring),
-                format!("RX descriptor {s} handed over with packet buffer address {buf:#x}"),
-            );
+        // 7.1.6.1: the buffer address must name memory the device may write.
+        let unusable = if buf == 0 || buf == u64::MAX {
+            Some(format!(
+                "RX descriptor {s} handed over with packet buffer address {buf:#x}"
+            ))
         } else {
             match ctx.dma.room(buf) {
-                Err(f) => {
-                    let ring = self.rx_ring(q);
-                    self.report(
-                        Severity::Error,
-                        "rx-buffer-address",
-                        "7.1.6.1",
-                        Some(desc),
-                        Some(buf),
-                        Some(ring),
-                        format!(
-                            "RX descriptor {s}: packet buffer {buf:#x} is unusable: {}",
-                            f.describe()
-                        ),
-                    );
-                }
-                Ok(room) if room < bsize => {
-                    if self.once("rx-buffer-overrun-latent", q as u32) {
+                Err(f) => Some(format!(
+                    "RX descriptor {s}: packet buffer {buf:#x} is unusable: {}",
+                    f.describe()
+                )),
+                Ok(room) => {
+                    if room < bsize && self.once("rx-buffer-overrun-latent", q as u32) {
                         let ring = self.rx_ring(q);
                         self.report(
                             Severity::Warn,
@@ -141,9 +124,21 @@ impl Device {
                             format!("RX descriptor {s}: the device may write BSIZEPACKET = {bsize} bytes at {buf:#x}, but its DMA region ends {room} bytes later (a long frame would be DMAed past it)"),
                         );
                     }
+                    None
                 }
-                Ok(_) => {}
             }
+        };
+        if let Some(detail) = unusable {
+            let ring = self.rx_ring(q);
+            self.report(
+                Severity::Error,
+                "rx-buffer-address",
+                "7.1.6.1",
+                Some(desc),
+                Some(buf),
+                Some(ring),
+                detail,
+            );
         }
         let port = ctx.port;
         let h = ctx.posted.entry(buf).or_default();
