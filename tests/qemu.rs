@@ -179,6 +179,34 @@ fn qemu_args(guest: &Path, run: &Path, accel: &str, count: u64, rate: u64) -> Ve
     args
 }
 
+/// How to run QEMU: which binary, where KVM is opened, how long a boot may take. The real test
+/// takes them from the environment; the tests of the accelerator fallback make their own.
+struct Qemu {
+    /// `RIXY_QEMU_BINARY`, by default `qemu-system-x86_64` from the PATH.
+    binary: PathBuf,
+    /// The KVM device (`/dev/kvm`); `None` when `RIXY_QEMU_ACCEL=tcg` rules KVM out.
+    kvm: Option<PathBuf>,
+    /// `RIXY_QEMU_TIMEOUT`: the longest one boot may take.
+    timeout: Duration,
+    count: u64,
+    rate: u64,
+}
+
+impl Qemu {
+    fn from_env() -> Qemu {
+        Qemu {
+            binary: std::env::var_os("RIXY_QEMU_BINARY")
+                .map_or_else(|| "qemu-system-x86_64".into(), PathBuf::from),
+            kvm: std::env::var("RIXY_QEMU_ACCEL")
+                .map_or(true, |a| a != "tcg")
+                .then(|| "/dev/kvm".into()),
+            timeout: Duration::from_secs(env_or("RIXY_QEMU_TIMEOUT", 540)),
+            count: env_or("RIXY_QEMU_COUNT", 10_000),
+            rate: env_or("RIXY_QEMU_RATE", 2_000),
+        }
+    }
+}
+
 /// How a boot ended.
 struct Boot {
     accel: &'static str,
@@ -188,43 +216,43 @@ struct Boot {
     stderr: String,
 }
 
-fn spawn(args: &[String], run: &Path) -> Child {
-    Command::new("qemu-system-x86_64")
+fn spawn(qemu: &Qemu, args: &[String], run: &Path) -> Child {
+    Command::new(&qemu.binary)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(run.join("qemu.stderr")).unwrap())
         .spawn()
         .unwrap_or_else(|e| {
-            panic!("cannot start qemu-system-x86_64 ({e}): run ci/install-deps as root")
+            panic!(
+                "cannot start {} ({e}): run ci/install-deps as root",
+                qemu.binary.display()
+            )
         })
 }
 
-/// Boots once with `accel`, waiting at most `timeout` (then QEMU is killed).
-fn boot_with(
-    accel: &'static str,
-    guest: &Path,
-    run: &Path,
-    timeout: Duration,
-    count: u64,
-    rate: u64,
-) -> Boot {
+/// Boots once with `accel`, waiting at most `qemu.timeout` (then QEMU is killed).
+fn boot_with(qemu: &Qemu, accel: &'static str, guest: &Path, run: &Path) -> Boot {
     for f in ["console.log", "results.txt"] {
         let _ = std::fs::remove_file(run.join(f));
     }
     let start = Instant::now();
-    let mut child = spawn(&qemu_args(guest, run, accel, count, rate), run);
+    let mut child = spawn(
+        qemu,
+        &qemu_args(guest, run, accel, qemu.count, qemu.rate),
+        run,
+    );
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        if start.elapsed() > timeout {
+        if start.elapsed() > qemu.timeout {
             let _ = child.kill();
             let status = child.wait().unwrap();
             let console = std::fs::read_to_string(run.join("console.log")).unwrap_or_default();
             panic!(
                 "QEMU ({accel}) did not finish within {} s and was killed ({status}); console:\n{}",
-                timeout.as_secs(),
+                qemu.timeout.as_secs(),
                 tail(&console, 60)
             );
         }
@@ -241,18 +269,16 @@ fn boot_with(
 
 /// Boots the guest: KVM first when /dev/kvm is usable, TCG when KVM fails before the guest is
 /// up (or when `RIXY_QEMU_ACCEL=tcg`).
-fn boot(guest: &Path, run: &Path) -> Boot {
-    let timeout = Duration::from_secs(env_or("RIXY_QEMU_TIMEOUT", 540));
-    let count = env_or("RIXY_QEMU_COUNT", 10_000u64);
-    let rate = env_or("RIXY_QEMU_RATE", 2_000u64);
-    let kvm = std::env::var("RIXY_QEMU_ACCEL").map_or(true, |a| a != "tcg")
-        && std::fs::OpenOptions::new()
+fn boot(qemu: &Qemu, guest: &Path, run: &Path) -> Boot {
+    let kvm = qemu.kvm.as_ref().is_some_and(|dev| {
+        std::fs::OpenOptions::new()
             .read(true)
             .write(true)
-            .open("/dev/kvm")
-            .is_ok();
+            .open(dev)
+            .is_ok()
+    });
     if kvm {
-        let b = boot_with("kvm", guest, run, timeout, count, rate);
+        let b = boot_with(qemu, "kvm", guest, run);
         if b.console.contains("rixy-guest: up") {
             return b;
         }
@@ -263,7 +289,7 @@ fn boot(guest: &Path, run: &Path) -> Boot {
             b.stderr.lines().last().unwrap_or("")
         );
     }
-    boot_with("tcg,thread=multi", guest, run, timeout, count, rate)
+    boot_with(qemu, "tcg,thread=multi", guest, run)
 }
 
 fn tail(text: &str, lines: usize) -> String {
@@ -466,10 +492,11 @@ fn virtio_in_qemu() {
         "no guest in {}: run ci/qemu/build-guest first",
         guest.display()
     );
-    let count: u64 = env_or("RIXY_QEMU_COUNT", 10_000);
+    let qemu = Qemu::from_env();
+    let count = qemu.count;
     let work = tempfile::tempdir().unwrap();
     let run = work.path();
-    let boot = boot(&guest, run);
+    let boot = boot(&qemu, &guest, run);
     let mut report = String::new();
     let up = boot.console.lines().find_map(|l| {
         l.split("rixy-guest: up after ")
@@ -751,4 +778,41 @@ fn pcap_files_are_read_as_rixy_pcap_writes_them() {
     assert_eq!(frame::parse(frames[0]).unwrap().seq, 7);
     assert!(pcap_frames(&data[..data.len() - 1]).is_err());
     assert!(pcap_frames(&[0; 10]).is_err());
+}
+
+/// The tests of the accelerator fallback run `tests/fake-qemu` in place of QEMU, acting for
+/// KVM and for TCG as `kvm` and `tcg` say, with a plain file as the KVM device (opens like a
+/// working /dev/kvm). They return what `boot` returned and the accelerators QEMU was started
+/// with, in order.
+fn boot_fake(kvm: &str, tcg: &str, timeout: Duration) -> (Boot, Vec<String>) {
+    let work = tempfile::tempdir().unwrap();
+    let run = work.path();
+    std::fs::write(run.join("fake-qemu.kvm"), kvm).unwrap();
+    std::fs::write(run.join("fake-qemu.tcg"), tcg).unwrap();
+    std::fs::write(run.join("kvm-device"), "").unwrap();
+    let qemu = Qemu {
+        binary: Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fake-qemu"),
+        kvm: Some(run.join("kvm-device")),
+        timeout,
+        count: 1,
+        rate: 1,
+    };
+    let boot = boot(&qemu, run, run);
+    let calls = std::fs::read_to_string(run.join("calls")).unwrap_or_default();
+    (boot, calls.lines().map(String::from).collect())
+}
+
+#[test]
+fn a_kvm_that_quits_at_once_is_given_up_for_tcg() {
+    let (boot, calls) = boot_fake("abort", "boot", Duration::from_secs(60));
+    assert_eq!(calls, ["kvm", "tcg"]);
+    assert_eq!(boot.accel, "tcg,thread=multi");
+    assert!(boot.status.success() && boot.console.contains("rixy-guest: up"));
+}
+
+#[test]
+fn a_kvm_that_boots_the_guest_is_used() {
+    let (boot, calls) = boot_fake("boot", "boot", Duration::from_secs(60));
+    assert_eq!(calls, ["kvm"]);
+    assert_eq!(boot.accel, "kvm");
 }
