@@ -360,7 +360,7 @@ fn boot(qemu: &Qemu, guest: &Path, run: &Path) -> Boot {
             match &kvm.killed {
                 None if kvm.console.contains(GUEST_UP) => return kvm,
                 None => format!(
-                    "QEMU exited {} after {took:.1} s before the guest was up: {}",
+                    "QEMU ended ({}) after {took:.1} s, before the guest was up: {}",
                     kvm.status,
                     kvm.stderr.lines().last().unwrap_or("")
                 ),
@@ -956,7 +956,7 @@ fn a_kvm_that_quits_at_once_is_given_up_for_tcg() {
     let (boot, calls) = boot_fake("abort", "boot", |_| {});
     let no_kvm = assert_fell_back_to_tcg(&boot, &calls);
     assert!(
-        no_kvm.contains("exited") && no_kvm.contains("failed to set MSR 0x10a"),
+        no_kvm.contains("before the guest was up") && no_kvm.contains("failed to set MSR 0x10a"),
         "{no_kvm}"
     );
 }
