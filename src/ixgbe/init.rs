@@ -78,6 +78,18 @@ impl<B: Bus> Ixgbe<B> {
             });
         }
 
+        // 4.6.3.2: a reset the driver did not start may still be running: the previous
+        // owner's close resets the device (rixy's drop does), and a device in reset drops
+        // every write. Wait for CTRL.RST to read 0 and give the device the 10 ms it needs after
+        // a reset before the first write; the driver cannot tell how long ago it ended.
+        self.wait(
+            "a reset already in progress (CTRL.RST clearing)",
+            "is the device present and powered? a removed device reads all ones",
+            STEP_TIMEOUT,
+            |r| !r.ctrl().is_set(CTRL::RST),
+        )?;
+        std::thread::sleep(Duration::from_millis(ixgbe::RESET_SETTLE_MS));
+
         // 4.6.3.1: mask every interrupt (bit 31 of EIMC is reserved: ixy wrote it) and clear
         // pending causes.
         self.disable_interrupts();
