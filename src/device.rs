@@ -16,7 +16,8 @@ pub const MAX_FRAME: usize = 1522;
 /// How a device is set up when it is opened.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Receive queues (at least 1).
+    /// Receive queues (at least 1). With more than one, the 82599 spreads received frames
+    /// over them by RSS (at most 16 queues); virtio-net has one.
     pub rx_queues: u16,
     /// Transmit queues (at least 1).
     pub tx_queues: u16,

@@ -14,7 +14,8 @@ use crate::memory::{DmaAllocator, HEADROOM, Mempool};
 use crate::regs::Bus;
 use crate::regs::ixgbe::{
     self, AUTOC, CTRL, CTRL_EXT, DCA_RXCTRL, DMATXCTL, DTXMXSZRQ, EEC, EIMC, FCTRL, HLREG0, LINKS,
-    PacketBuffer, RDRXCTL, RTTDCS, RXCTRL, RXDCTL, RXPBSIZE, SRRCTL, TXDCTL, TXPBSIZE,
+    MRQC, PacketBuffer, RDRXCTL, RETA, RTTDCS, RXCTRL, RXDCTL, RXPBSIZE, Reta, RssKey, SRRCTL,
+    TXDCTL, TXPBSIZE,
 };
 use crate::ring::{DescRing, RingSize};
 use crate::{Error, Result};
@@ -30,6 +31,30 @@ const TX_PACKET_BUFFER_KB: u32 = 0xA0;
 /// the device writes DD back for every descriptor with RS, at once (7.2.3.5.1).
 const TX_PTHRESH: u32 = 36;
 const TX_HTHRESH: u32 = 8;
+
+/// Bytes of the RSS hash key: RSSRK holds it in ten 32-bit words, first byte lowest (datasheet
+/// 8.2.3.7.14).
+pub const RSS_KEY_LEN: usize = RssKey::COUNT * 4;
+/// Entries of the RSS redirection table: RETA holds four per register (8.2.3.7.15), and the
+/// hash's seven low bits pick one (7.1.2.8).
+pub const RSS_TABLE_LEN: usize = Reta::COUNT * 4;
+/// Most receive queues RSS can spread frames over: a redirection table entry is 4 bits wide.
+pub const RSS_MAX_QUEUES: u16 = 1 << RETA::ENTRY0::BITS;
+
+/// The hash key rixy programs when a port opens with several receive queues: the key of the
+/// datasheet's RSS verification suite (7.1.2.8.3), which Microsoft's RSS specification
+/// publishes with the expected hash of sample flows and DPDK's ixgbe driver also uses by
+/// default. With it, the queue a flow lands on can be checked against published values.
+///
+/// It is not symmetric: the two directions of one connection may land on different queues. An
+/// application that needs both on one queue sets a key whose bytes repeat with a period of two
+/// (for example `0x6d, 0x5a` twenty times), which hashes a flow and its reverse alike, with
+/// [`Ixgbe::set_rss_key`].
+pub const DEFAULT_RSS_KEY: [u8; RSS_KEY_LEN] = [
+    0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3, 0x8f, 0xb0,
+    0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30, 0xf2, 0x0c,
+    0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
+];
 
 impl<B: Bus> Ixgbe<B> {
     pub(super) fn init<A: DmaAllocator + ?Sized>(
@@ -52,6 +77,18 @@ impl<B: Bus> Ixgbe<B> {
                 ),
             });
         }
+
+        // 4.6.3.2: a reset the driver did not start may still be running: the previous
+        // owner's close resets the device (rixy's drop does), and a device in reset drops
+        // every write. Wait for CTRL.RST to read 0 and give the device the 10 ms it needs after
+        // a reset before the first write; the driver cannot tell how long ago it ended.
+        self.wait(
+            "a reset already in progress (CTRL.RST clearing)",
+            "is the device present and powered? a removed device reads all ones",
+            STEP_TIMEOUT,
+            |r| !r.ctrl().is_set(CTRL::RST),
+        )?;
+        std::thread::sleep(Duration::from_millis(ixgbe::RESET_SETTLE_MS));
 
         // 4.6.3.1: mask every interrupt (bit 31 of EIMC is reserved: ixy wrote it) and clear
         // pending causes.
@@ -187,6 +224,9 @@ impl<B: Bus> Ixgbe<B> {
             });
         }
 
+        // 7.1.2.8: several queues are fed by RSS, set up before receive is enabled.
+        self.init_rss()?;
+
         // 4.6.7: each queue gets its buffers, is enabled, and only once ENABLE reads back as 1
         // does its tail move. ixy enabled RXEN before the queues; the datasheet enables the
         // receive path "only after all other settings are done".
@@ -194,6 +234,127 @@ impl<B: Bus> Ixgbe<B> {
             self.start_rx_queue(i)?;
         }
         self.set_receive(true)
+    }
+
+    /// 7.1.2.8: receive side scaling. With one receive queue it stays off (MRQC.MRQE = 0) and
+    /// every frame goes to queue 0. With several, the key is [`DEFAULT_RSS_KEY`], the
+    /// redirection table names the queues round-robin (entry i: queue i mod the queue count),
+    /// and MRQC hashes IPv4 and IPv6 on their addresses, and TCP and UDP over either also on
+    /// their ports (8.2.3.7.12). Key and table are written before MRQC turns RSS on.
+    fn init_rss(&mut self) -> Result<()> {
+        let queues = self.rx.len() as u16;
+        if queues < 2 {
+            self.regs.mrqc().write(MRQC::MRQE::NONE);
+            return Ok(());
+        }
+        self.write_rss_key(&DEFAULT_RSS_KEY);
+        let table: [u16; RSS_TABLE_LEN] = std::array::from_fn(|i| i as u16 % queues);
+        self.write_rss_table(&table)?;
+        self.regs.mrqc().write(
+            MRQC::MRQE::RSS
+                + MRQC::IPV4::SET
+                + MRQC::TCP_IPV4::SET
+                + MRQC::UDP_IPV4::SET
+                + MRQC::IPV6::SET
+                + MRQC::TCP_IPV6::SET
+                + MRQC::UDP_IPV6::SET,
+        );
+        Ok(())
+    }
+
+    /// Sets the 40-byte Toeplitz key RSS hashes with (datasheet 7.1.2.8, RSSRK 8.2.3.7.14).
+    /// Frames already received stay on their queues; the next ones are spread by the new key.
+    /// An error if the device was opened with one receive queue (RSS is off then).
+    pub fn set_rss_key(&mut self, key: &[u8; RSS_KEY_LEN]) -> Result<()> {
+        self.rss_on()?;
+        self.write_rss_key(key);
+        Ok(())
+    }
+
+    /// Sets the redirection table (RETA, datasheet 8.2.3.7.15): entry `i` names the receive
+    /// queue of the frames whose RSS hash has `i` in its seven low bits. Every entry must name
+    /// one of the device's receive queues; otherwise nothing is written and the error names the
+    /// first entry that does not.
+    pub fn set_rss_table(&mut self, table: &[u16; RSS_TABLE_LEN]) -> Result<()> {
+        let queues = self.rss_on()?;
+        if let Some((entry, &queue)) = table.iter().enumerate().find(|&(_, &q)| q >= queues) {
+            return Err(Error::InvalidConfig {
+                problem: format!(
+                    "{}: RSS redirection table entry {entry} names receive queue {queue}, but the device has {queues} receive queues (0 to {}); the table was left as it was: name only those",
+                    self.name,
+                    queues - 1
+                ),
+            });
+        }
+        self.write_rss_table(table)
+    }
+
+    /// The RSS hash key in use, or `None` when RSS is off (one receive queue).
+    pub fn rss_key(&self) -> Option<[u8; RSS_KEY_LEN]> {
+        self.rss_on().ok()?;
+        let mut key = [0u8; RSS_KEY_LEN];
+        for (word, bytes) in RssKey::all().zip(key.chunks_exact_mut(4)) {
+            bytes.copy_from_slice(&self.regs.rssrk(word).get().to_le_bytes());
+        }
+        Some(key)
+    }
+
+    /// The redirection table in use, or `None` when RSS is off (one receive queue).
+    pub fn rss_table(&self) -> Option<[u16; RSS_TABLE_LEN]> {
+        self.rss_on().ok()?;
+        let mut table = [0u16; RSS_TABLE_LEN];
+        for (reg, entries) in Reta::all().zip(table.chunks_exact_mut(4)) {
+            let reta = self.regs.reta(reg).extract();
+            for (entry, field) in
+                entries
+                    .iter_mut()
+                    .zip([RETA::ENTRY0, RETA::ENTRY1, RETA::ENTRY2, RETA::ENTRY3])
+            {
+                *entry = reta.read(field) as u16;
+            }
+        }
+        Some(table)
+    }
+
+    /// The receive queue count, if RSS spreads frames over them; an error saying how to get
+    /// RSS otherwise.
+    fn rss_on(&self) -> Result<u16> {
+        let queues = self.rx_queues();
+        if queues < 2 {
+            return Err(Error::InvalidConfig {
+                problem: format!(
+                    "{}: RSS spreads received frames over several receive queues, and the device was opened with {queues}: open it with 2 to {RSS_MAX_QUEUES} receive queues to set the RSS key or table",
+                    self.name
+                ),
+            });
+        }
+        Ok(queues)
+    }
+
+    fn write_rss_key(&self, key: &[u8; RSS_KEY_LEN]) {
+        for (word, bytes) in RssKey::all().zip(key.chunks_exact(4)) {
+            let value = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+            self.regs.rssrk(word).set(value);
+        }
+    }
+
+    /// Writes the table, four entries per RETA register; an entry wider than its field is an
+    /// error before anything is written.
+    fn write_rss_table(&self, table: &[u16; RSS_TABLE_LEN]) -> Result<()> {
+        let mut values = Vec::with_capacity(Reta::COUNT);
+        for four in table.chunks_exact(4) {
+            let field = |i: usize| u32::from(four[i]);
+            values.push(
+                RETA::ENTRY0::val_checked(field(0))?
+                    + RETA::ENTRY1::val_checked(field(1))?
+                    + RETA::ENTRY2::val_checked(field(2))?
+                    + RETA::ENTRY3::val_checked(field(3))?,
+            );
+        }
+        for (reg, value) in Reta::all().zip(values) {
+            self.regs.reta(reg).write(value);
+        }
+        Ok(())
     }
 
     fn start_rx_queue(&mut self, i: usize) -> Result<()> {

@@ -24,6 +24,7 @@ use crate::regs::ixgbe::{
 use crate::ring::DescRing;
 use crate::{Error, Result};
 
+pub use init::{DEFAULT_RSS_KEY, RSS_KEY_LEN, RSS_MAX_QUEUES, RSS_TABLE_LEN};
 pub use ixgbe::INTEL_VENDOR_ID;
 
 /// The 82599-family device ids the driver accepts (PCI vendor [`INTEL_VENDOR_ID`]).
@@ -98,13 +99,14 @@ impl<B: Bus> Ixgbe<B> {
         config: &Config,
     ) -> Result<Self> {
         config.validate()?;
-        if usize::from(config.rx_queues) > ixgbe::RxQueue::COUNT
+        // 7.1.2.8: receive queues beyond the 16 a redirection table entry can name would never
+        // receive a frame.
+        if config.rx_queues > RSS_MAX_QUEUES
             || usize::from(config.tx_queues) > ixgbe::TxQueue::COUNT
         {
             return Err(Error::InvalidConfig {
                 problem: format!(
-                    "{name}: the 82599 has {} receive and {} transmit queues; {} and {} were asked for",
-                    ixgbe::RxQueue::COUNT,
+                    "{name}: the 82599 spreads received frames over at most {RSS_MAX_QUEUES} receive queues (RSS) and has {} transmit queues; {} and {} were asked for",
                     ixgbe::TxQueue::COUNT,
                     config.rx_queues,
                     config.tx_queues

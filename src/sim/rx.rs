@@ -678,9 +678,63 @@ mod tests {
             0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3,
             0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
         ];
-        // 66.9.149.187:2794 -> 161.142.100.80:1766
-        let input = [66, 9, 149, 187, 161, 142, 100, 80, 0x0a, 0xea, 0x06, 0xe6];
-        assert_eq!(toeplitz(&key, &input[..8]), 0x323e_8fc2);
-        assert_eq!(toeplitz(&key, &input), 0x51cc_c178);
+        // The IPv4 rows of the datasheet's RSS verification suite (7.1.2.8.3): source,
+        // destination, the hash over the addresses, and over addresses and ports.
+        type Row = ([u8; 4], u16, [u8; 4], u16, u32, u32);
+        let suite: [Row; 5] = [
+            (
+                [66, 9, 149, 187],
+                2794,
+                [161, 142, 100, 80],
+                1766,
+                0x323e_8fc2,
+                0x51cc_c178,
+            ),
+            (
+                [199, 92, 111, 2],
+                14230,
+                [65, 69, 140, 83],
+                4739,
+                0xd718_262a,
+                0xc626_b0ea,
+            ),
+            (
+                [24, 19, 198, 95],
+                12898,
+                [12, 22, 207, 184],
+                38024,
+                0xd2d0_a5de,
+                0x5c2b_394a,
+            ),
+            (
+                [38, 27, 205, 30],
+                48228,
+                [209, 142, 163, 6],
+                2217,
+                0x8298_9176,
+                0xafc7_327f,
+            ),
+            (
+                [153, 39, 163, 191],
+                44251,
+                [202, 188, 127, 2],
+                1303,
+                0x5d18_09c5,
+                0x10e8_28a2,
+            ),
+        ];
+        for (src, sport, dst, dport, two_tuple, four_tuple) in suite {
+            let mut input = Vec::new();
+            input.extend_from_slice(&src);
+            input.extend_from_slice(&dst);
+            assert_eq!(toeplitz(&key, &input), two_tuple, "{src:?} -> {dst:?}");
+            input.extend_from_slice(&sport.to_be_bytes());
+            input.extend_from_slice(&dport.to_be_bytes());
+            assert_eq!(
+                toeplitz(&key, &input),
+                four_tuple,
+                "{src:?} -> {dst:?} with ports"
+            );
+        }
     }
 }
