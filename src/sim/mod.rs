@@ -50,7 +50,7 @@
 //! | `tail-before-enable`, `tx-enable-without-te`, `crc-strip-mismatch` | ERROR |
 //! | `ns-dis-not-set`, `dca-rxctrl-bit12`, `rdrxctl-rsc-bits`, `txdctl-thresholds`, `rxen-before-queues` | WARN |
 //! | `head-written` (different value while enabled: WARN, ignored; same value: PEDANTIC) | WARN / PEDANTIC |
-//! | `tail-out-of-range`, `tail-overrun`, `hw-descriptor-modified` | ERROR |
+//! | `tail-out-of-range` (also at enable, with `head-out-of-range`: the queue stops), `tail-overrun`, `hw-descriptor-modified` | ERROR |
 //! | `rx-buffer-address` (0, all ones, outside DMA memory), `rx-dma-fault`, `ring-dma-fault` | ERROR |
 //! | `rx-buffer-overrun-latent` (BSIZEPACKET runs past the buffer's DMA region) | WARN |
 //! | `rx-stale-dd` | WARN |
@@ -683,6 +683,16 @@ impl Port {
         self.shared.inner.borrow().ports[self.index]
             .dev
             .get(id, idx)
+    }
+
+    /// The ring of queue `queue` as the device uses it (head, tail, descriptors), or `None`
+    /// while the queue is not running: disabled, still enabling, or stopped because its
+    /// configuration or a tail was invalid (the reports say which). Queues are 0 to 127.
+    pub fn ring(&self, direction: Direction, queue: u16) -> Option<RingState> {
+        let w = self.shared.inner.borrow();
+        w.ports[self.index]
+            .dev
+            .running_ring(direction, usize::from(queue))
     }
 
     /// Whether the link is up.
