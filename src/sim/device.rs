@@ -621,6 +621,8 @@ impl Device {
             self.stop_tx(q, ctx);
         }
         self.load_reset_values();
+        // The packet buffer is cleared: what waited there is lost, and counted.
+        self.counters.rx_lost_reset += self.fifo.len() as u64;
         for (frame, _) in self.fifo.drain(..) {
             ctx.pool.put(frame.data);
         }

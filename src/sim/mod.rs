@@ -174,16 +174,23 @@ pub struct ModelCounters {
     pub rx_errors: u64,
     /// Frames ignored because RXCTRL.RXEN was 0.
     pub rx_ignored: u64,
-    /// Frames dropped because their queue was disabled.
+    /// Frames dropped because their queue was disabled, or stopped by a violation (an invalid
+    /// ring, a ring the device cannot read).
     pub rx_dropped_queue_disabled: u64,
     /// Frames lost because the link was down.
     pub rx_lost_link_down: u64,
+    /// Frames that were waiting in the receive FIFO when the device reset.
+    pub rx_lost_reset: u64,
     /// Frames transmitted.
     pub tx_frames: u64,
     /// Bytes transmitted (without FCS).
     pub tx_bytes: u64,
     /// Packets the device could not send (bad descriptors or buffers).
     pub tx_dropped: u64,
+    /// Descriptors read from the rings in memory (hand-over snapshots and fetches): the
+    /// model's work. In one [`World::step`] a queue's ring is read at most twice over (a
+    /// hand-over at enable, then its use), so a step's work is bounded by the rings' sizes.
+    pub descriptor_reads: u64,
 }
 
 /// How fast a traffic source sends.
@@ -664,6 +671,11 @@ impl Port {
             .dropped
     }
 
+    /// Frames waiting in the receive FIFO for descriptors.
+    pub fn rx_fifo_frames(&self) -> usize {
+        self.shared.inner.borrow().ports[self.index].dev.fifo.len()
+    }
+
     /// What the model counted.
     pub fn stats_snapshot(&self) -> ModelCounters {
         self.shared.inner.borrow().ports[self.index].dev.counters
@@ -930,7 +942,8 @@ impl Bus for SimBar {
     unsafe fn read64(&self, offset: usize) -> u64 {
         self.narrow(offset, 64, false);
         let lo = self.read_raw(offset);
-        let hi = self.read_raw(offset + 4);
+        // Saturating: an offset at the top of the address space is outside the BAR, reported.
+        let hi = self.read_raw(offset.saturating_add(4));
         u64::from(lo) | u64::from(hi) << 32
     }
 
@@ -960,6 +973,6 @@ impl Bus for SimBar {
             );
         });
         self.write_raw(offset, value as u32);
-        self.write_raw(offset + 4, (value >> 32) as u32);
+        self.write_raw(offset.saturating_add(4), (value >> 32) as u32);
     }
 }
