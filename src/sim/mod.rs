@@ -83,7 +83,7 @@ use frame::{FCS_LEN, Frame, FramePool, TEST_FRAME_LEN, WIRE_OVERHEAD};
 
 pub use dma::SimDma;
 pub use frame::{TEST_SRC_MAC, test_frame_seq};
-pub use report::{Direction, Report, RingState, Severity};
+pub use report::{Direction, Report, RingState, RuleSummary, Severity, by_rule};
 
 /// How long delayed state changes take.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
