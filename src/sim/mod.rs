@@ -62,6 +62,18 @@
 //!
 //! Rules that would fire per packet or per descriptor in a loop are reported once per queue
 //! (or per reset) where noted in their text; a port keeps at most 10 000 reports.
+//!
+//! ## Any driver input
+//!
+//! No register access (any offset, width and value), descriptor content or order of operations
+//! makes the model panic or hang: what the datasheet forbids is reported, and a queue whose
+//! ring cannot work (an invalid base or length, a head or tail outside the ring at enable, a
+//! ring it cannot read) stops until the driver disables and enables it again. One
+//! [`World::step`] reads each running ring at most twice over
+//! ([`ModelCounters::descriptor_reads`]), and every frame that reaches a port ends in exactly
+//! one of its receive [`ModelCounters`], unless it is still on its way (injected for the next
+//! step, or waiting in the FIFO: [`Port::rx_fifo_frames`]).
+//! `tests/sim_fuzz.rs` holds the model to this with random driver sequences.
 
 mod device;
 mod dma;
