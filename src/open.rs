@@ -55,6 +55,7 @@ enum Backend {
 /// advances.
 struct SimPort {
     world: sim::World,
+    port: sim::Port,
     clock: SimClock,
     sink: Option<sim::SinkHandle>,
 }
@@ -245,6 +246,7 @@ impl Device {
                 driver,
                 port: SimPort {
                     world: world.clone(),
+                    port: port.clone(),
                     clock: SimClock::Manual,
                     sink: None,
                 },
@@ -260,6 +262,15 @@ impl Device {
                 frames: s.frames(),
                 bytes: s.bytes(),
             }),
+            _ => None,
+        }
+    }
+
+    /// For a simulated port: the model behind it, whose [`sim::Port::reports`] say what the
+    /// driver did that the datasheet forbids. `None` on real hardware.
+    pub fn sim_port(&self) -> Option<&sim::Port> {
+        match &self.backend {
+            Backend::Sim { port, .. } => Some(&port.port),
             _ => None,
         }
     }

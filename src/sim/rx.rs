@@ -22,6 +22,7 @@ impl Device {
     fn read_desc_rx(&mut self, q: usize, s: u32, ctx: &mut Ctx<'_>) -> Option<[u8; 16]> {
         let addr = self.rxq[q].base + u64::from(s) * DESC;
         let mut d = [0u8; 16];
+        self.counters.descriptor_reads += 1;
         if let Err(f) = ctx.dma.read(addr, &mut d) {
             let ring = self.rx_ring(q);
             self.report(
@@ -458,6 +459,8 @@ impl Device {
         for i in 0..needed {
             let s = h;
             let Some(desc) = self.fetch_rx(q, s, ctx) else {
+                // The ring cannot be read: the queue stopped, and the frame is dropped with it.
+                self.counters.rx_dropped_queue_disabled += 1;
                 ctx.pool.put(frame.data);
                 return Ok(());
             };
