@@ -58,12 +58,16 @@ pub enum Error {
     },
 
     /// A receive batch larger than the ring can ever deliver at once.
-    #[error("a batch of {batch} packets does not fit a ring of {ring} descriptors (at most {} at once): ask for fewer", ring - 1)]
+    #[error(
+        "a batch of {batch} packets does not fit a ring of {ring} descriptors, which delivers at most {max} at once: ask for at most {max}"
+    )]
     BatchTooLarge {
         /// The batch asked for.
         batch: usize,
         /// The ring size.
         ring: usize,
+        /// The most packets the ring delivers at once.
+        max: usize,
     },
 
     /// A queue number the device was not configured with.

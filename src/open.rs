@@ -281,7 +281,9 @@ impl Device {
     }
 
     /// Receives up to `max` packets from receive queue `queue`, appending them to `out`;
-    /// returns how many. `max` must be smaller than the receive ring.
+    /// returns how many. `max` may not exceed what the receive ring holds at once (the ring
+    /// size minus one on the 82599; a virtqueue's size, or half of it when each packet takes
+    /// two descriptors): a larger batch is [`Error::BatchTooLarge`].
     #[inline]
     pub fn rx_batch<E: Extend<Packet>>(
         &mut self,

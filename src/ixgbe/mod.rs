@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
 
-use crate::device::{Config, Link, MacAddress, Stats};
+use crate::device::{BufferSizes, Config, Link, MacAddress, Stats};
 use crate::memory::{DmaAllocator, Mempool, Packet};
 use crate::regs::Bus;
 use crate::regs::ixgbe::{
@@ -45,6 +45,16 @@ pub const DEVICE_IDS: &[u16] = &[
     ixgbe::DEVICE_ID_82599EN_SFP,
     ixgbe::DEVICE_ID_82599_QSFP_SF_QP,
 ];
+
+/// The receive buffer sizes the driver takes ([`Config::buffer_size`]): 4096, 8192 or 16384.
+/// The 82599 is told how much it may write into a buffer in 1 KB steps of SRRCTL.BSIZEPACKET,
+/// from 1 KB to 16 KB (datasheet 8.2.3.8.7), and the room after the headroom must hold a full
+/// frame.
+pub const BUFFER_SIZES: BufferSizes = BufferSizes::for_device(
+    "the 82599 (ixgbe)",
+    ixgbe::BUFFER_SIZE_GRANULARITY,
+    ixgbe::MAX_RX_BUFFER_KB * ixgbe::BUFFER_SIZE_GRANULARITY,
+);
 
 /// One receive queue: its descriptor ring, the packets posted to it and the pool they come from.
 struct RxRing {
@@ -97,7 +107,7 @@ impl<B: Bus> Ixgbe<B> {
         dma: &A,
         config: &Config,
     ) -> Result<Self> {
-        config.validate()?;
+        config.validate_for(&BUFFER_SIZES)?;
         if usize::from(config.rx_queues) > ixgbe::RxQueue::COUNT
             || usize::from(config.tx_queues) > ixgbe::TxQueue::COUNT
         {

@@ -44,7 +44,7 @@ use std::time::{Duration, Instant};
 
 use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
 
-use crate::device::{Config, Link, MacAddress, Stats};
+use crate::device::{BufferSizes, Config, Link, MacAddress, Stats};
 use crate::memory::{DmaAllocator, Mempool, Packet};
 use crate::regs::virtio::{
     CTRL_QUEUE, DEVICE_STATUS, GUEST_FEATURES, HOST_FEATURES, MacByte, NET_STATUS, QUEUE_PFN,
@@ -55,6 +55,13 @@ use crate::{Error, Result};
 use queue::Virtqueue;
 
 pub use crate::regs::virtio::{LEGACY_NET_DEVICE_ID, VIRTIO_VENDOR_ID};
+
+/// The receive buffer sizes the driver takes ([`Config::buffer_size`]): powers of two from 2048
+/// to 2 MiB. The device writes the header (into the headroom) and the frame, any length up to
+/// what the descriptor says (a 32-bit length, VirtIO 1.0 2.4.5), so the room after the headroom
+/// must hold a full frame.
+pub const BUFFER_SIZES: BufferSizes =
+    BufferSizes::for_device("legacy virtio-net", 1, u32::MAX as usize);
 
 /// A register bus that may fail without a register read being able to say so: the driver asks
 /// after each step of a sequence.
@@ -193,7 +200,7 @@ impl<B: CheckedBus> Virtio<B> {
         dma: &A,
         config: &Config,
     ) -> Result<Self> {
-        config.validate()?;
+        config.validate_for(&BUFFER_SIZES)?;
         if config.rx_queues != 1 || config.tx_queues != 1 {
             return Err(Error::InvalidConfig {
                 problem: format!(

@@ -835,3 +835,57 @@ fn dropping_the_driver_resets_the_device() {
     assert_eq!(s.status_writes.last(), Some(&0));
     assert!(s.queues.iter().all(|q| q.pfn == 0));
 }
+
+#[test]
+fn a_batch_larger_than_the_queue_holds_is_refused_and_takes_nothing() {
+    // 256 receive entries: 256 packets at once with ANY_LAYOUT, 128 with two descriptors each.
+    for (features, at_once) in [(F_ALL, 256), (F_ALL & !F_ANY_LAYOUT, 128)] {
+        let (mut dev, state) = open(features);
+        assert!(state.borrow_mut().deliver(&frame(1, 60)));
+        let mut got = Vec::new();
+        let err = dev.rx_batch(0, &mut got, at_once + 1).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::BatchTooLarge { batch, ring: 256, max } if batch == at_once + 1 && max == at_once
+            ),
+            "{err}"
+        );
+        assert!(got.is_empty());
+        // Nothing was taken: the frame is still there for a batch of the right size.
+        assert_eq!(dev.rx_batch(0, &mut got, at_once).unwrap(), 1);
+        assert_eq!(got[0].to_vec(), frame(1, 60));
+        assert_eq!(dev.stats().rx_errors, 0);
+    }
+}
+
+#[test]
+fn buffer_sizes_outside_the_drivers_rule_are_refused_with_the_rule() {
+    for (size, ok) in [
+        (1024, false),
+        (2048, true),
+        (3000, false),
+        (1 << 16, true),
+        (1 << 22, false),
+    ] {
+        let (state, dma) = device(F_ALL);
+        let config = Config {
+            buffer_size: size,
+            ..config()
+        };
+        match Virtio::new("fake".into(), FakeBus(state), &dma, &config) {
+            Ok(dev) => {
+                assert!(ok, "buffer size {size} was taken");
+                assert_eq!(dev.rx_pool(0).unwrap().buffer_size(), size);
+            }
+            Err(err) => {
+                assert!(!ok, "buffer size {size}: {err}");
+                let msg = err.to_string();
+                assert!(
+                    msg.contains("use a power of two from 2048 to 2097152"),
+                    "{msg}"
+                );
+            }
+        }
+    }
+}
