@@ -70,6 +70,34 @@ pub enum Error {
         max: usize,
     },
 
+    /// Opening a device failed after its kernel driver was unbound, and the device was given
+    /// back to that driver.
+    #[error("{error}; {address} was given back to its kernel driver {driver}")]
+    GivenBack {
+        /// Why the device could not be opened.
+        error: Box<Error>,
+        /// The device.
+        address: crate::pci::PciAddress,
+        /// The kernel driver it was given back to.
+        driver: String,
+    },
+
+    /// Opening a device failed after its kernel driver was unbound, and giving the device back
+    /// to that driver failed too.
+    #[error(
+        "{error}; giving {address} back to its kernel driver {driver} failed too ({bind_error}): the device has no driver now; as root, write {address} to the driver's bind file (/sys/bus/pci/drivers/{driver}/bind) or reboot"
+    )]
+    NotGivenBack {
+        /// Why the device could not be opened.
+        error: Box<Error>,
+        /// The device.
+        address: crate::pci::PciAddress,
+        /// The kernel driver it could not be given back to.
+        driver: String,
+        /// Why binding it failed.
+        bind_error: Box<Error>,
+    },
+
     /// A queue number the device was not configured with.
     #[error("{device} has {queues} {kind} queues; queue {queue} does not exist")]
     NoSuchQueue {

@@ -93,6 +93,22 @@ fn without_huge_pages_the_device_keeps_its_driver() {
     assert!(matches!(err, Error::HugetlbfsNotMounted { .. }), "{err}");
     assert!(err.to_string().contains("ci/setup-hugepages"), "{err}");
     assert_eq!(fake.unbound(), "", "nothing was unbound");
+    assert_eq!(fake.0.bound("kdrv"), "", "nor bound");
+}
+
+#[test]
+fn a_buffer_size_the_driver_refuses_is_refused_before_the_unbind() {
+    for (vendor, device, size) in [(0x8086, 0x10fb, 2048), (0x1af4, 0x1000, 1024)] {
+        let fake = FakePci::new(vendor, device, 0x02);
+        let config = Config {
+            buffer_size: size,
+            ..fake.config()
+        };
+        let err = open_err(ADDR, &config);
+        assert!(matches!(err, Error::InvalidConfig { .. }), "{err}");
+        assert!(err.to_string().contains("use "), "{err}");
+        assert_eq!(fake.unbound(), "", "nothing was unbound");
+    }
 }
 
 #[test]
