@@ -256,6 +256,22 @@ pub enum Error {
         pool: u32,
     },
 
+    /// Memory a device cannot reach by DMA: a packet from a mempool of another DMA domain, or an
+    /// allocator that gives such memory.
+    #[error("{device} reaches {device_domain} by DMA, but {what} is in {memory_domain}: {hint}")]
+    ForeignDmaDomain {
+        /// The device.
+        device: String,
+        /// What the device reaches.
+        device_domain: crate::memory::DmaDomain,
+        /// What was refused.
+        what: String,
+        /// Where that memory is.
+        memory_domain: crate::memory::DmaDomain,
+        /// What to do instead.
+        hint: &'static str,
+    },
+
     /// A malformed PCI address.
     #[error(
         "invalid PCI address {address:?}: {problem}; expected DDDD:BB:DD.F in hex, e.g. 0000:03:00.0 (see lspci -D)"

@@ -15,12 +15,12 @@ use std::time::{Duration, Instant};
 use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
 
 use crate::device::{BufferSizes, Config, Link, MacAddress, Stats};
-use crate::memory::{DmaAllocator, Mempool, Packet};
-use crate::regs::Bus;
+use crate::memory::{DmaAllocator, DmaDomain, InDomain, Mempool, Packet};
 use crate::regs::ixgbe::{
     self, AdvRxDesc, AdvTxDesc, CTRL, FCTRL, LINKS, RAH, RAL, RXCTRL, ReceiveAddress, Registers,
     SECRXCTRL, SECRXSTAT,
 };
+use crate::regs::{Bus, DmaMaster};
 use crate::ring::DescRing;
 use crate::{Error, Result};
 
@@ -93,6 +93,9 @@ pub struct Ixgbe<B: Bus> {
     tx: Vec<TxRing>,
     /// Totals so far; the clear-on-read counters are added in on every `stats()`.
     totals: Stats,
+    /// The memory the device reaches by DMA: every ring and pool is in it, and a packet from a
+    /// pool of another domain is never handed to the device.
+    domain: DmaDomain,
 }
 
 /// How long a datasheet step may take before the driver gives up on the device.
@@ -100,13 +103,17 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl<B: Bus> Ixgbe<B> {
     /// Resets and initialises the port whose registers are on `bus` (datasheet 4.6.3), with DMA
-    /// memory from `dma`. `name` names the device in logs and errors.
+    /// memory from `dma`, which must be memory the device reaches (its bus's
+    /// [`DmaMaster::dma_domain`]). `name` names the device in logs and errors.
     pub fn new<A: DmaAllocator + ?Sized>(
         name: String,
         bus: B,
         dma: &A,
         config: &Config,
-    ) -> Result<Self> {
+    ) -> Result<Self>
+    where
+        B: DmaMaster,
+    {
         config.validate_for(&BUFFER_SIZES)?;
         if usize::from(config.rx_queues) > ixgbe::RxQueue::COUNT
             || usize::from(config.tx_queues) > ixgbe::TxQueue::COUNT
@@ -121,6 +128,12 @@ impl<B: Bus> Ixgbe<B> {
                 ),
             });
         }
+        let domain = bus.dma_domain();
+        let dma = InDomain {
+            alloc: dma,
+            domain,
+            device: name.clone(),
+        };
         let regs = Registers::new(bus)?;
         let mut dev = Self {
             name,
@@ -128,8 +141,9 @@ impl<B: Bus> Ixgbe<B> {
             rx: Vec::new(),
             tx: Vec::new(),
             totals: Stats::default(),
+            domain,
         };
-        dev.init(dma, config)?;
+        dev.init(&dma, config)?;
         Ok(dev)
     }
 
@@ -308,6 +322,12 @@ impl<B: Bus> Ixgbe<B> {
             .map(|t| t.in_flight.iter().flatten().count())
             .sum();
         rx + tx
+    }
+
+    /// The memory the device reaches by DMA: packets sent on it must come from a pool of this
+    /// domain.
+    pub fn dma_domain(&self) -> DmaDomain {
+        self.domain
     }
 
     /// The mempool of receive queue `queue`.

@@ -10,7 +10,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use super::*;
-use crate::memory::{DeviceAddresses, DmaRegion, PlainAllocator};
+use crate::memory::{DeviceAddresses, DmaDomain, DmaRegion, PlainAllocator};
 
 // Feature bits (5.1.3, 6).
 const F_CSUM: u32 = 1 << 0;
@@ -37,12 +37,24 @@ const AVAIL_F_NO_INTERRUPT: u16 = 1;
 const HDR: usize = 10;
 
 /// DMA memory whose device addresses are small fake numbers, so that they fit QUEUE_PFN, with a
-/// table the model uses to reach the memory behind them.
-#[derive(Clone, Default)]
+/// table the model uses to reach the memory behind them: a DMA domain of its own.
+#[derive(Clone)]
 struct FakeDma {
     plain: PlainAllocator,
     next: Rc<Cell<u64>>,
     map: Rc<RefCell<Vec<(u64, usize, usize)>>>,
+    domain: DmaDomain,
+}
+
+impl Default for FakeDma {
+    fn default() -> Self {
+        FakeDma {
+            plain: PlainAllocator::new(),
+            next: Rc::default(),
+            map: Rc::default(),
+            domain: DmaDomain::new_model(),
+        }
+    }
 }
 
 impl DmaAllocator for FakeDma {
@@ -56,12 +68,13 @@ impl DmaAllocator for FakeDma {
             .borrow_mut()
             .push((base, virt.as_ptr() as usize, len));
         // SAFETY: the memory belongs to `region`, which the new region keeps alive as its keeper;
-        // the fake addresses are linear over it.
+        // the fake addresses are linear over it, and the model reaches them through `map`.
         Ok(unsafe {
             DmaRegion::from_shared(
                 virt,
                 len,
                 DeviceAddresses::Linear { base },
+                self.domain,
                 true,
                 Arc::new(region),
             )
@@ -396,6 +409,13 @@ impl Bus for FakeBus {
     }
     unsafe fn write64(&self, _: usize, _: u64) {
         panic!("no 64-bit registers in the legacy header")
+    }
+}
+
+/// The model reaches the memory of its FakeDma, and no other.
+impl DmaMaster for FakeBus {
+    fn dma_domain(&self) -> DmaDomain {
+        self.0.borrow().dma.as_ref().unwrap().domain
     }
 }
 
@@ -888,4 +908,54 @@ fn buffer_sizes_outside_the_drivers_rule_are_refused_with_the_rule() {
             }
         }
     }
+}
+
+#[test]
+fn packets_from_memory_the_device_does_not_reach_are_refused_and_kept() {
+    let (mut dev, state) = open(F_ALL);
+    let plain = Mempool::new(&PlainAllocator::new(), 4, 2048).unwrap();
+    let other = Mempool::new(&FakeDma::default(), 4, 2048).unwrap();
+    for foreign in [&plain, &other] {
+        let mut queue = packets(&state, &[frame(1, 60), frame(2, 60)]);
+        let mut p = foreign.alloc().unwrap();
+        p.set_len(60).unwrap();
+        queue.insert(1, p);
+        let before: Vec<(u32, u32)> = queue
+            .iter()
+            .map(|p| (p.pool().id(), p.pool_index()))
+            .collect();
+        let notes = state.borrow().notifications.len();
+        let err = dev.tx_batch(0, &mut queue).unwrap_err();
+        assert!(
+            matches!(&err, Error::ForeignDmaDomain { what, .. } if what.starts_with("packet 1 ")),
+            "{err}"
+        );
+        let after: Vec<(u32, u32)> = queue
+            .iter()
+            .map(|p| (p.pool().id(), p.pool_index()))
+            .collect();
+        assert_eq!(after, before, "every packet stays, in order");
+        assert_eq!(state.borrow().notifications.len(), notes, "no notification");
+        assert_eq!(dev.tx_pending(0), 0, "nothing in flight");
+        assert!(
+            state.borrow_mut().transmit().is_empty(),
+            "nothing was offered"
+        );
+    }
+}
+
+#[test]
+fn an_allocator_the_device_does_not_reach_is_refused_at_open() {
+    let (state, _dma) = device(F_ALL);
+    let err = Virtio::new(
+        "fake".into(),
+        FakeBus(state.clone()),
+        &PlainAllocator::new(),
+        &config(),
+    )
+    .err()
+    .unwrap();
+    assert!(matches!(err, Error::ForeignDmaDomain { .. }), "{err}");
+    // The device was left failed and reset, as after any init error.
+    assert_eq!(state.borrow().status, 0);
 }
