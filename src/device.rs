@@ -187,10 +187,18 @@ impl BufferSizes {
         } else {
             String::new()
         };
+        let limit = if self.max_write < HUGE_PAGE_SIZE {
+            format!(
+                ", and the device is told{steps} how much it may write into a buffer, at most {} bytes",
+                self.max_write
+            )
+        } else {
+            String::new()
+        };
         Err(Error::InvalidConfig {
             problem: format!(
-                "buffer size {size} does not work with {}: it needs a power of two whose room after the {HEADROOM}-byte headroom holds a {MAX_FRAME}-byte frame, and the device writes at most {} bytes into a buffer{steps}: use {choice}",
-                self.driver, self.max_write
+                "buffer size {size} does not work with {}: a buffer must be a power of two whose room after the {HEADROOM}-byte headroom holds a {MAX_FRAME}-byte frame{limit}: use {choice}",
+                self.driver
             ),
         })
     }
@@ -290,5 +298,39 @@ impl std::str::FromStr for MacAddress {
             return Err(bad());
         }
         Ok(MacAddress(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffer_sizes_follow_from_what_the_device_writes() {
+        // 82599: 1 KB steps up to 16 KB. 2048 leaves 1984 bytes, one whole KB: too little for a
+        // frame; 32768 leaves 31 KB, more than BSIZEPACKET may give.
+        let ixgbe = BufferSizes::for_device("x", 1024, 16 * 1024);
+        assert_eq!(ixgbe.sizes(), [4096, 8192, 16384]);
+        assert_eq!(
+            [4096, 8192, 16384].map(|s| ixgbe.device_room(s)),
+            [3072, 8192 - 1024, 16384 - 1024]
+        );
+        // Any length: 2048 leaves 1984 bytes, enough; the mempool stops at one huge page.
+        let any = BufferSizes::for_device("y", 1, u32::MAX as usize);
+        assert_eq!((any.min, any.max), (2048, HUGE_PAGE_SIZE));
+        assert!(!any.accepts(3000) && !any.accepts(1024) && any.accepts(1 << 20));
+        let msg = ixgbe.check(2048).unwrap_err().to_string();
+        assert!(
+            msg.contains("buffer size 2048 does not work with x"),
+            "{msg}"
+        );
+        assert!(msg.ends_with("use 4096, 8192 or 16384"), "{msg}");
+        assert!(msg.contains("at most 16384 bytes"), "{msg}");
+        let msg = any.check(1024).unwrap_err().to_string();
+        assert!(
+            msg.ends_with("use a power of two from 2048 to 2097152"),
+            "{msg}"
+        );
+        assert!(!msg.contains("at most"), "{msg}");
     }
 }
