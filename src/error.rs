@@ -58,12 +58,44 @@ pub enum Error {
     },
 
     /// A receive batch larger than the ring can ever deliver at once.
-    #[error("a batch of {batch} packets does not fit a ring of {ring} descriptors (at most {} at once): ask for fewer", ring - 1)]
+    #[error(
+        "a batch of {batch} packets does not fit a ring of {ring} descriptors, which delivers at most {max} at once: ask for at most {max}"
+    )]
     BatchTooLarge {
         /// The batch asked for.
         batch: usize,
         /// The ring size.
         ring: usize,
+        /// The most packets the ring delivers at once.
+        max: usize,
+    },
+
+    /// Opening a device failed after its kernel driver was unbound, and the device was given
+    /// back to that driver.
+    #[error("{error}; {address} was given back to its kernel driver {driver}")]
+    GivenBack {
+        /// Why the device could not be opened.
+        error: Box<Error>,
+        /// The device.
+        address: crate::pci::PciAddress,
+        /// The kernel driver it was given back to.
+        driver: String,
+    },
+
+    /// Opening a device failed after its kernel driver was unbound, and giving the device back
+    /// to that driver failed too.
+    #[error(
+        "{error}; giving {address} back to its kernel driver {driver} failed too ({bind_error}): the device has no driver now; as root, write {address} to the driver's bind file (/sys/bus/pci/drivers/{driver}/bind) or reboot"
+    )]
+    NotGivenBack {
+        /// Why the device could not be opened.
+        error: Box<Error>,
+        /// The device.
+        address: crate::pci::PciAddress,
+        /// The kernel driver it could not be given back to.
+        driver: String,
+        /// Why binding it failed.
+        bind_error: Box<Error>,
     },
 
     /// A queue number the device was not configured with.
@@ -222,6 +254,22 @@ pub enum Error {
         owner: u32,
         /// Id of the pool it was handed to.
         pool: u32,
+    },
+
+    /// Memory a device cannot reach by DMA: a packet from a mempool of another DMA domain, or an
+    /// allocator that gives such memory.
+    #[error("{device} reaches {device_domain} by DMA, but {what} is in {memory_domain}: {hint}")]
+    ForeignDmaDomain {
+        /// The device.
+        device: String,
+        /// What the device reaches.
+        device_domain: crate::memory::DmaDomain,
+        /// What was refused.
+        what: String,
+        /// Where that memory is.
+        memory_domain: crate::memory::DmaDomain,
+        /// What to do instead.
+        hint: &'static str,
     },
 
     /// A malformed PCI address.

@@ -100,7 +100,8 @@ pub struct SimWire {
 /// Opens the device at `address`: a PCI address (`0000:03:00.0`, domain optional).
 ///
 /// The device must be a network controller that a rixy driver drives; its kernel driver is
-/// unbound. Real hardware needs root and huge pages (`ci/setup-hugepages`).
+/// unbound, and bound again if the device cannot be opened after that (the error says so).
+/// Real hardware needs root and huge pages (`ci/setup-hugepages`).
 ///
 /// `sim:N` opens simulated 82599 port N (0 to 255): no hardware and no root. Its link partner
 /// is a traffic source sending sequence-numbered 60-byte UDP frames to the port's MAC address
@@ -190,14 +191,45 @@ fn open_pci(address: PciAddress, config: &Config) -> Result<Device> {
     };
     // Everything that can be checked is checked before the device is taken from its kernel
     // driver: a machine without huge pages keeps its NIC.
+    config.validate_for(match kind {
+        PciDriver::Ixgbe => &ixgbe::BUFFER_SIZES,
+        PciDriver::Virtio => &virtio::BUFFER_SIZES,
+    })?;
     let hugepages = HugePageAllocator::with_dir(&config.hugepage_dir);
     hugepages.page_size()?;
-    if let Some(driver) = pci.unbind_driver()? {
-        log::info!("{address}: unbound kernel driver {driver}");
+    take_over(&pci, kind, Rc::new(hugepages), config)
+}
+
+/// Takes the device from its kernel driver and starts rixy's driver on it. If anything fails
+/// after the unbind, the device goes back to the kernel driver it had, and the error says so
+/// ([`Error::GivenBack`], or [`Error::NotGivenBack`] when that fails too).
+fn take_over(
+    pci: &PciDevice,
+    kind: PciDriver,
+    dma: Rc<dyn DmaAllocator>,
+    config: &Config,
+) -> Result<Device> {
+    let kernel_driver = pci.unbind_driver()?;
+    if let Some(driver) = &kernel_driver {
+        log::info!("{}: unbound kernel driver {driver}", pci.address());
     }
+    // Whatever `start` built (a driver, a mapped BAR) is dropped, and so has stopped the
+    // device, before the kernel driver gets it back.
+    start(pci, kind, dma, config).map_err(|error| match kernel_driver {
+        None => error,
+        Some(driver) => give_back(pci, driver, error),
+    })
+}
+
+/// Bus mastering, BAR access and the driver's initialisation, on a device rixy now owns.
+fn start(
+    pci: &PciDevice,
+    kind: PciDriver,
+    dma: Rc<dyn DmaAllocator>,
+    config: &Config,
+) -> Result<Device> {
     pci.enable_bus_master()?;
-    let dma: Rc<dyn DmaAllocator> = Rc::new(hugepages);
-    let name = address.to_string();
+    let name = pci.address().to_string();
     let backend = match kind {
         PciDriver::Ixgbe => {
             let bar = pci.map_bar(0)?;
@@ -216,6 +248,27 @@ fn open_pci(address: PciAddress, config: &Config) -> Result<Device> {
         }
     };
     Ok(Device { backend, dma })
+}
+
+/// `error`, with the device given back to kernel driver `driver` (or the reason it could not be).
+fn give_back(pci: &PciDevice, driver: String, error: Error) -> Error {
+    let address = pci.address();
+    match pci.bind_driver(&driver) {
+        Ok(()) => {
+            log::info!("{address}: given back to kernel driver {driver}");
+            Error::GivenBack {
+                error: Box::new(error),
+                address,
+                driver,
+            }
+        }
+        Err(bind_error) => Error::NotGivenBack {
+            error: Box::new(error),
+            address,
+            driver,
+            bind_error: Box::new(bind_error),
+        },
+    }
 }
 
 macro_rules! each_backend {
@@ -292,7 +345,9 @@ impl Device {
     }
 
     /// Receives up to `max` packets from receive queue `queue`, appending them to `out`;
-    /// returns how many. `max` must be smaller than the receive ring.
+    /// returns how many. `max` may not exceed what the receive ring holds at once (the ring
+    /// size minus one on the 82599; a virtqueue's size, or half of it when each packet takes
+    /// two descriptors): a larger batch is [`Error::BatchTooLarge`].
     #[inline]
     pub fn rx_batch<E: Extend<Packet>>(
         &mut self,
@@ -363,5 +418,120 @@ impl Device {
     /// builds itself (a generator's frames).
     pub fn mempool(&self, entries: usize, buffer_size: usize) -> Result<Rc<Mempool>> {
         Mempool::new(&*self.dma, entries, buffer_size)
+    }
+}
+
+/// The fake sysfs tree of the integration tests, for the tests below.
+#[cfg(test)]
+#[path = "../tests/common/mod.rs"]
+mod fake_sysfs;
+
+#[cfg(test)]
+mod tests {
+    //! Giving a device back to its kernel driver when opening fails after the unbind, on the
+    //! fake sysfs tree the integration tests use (nothing here touches the real /sys). The huge
+    //! page check of `open_pci` comes before the unbind and cannot pass on a machine without
+    //! hugetlbfs, so these tests enter at `take_over`, with the allocator `open_pci` would pass.
+
+    use super::fake_sysfs::FakeSysfs;
+    use super::*;
+
+    const ADDR: &str = "0000:05:00.0";
+
+    /// A device with these ids in a fake tree, bound to kernel driver `kdrv` if `bound`.
+    fn fake(vendor: u16, device: u16, bound: bool) -> (FakeSysfs, PciDevice, Config) {
+        let sysfs = FakeSysfs::new();
+        sysfs.add(ADDR, vendor, device, 0x02);
+        if bound {
+            sysfs.bind(ADDR, "kdrv");
+        }
+        let pci = PciDevice::open_in(sysfs.root(), ADDR.parse().unwrap()).unwrap();
+        let config = Config {
+            sysfs_root: sysfs.root(),
+            hugepage_dir: sysfs.dir().join("no-hugetlbfs"),
+            link_timeout: std::time::Duration::ZERO,
+            ..Config::default()
+        };
+        (sysfs, pci, config)
+    }
+
+    fn take_over_err(pci: &PciDevice, kind: PciDriver, config: &Config) -> Error {
+        let dma = Rc::new(HugePageAllocator::with_dir(&config.hugepage_dir));
+        match take_over(pci, kind, dma, config) {
+            Ok(dev) => panic!("{} opened", dev.name()),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn a_device_whose_bar_is_unusable_goes_back_to_its_driver() {
+        // A virtio device id on a memory BAR0: the port-IO BAR it needs is not there.
+        let (sysfs, pci, config) = fake(0x1af4, 0x1000, true);
+        let err = take_over_err(&pci, PciDriver::Virtio, &config);
+        assert_eq!(sysfs.unbound("kdrv"), ADDR, "it was unbound");
+        assert_eq!(sysfs.bound("kdrv"), ADDR, "and bound again");
+        match &err {
+            Error::GivenBack {
+                error,
+                address,
+                driver,
+            } => {
+                assert!(
+                    matches!(**error, Error::BarNotPortIo { bar: 0, .. }),
+                    "{error}"
+                );
+                assert_eq!(
+                    (address.to_string().as_str(), driver.as_str()),
+                    (ADDR, "kdrv")
+                );
+            }
+            other => panic!("{other}"),
+        }
+        let msg = err.to_string();
+        assert!(
+            msg.contains("; 0000:05:00.0 was given back to its kernel driver kdrv"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_device_whose_driver_init_fails_goes_back_to_its_driver() {
+        // An 82599 whose BAR0 is plain file memory: CTRL.RST never clears, so the reset times
+        // out inside the driver's initialisation.
+        let (sysfs, pci, config) = fake(0x8086, 0x10fb, true);
+        let err = take_over_err(&pci, PciDriver::Ixgbe, &config);
+        assert_eq!(sysfs.bound("kdrv"), ADDR);
+        assert!(
+            matches!(&err, Error::GivenBack { error, .. } if matches!(**error, Error::Timeout { .. })),
+            "{err}"
+        );
+        assert!(err.to_string().contains("global reset"), "{err}");
+    }
+
+    #[test]
+    fn when_the_driver_will_not_take_it_back_the_error_says_so() {
+        let (sysfs, pci, config) = fake(0x1af4, 0x1000, true);
+        std::fs::remove_file(sysfs.dir().join("drivers/kdrv/bind")).unwrap();
+        let err = take_over_err(&pci, PciDriver::Virtio, &config);
+        assert_eq!(sysfs.unbound("kdrv"), ADDR);
+        assert!(
+            matches!(&err, Error::NotGivenBack { driver, bind_error, .. }
+                if driver == "kdrv" && matches!(**bind_error, Error::Io { .. })),
+            "{err}"
+        );
+        let msg = err.to_string();
+        assert!(
+            msg.contains("giving 0000:05:00.0 back to its kernel driver kdrv failed too"),
+            "{msg}"
+        );
+        assert!(msg.contains("drivers/kdrv/bind"), "{msg}");
+    }
+
+    #[test]
+    fn a_device_that_had_no_driver_gets_none() {
+        let (sysfs, pci, config) = fake(0x1af4, 0x1000, false);
+        let err = take_over_err(&pci, PciDriver::Virtio, &config);
+        assert!(matches!(err, Error::BarNotPortIo { .. }), "{err}");
+        assert!(!sysfs.dir().join("drivers").exists(), "no driver was bound");
     }
 }

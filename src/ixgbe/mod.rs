@@ -14,13 +14,13 @@ use std::time::{Duration, Instant};
 
 use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
 
-use crate::device::{Config, Link, MacAddress, Stats};
-use crate::memory::{DmaAllocator, Mempool, Packet};
-use crate::regs::Bus;
+use crate::device::{BufferSizes, Config, Link, MacAddress, Stats};
+use crate::memory::{DmaAllocator, DmaDomain, InDomain, Mempool, Packet};
 use crate::regs::ixgbe::{
     self, AdvRxDesc, AdvTxDesc, CTRL, FCTRL, LINKS, RAH, RAL, RXCTRL, ReceiveAddress, Registers,
     SECRXCTRL, SECRXSTAT,
 };
+use crate::regs::{Bus, DmaMaster};
 use crate::ring::DescRing;
 use crate::{Error, Result};
 
@@ -46,6 +46,16 @@ pub const DEVICE_IDS: &[u16] = &[
     ixgbe::DEVICE_ID_82599EN_SFP,
     ixgbe::DEVICE_ID_82599_QSFP_SF_QP,
 ];
+
+/// The receive buffer sizes the driver takes ([`Config::buffer_size`]): 4096, 8192 or 16384.
+/// The 82599 is told how much it may write into a buffer in 1 KB steps of SRRCTL.BSIZEPACKET,
+/// from 1 KB to 16 KB (datasheet 8.2.3.8.7), and the room after the headroom must hold a full
+/// frame.
+pub const BUFFER_SIZES: BufferSizes = BufferSizes::for_device(
+    "the 82599 (ixgbe)",
+    ixgbe::BUFFER_SIZE_GRANULARITY,
+    ixgbe::MAX_RX_BUFFER_KB * ixgbe::BUFFER_SIZE_GRANULARITY,
+);
 
 /// One receive queue: its descriptor ring, the packets posted to it and the pool they come from.
 struct RxRing {
@@ -84,6 +94,9 @@ pub struct Ixgbe<B: Bus> {
     tx: Vec<TxRing>,
     /// Totals so far; the clear-on-read counters are added in on every `stats()`.
     totals: Stats,
+    /// The memory the device reaches by DMA: every ring and pool is in it, and a packet from a
+    /// pool of another domain is never handed to the device.
+    domain: DmaDomain,
 }
 
 /// How long a datasheet step may take before the driver gives up on the device.
@@ -91,14 +104,18 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl<B: Bus> Ixgbe<B> {
     /// Resets and initialises the port whose registers are on `bus` (datasheet 4.6.3), with DMA
-    /// memory from `dma`. `name` names the device in logs and errors.
+    /// memory from `dma`, which must be memory the device reaches (its bus's
+    /// [`DmaMaster::dma_domain`]). `name` names the device in logs and errors.
     pub fn new<A: DmaAllocator + ?Sized>(
         name: String,
         bus: B,
         dma: &A,
         config: &Config,
-    ) -> Result<Self> {
-        config.validate()?;
+    ) -> Result<Self>
+    where
+        B: DmaMaster,
+    {
+        config.validate_for(&BUFFER_SIZES)?;
         // 7.1.2.8: receive queues beyond the 16 a redirection table entry can name would never
         // receive a frame.
         if config.rx_queues > RSS_MAX_QUEUES
@@ -113,6 +130,12 @@ impl<B: Bus> Ixgbe<B> {
                 ),
             });
         }
+        let domain = bus.dma_domain();
+        let dma = InDomain {
+            alloc: dma,
+            domain,
+            device: name.clone(),
+        };
         let regs = Registers::new(bus)?;
         let mut dev = Self {
             name,
@@ -120,8 +143,9 @@ impl<B: Bus> Ixgbe<B> {
             rx: Vec::new(),
             tx: Vec::new(),
             totals: Stats::default(),
+            domain,
         };
-        dev.init(dma, config)?;
+        dev.init(&dma, config)?;
         Ok(dev)
     }
 
@@ -300,6 +324,12 @@ impl<B: Bus> Ixgbe<B> {
             .map(|t| t.in_flight.iter().flatten().count())
             .sum();
         rx + tx
+    }
+
+    /// The memory the device reaches by DMA: packets sent on it must come from a pool of this
+    /// domain.
+    pub fn dma_domain(&self) -> DmaDomain {
+        self.domain
     }
 
     /// The mempool of receive queue `queue`.

@@ -6,10 +6,10 @@ use std::sync::atomic::{Ordering, fence};
 use tock_registers::interfaces::{Readable, Writeable};
 
 use super::Ixgbe;
+use crate::Result;
 use crate::memory::Packet;
 use crate::regs::Bus;
 use crate::regs::ixgbe::adv_rx_desc::WB_STATUS_ERROR;
-use crate::{Error, Result};
 
 impl<B: Bus> Ixgbe<B> {
     /// Receives up to `max` packets from receive queue `queue` into `out`; returns how many.
@@ -29,12 +29,8 @@ impl<B: Bus> Ixgbe<B> {
             return Err(self.no_rx_queue(queue));
         };
         let size = rx.ring.size();
-        if max >= size.get() {
-            return Err(Error::BatchTooLarge {
-                batch: max,
-                ring: size.get(),
-            });
-        }
+        // 7.1.9: the device owns head..tail-1, so the driver gets back at most size - 1.
+        crate::device::check_rx_batch(max, size.get(), size.get() - 1)?;
         let mut received = 0;
         let mut consumed = 0;
         let mut index = rx.next;

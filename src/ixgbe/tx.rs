@@ -8,7 +8,7 @@ use tock_registers::interfaces::{Readable, Writeable};
 
 use super::Ixgbe;
 use crate::Result;
-use crate::memory::Packet;
+use crate::memory::{Packet, check_domain};
 use crate::regs::Bus;
 use crate::regs::ixgbe::MIN_TX_PAYLEN;
 use crate::regs::ixgbe::adv_tx_desc::{
@@ -19,6 +19,9 @@ impl<B: Bus> Ixgbe<B> {
     /// Sends packets from the front of `packets` on transmit queue `queue`; returns how many it
     /// took. Packets that do not fit the ring stay in `packets`, in order. A packet too short
     /// or too long for a descriptor is taken, dropped and counted in [`Stats::tx_errors`].
+    /// If one of the packets the ring could take comes from a pool in memory the device does
+    /// not reach ([`Ixgbe::dma_domain`]), nothing is taken: the error names it and every packet
+    /// stays in `packets`.
     ///
     /// [`Stats::tx_errors`]: crate::Stats::tx_errors
     pub fn tx_batch(&mut self, queue: u16, packets: &mut VecDeque<Packet>) -> Result<usize> {
@@ -42,11 +45,17 @@ impl<B: Bus> Ixgbe<B> {
             tx.marks.pop_front();
         }
 
+        // The packets this batch may take, at most one per free descriptor, must all be in
+        // memory the device reaches; otherwise nothing is taken.
+        let free = size.get() - 1 - size.distance(tx.clean, tx.next);
+        let offered = packets.len().min(free);
+        check_domain(&*packets, offered, self.domain, &self.name)?;
+
         let mut taken = 0;
         let mut last = None;
         // 7.2.3.3: at most N-1 descriptors are handed over; the ring is full when the next
         // slot is the oldest one not cleaned.
-        while size.next(tx.next) != tx.clean {
+        while taken < offered && size.next(tx.next) != tx.clean {
             let Some(packet) = packets.pop_front() else {
                 break;
             };

@@ -86,8 +86,9 @@ use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
-use crate::regs::Bus;
+use crate::memory::DmaDomain;
 use crate::regs::ixgbe::RegisterId;
+use crate::regs::{Bus, DmaMaster};
 
 use device::{BAR_LEN, Ctx, Device, Holder};
 use dma::Registry;
@@ -929,6 +930,13 @@ fn bad_offset(d: &mut Device, offset: usize, width: usize) -> Option<u32> {
         format!("access at {offset:#x}: registers are dword-aligned 32-bit words in a {BAR_LEN:#x}-byte BAR; the access is dropped"),
     );
     Some(!0)
+}
+
+/// A simulated port reaches the DMA memory of its world, and no other.
+impl DmaMaster for SimBar {
+    fn dma_domain(&self) -> DmaDomain {
+        self.shared.dma.borrow().domain
+    }
 }
 
 impl Bus for SimBar {

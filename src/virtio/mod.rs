@@ -44,17 +44,24 @@ use std::time::{Duration, Instant};
 
 use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
 
-use crate::device::{Config, Link, MacAddress, Stats};
-use crate::memory::{DmaAllocator, Mempool, Packet};
+use crate::device::{BufferSizes, Config, Link, MacAddress, Stats};
+use crate::memory::{DmaAllocator, DmaDomain, InDomain, Mempool, Packet};
 use crate::regs::virtio::{
     CTRL_QUEUE, DEVICE_STATUS, GUEST_FEATURES, HOST_FEATURES, MacByte, NET_STATUS, QUEUE_PFN,
     RX_QUEUE, Registers, TX_QUEUE,
 };
-use crate::regs::{Bus, MemBus, PortIo};
+use crate::regs::{Bus, DmaMaster, MemBus, PortIo};
 use crate::{Error, Result};
 use queue::Virtqueue;
 
 pub use crate::regs::virtio::{LEGACY_NET_DEVICE_ID, VIRTIO_VENDOR_ID};
+
+/// The receive buffer sizes the driver takes ([`Config::buffer_size`]): powers of two from 2048
+/// to 2 MiB. The device writes the header (into the headroom) and the frame, any length up to
+/// what the descriptor says (a 32-bit length, VirtIO 1.0 2.4.5), so the room after the headroom
+/// must hold a full frame.
+pub const BUFFER_SIZES: BufferSizes =
+    BufferSizes::for_device("legacy virtio-net", 1, u32::MAX as usize);
 
 /// A register bus that may fail without a register read being able to say so: the driver asks
 /// after each step of a sequence.
@@ -174,6 +181,9 @@ pub struct Virtio<B: CheckedBus> {
     chain: u16,
     promisc: Option<bool>,
     totals: Stats,
+    /// The memory the device reaches by DMA: the queues and pool are in it, and a packet from a
+    /// pool of another domain is never handed to the device.
+    domain: DmaDomain,
 }
 
 /// How long the device may take to reset or to answer a control command.
@@ -186,14 +196,18 @@ impl<B: CheckedBus> Virtio<B> {
     /// The device chooses its queue sizes in the legacy interface, so `config`'s ring sizes do
     /// not apply; it has one receive and one transmit queue. The receive mempool holds
     /// `config.rx_mempool_size()` buffers, at least twice the receive queue, of
-    /// `config.buffer_size` bytes.
+    /// `config.buffer_size` bytes. `dma` must give memory the device reaches (its bus's
+    /// [`DmaMaster::dma_domain`]).
     pub fn new<A: DmaAllocator + ?Sized>(
         name: String,
         bus: B,
         dma: &A,
         config: &Config,
-    ) -> Result<Self> {
-        config.validate()?;
+    ) -> Result<Self>
+    where
+        B: DmaMaster,
+    {
+        config.validate_for(&BUFFER_SIZES)?;
         if config.rx_queues != 1 || config.tx_queues != 1 {
             return Err(Error::InvalidConfig {
                 problem: format!(
@@ -202,8 +216,14 @@ impl<B: CheckedBus> Virtio<B> {
                 ),
             });
         }
+        let domain = bus.dma_domain();
+        let dma = InDomain {
+            alloc: dma,
+            domain,
+            device: name.clone(),
+        };
         let regs = Registers::new(bus)?;
-        let parts = match Self::init(&name, &regs, dma, config) {
+        let parts = match Self::init(&name, &regs, &dma, config) {
             Ok(parts) => parts,
             Err(err) => {
                 // 3.1.1: "If any of these steps go irrecoverably wrong, the driver SHOULD set the
@@ -225,6 +245,7 @@ impl<B: CheckedBus> Virtio<B> {
             chain: parts.chain,
             promisc: None,
             totals: Stats::default(),
+            domain,
         };
         // From here on an error drops `dev`, whose `Drop` resets the device before the queues
         // and buffers are freed.
@@ -349,6 +370,12 @@ impl<B: CheckedBus> Virtio<B> {
     /// The device's name (its PCI address).
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The memory the device reaches by DMA: packets sent on it must come from a pool of this
+    /// domain.
+    pub fn dma_domain(&self) -> DmaDomain {
+        self.domain
     }
 
     /// The features negotiated.

@@ -9,13 +9,15 @@ use crate::memory::Packet;
 
 impl<B: CheckedBus> Virtio<B> {
     /// Receives up to `max` packets from receive queue `queue` (only 0 exists) into `out`;
-    /// returns how many.
+    /// returns how many. `max` may not exceed the packets the queue holds at once (its size, or
+    /// half of it without ANY_LAYOUT): a larger batch is [`Error::BatchTooLarge`].
     ///
     /// A used entry the driver cannot trust (its id names no buffer the driver posted, or its
     /// length is shorter than the header or longer than the buffer) is dropped and counted in
     /// [`Stats::rx_errors`]; the buffer, if there was one, goes back to the pool.
     ///
     /// [`Stats::rx_errors`]: crate::Stats::rx_errors
+    /// [`Error::BatchTooLarge`]: crate::Error::BatchTooLarge
     pub fn rx_batch<E: Extend<Packet>>(
         &mut self,
         queue: u16,
@@ -26,6 +28,9 @@ impl<B: CheckedBus> Virtio<B> {
             return Err(self.no_queue("receive", queue));
         }
         let rx = &mut self.rx;
+        // One packet per chain of `chain` descriptors: the most the queue ever holds.
+        let ring = rx.vq.size().get();
+        crate::device::check_rx_batch(max, ring, ring / usize::from(self.chain))?;
         let totals = &mut self.totals;
         let mut received = 0;
         while received < max {

@@ -10,7 +10,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use super::*;
-use crate::memory::{DeviceAddresses, DmaRegion, PlainAllocator};
+use crate::memory::{DeviceAddresses, DmaDomain, DmaRegion, PlainAllocator};
 
 // Feature bits (5.1.3, 6).
 const F_CSUM: u32 = 1 << 0;
@@ -37,12 +37,24 @@ const AVAIL_F_NO_INTERRUPT: u16 = 1;
 const HDR: usize = 10;
 
 /// DMA memory whose device addresses are small fake numbers, so that they fit QUEUE_PFN, with a
-/// table the model uses to reach the memory behind them.
-#[derive(Clone, Default)]
+/// table the model uses to reach the memory behind them: a DMA domain of its own.
+#[derive(Clone)]
 struct FakeDma {
     plain: PlainAllocator,
     next: Rc<Cell<u64>>,
     map: Rc<RefCell<Vec<(u64, usize, usize)>>>,
+    domain: DmaDomain,
+}
+
+impl Default for FakeDma {
+    fn default() -> Self {
+        FakeDma {
+            plain: PlainAllocator::new(),
+            next: Rc::default(),
+            map: Rc::default(),
+            domain: DmaDomain::new_model(),
+        }
+    }
 }
 
 impl DmaAllocator for FakeDma {
@@ -56,12 +68,13 @@ impl DmaAllocator for FakeDma {
             .borrow_mut()
             .push((base, virt.as_ptr() as usize, len));
         // SAFETY: the memory belongs to `region`, which the new region keeps alive as its keeper;
-        // the fake addresses are linear over it.
+        // the fake addresses are linear over it, and the model reaches them through `map`.
         Ok(unsafe {
             DmaRegion::from_shared(
                 virt,
                 len,
                 DeviceAddresses::Linear { base },
+                self.domain,
                 true,
                 Arc::new(region),
             )
@@ -396,6 +409,13 @@ impl Bus for FakeBus {
     }
     unsafe fn write64(&self, _: usize, _: u64) {
         panic!("no 64-bit registers in the legacy header")
+    }
+}
+
+/// The model reaches the memory of its FakeDma, and no other.
+impl DmaMaster for FakeBus {
+    fn dma_domain(&self) -> DmaDomain {
+        self.0.borrow().dma.as_ref().unwrap().domain
     }
 }
 
@@ -834,4 +854,108 @@ fn dropping_the_driver_resets_the_device() {
     assert_eq!(s.status, 0);
     assert_eq!(s.status_writes.last(), Some(&0));
     assert!(s.queues.iter().all(|q| q.pfn == 0));
+}
+
+#[test]
+fn a_batch_larger_than_the_queue_holds_is_refused_and_takes_nothing() {
+    // 256 receive entries: 256 packets at once with ANY_LAYOUT, 128 with two descriptors each.
+    for (features, at_once) in [(F_ALL, 256), (F_ALL & !F_ANY_LAYOUT, 128)] {
+        let (mut dev, state) = open(features);
+        assert!(state.borrow_mut().deliver(&frame(1, 60)));
+        let mut got = Vec::new();
+        let err = dev.rx_batch(0, &mut got, at_once + 1).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::BatchTooLarge { batch, ring: 256, max } if batch == at_once + 1 && max == at_once
+            ),
+            "{err}"
+        );
+        assert!(got.is_empty());
+        // Nothing was taken: the frame is still there for a batch of the right size.
+        assert_eq!(dev.rx_batch(0, &mut got, at_once).unwrap(), 1);
+        assert_eq!(got[0].to_vec(), frame(1, 60));
+        assert_eq!(dev.stats().rx_errors, 0);
+    }
+}
+
+#[test]
+fn buffer_sizes_outside_the_drivers_rule_are_refused_with_the_rule() {
+    for (size, ok) in [
+        (1024, false),
+        (2048, true),
+        (3000, false),
+        (1 << 16, true),
+        (1 << 22, false),
+    ] {
+        let (state, dma) = device(F_ALL);
+        let config = Config {
+            buffer_size: size,
+            ..config()
+        };
+        match Virtio::new("fake".into(), FakeBus(state), &dma, &config) {
+            Ok(dev) => {
+                assert!(ok, "buffer size {size} was taken");
+                assert_eq!(dev.rx_pool(0).unwrap().buffer_size(), size);
+            }
+            Err(err) => {
+                assert!(!ok, "buffer size {size}: {err}");
+                let msg = err.to_string();
+                assert!(
+                    msg.contains("use a power of two from 2048 to 2097152"),
+                    "{msg}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn packets_from_memory_the_device_does_not_reach_are_refused_and_kept() {
+    let (mut dev, state) = open(F_ALL);
+    let plain = Mempool::new(&PlainAllocator::new(), 4, 2048).unwrap();
+    let other = Mempool::new(&FakeDma::default(), 4, 2048).unwrap();
+    for foreign in [&plain, &other] {
+        let mut queue = packets(&state, &[frame(1, 60), frame(2, 60)]);
+        let mut p = foreign.alloc().unwrap();
+        p.set_len(60).unwrap();
+        queue.insert(1, p);
+        let before: Vec<(u32, u32)> = queue
+            .iter()
+            .map(|p| (p.pool().id(), p.pool_index()))
+            .collect();
+        let notes = state.borrow().notifications.len();
+        let err = dev.tx_batch(0, &mut queue).unwrap_err();
+        assert!(
+            matches!(&err, Error::ForeignDmaDomain { what, .. } if what.starts_with("packet 1 ")),
+            "{err}"
+        );
+        let after: Vec<(u32, u32)> = queue
+            .iter()
+            .map(|p| (p.pool().id(), p.pool_index()))
+            .collect();
+        assert_eq!(after, before, "every packet stays, in order");
+        assert_eq!(state.borrow().notifications.len(), notes, "no notification");
+        assert_eq!(dev.tx_pending(0), 0, "nothing in flight");
+        assert!(
+            state.borrow_mut().transmit().is_empty(),
+            "nothing was offered"
+        );
+    }
+}
+
+#[test]
+fn an_allocator_the_device_does_not_reach_is_refused_at_open() {
+    let (state, _dma) = device(F_ALL);
+    let err = Virtio::new(
+        "fake".into(),
+        FakeBus(state.clone()),
+        &PlainAllocator::new(),
+        &config(),
+    )
+    .err()
+    .unwrap();
+    assert!(matches!(err, Error::ForeignDmaDomain { .. }), "{err}");
+    // The device was left failed and reset, as after any init error.
+    assert_eq!(state.borrow().status, 0);
 }
