@@ -66,6 +66,30 @@ pub enum Error {
         ring: usize,
     },
 
+    /// The device has gone away: its registers read all ones, as those of a PCIe device that
+    /// was removed, powered off or has fallen off the bus do. Found by a receive or transmit
+    /// batch that came back empty; every batch after it fails the same way.
+    #[error(
+        "{device}: the device is gone (its registers read all ones: it was removed, powered off or fell off the PCI bus); the packets it held are lost: check `lspci -D` and the kernel log, and open it again once it is back"
+    )]
+    DeviceRemoved {
+        /// The device.
+        device: String,
+    },
+
+    /// The device reset itself while it was running: its queues are stopped and the driver's
+    /// configuration is gone. Found by a receive or transmit batch that came back empty; every
+    /// batch after it fails the same way.
+    #[error(
+        "{device}: the device reset itself while running ({evidence}); its queues are stopped and its configuration is lost, and the packets it held are lost: close the device and open it again"
+    )]
+    DeviceReset {
+        /// The device.
+        device: String,
+        /// What showed the reset, in register terms.
+        evidence: String,
+    },
+
     /// A queue number the device was not configured with.
     #[error("{device} has {queues} {kind} queues; queue {queue} does not exist")]
     NoSuchQueue {

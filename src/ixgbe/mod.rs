@@ -18,8 +18,8 @@ use crate::device::{Config, Link, MacAddress, Stats};
 use crate::memory::{DmaAllocator, Mempool, Packet};
 use crate::regs::Bus;
 use crate::regs::ixgbe::{
-    self, AdvRxDesc, AdvTxDesc, CTRL, FCTRL, LINKS, RAH, RAL, RXCTRL, ReceiveAddress, Registers,
-    SECRXCTRL, SECRXSTAT,
+    self, AdvRxDesc, AdvTxDesc, CTRL, FCTRL, LINKS, RAH, RAL, RXCTRL, RXDCTL, ReceiveAddress,
+    Registers, SECRXCTRL, SECRXSTAT, TXDCTL,
 };
 use crate::ring::DescRing;
 use crate::{Error, Result};
@@ -57,6 +57,11 @@ struct RxRing {
     next: usize,
     /// Bytes the device may write into one buffer (SRRCTL.BSIZEPACKET).
     nic_buffer: usize,
+    /// Inside a frame being dropped: the last descriptor seen had no EOP, so the ones after it
+    /// up to the next EOP belong to the same frame.
+    dropping: bool,
+    /// Batches in a row that found nothing (for the health check).
+    idle: u32,
 }
 
 /// One transmit queue: its descriptor ring and the packets in flight.
@@ -73,7 +78,39 @@ struct TxRing {
     /// write-back (RS), so one DD check frees a whole batch. Capacity: the ring size, so it
     /// never grows on the transmit path.
     marks: std::collections::VecDeque<usize>,
+    /// Batches in a row that took nothing (for the health check).
+    idle: u32,
 }
+
+/// Why the device no longer runs, once a health check has found out.
+#[derive(Clone, Debug)]
+enum Failure {
+    /// Its registers read all ones.
+    Removed,
+    /// A queue the driver enabled reads disabled: the device reset itself.
+    Reset {
+        /// The register that showed it.
+        evidence: String,
+    },
+}
+
+impl Failure {
+    fn error(&self, device: &str) -> Error {
+        let device = device.to_string();
+        match self {
+            Failure::Removed => Error::DeviceRemoved { device },
+            Failure::Reset { evidence } => Error::DeviceReset {
+                device,
+                evidence: evidence.clone(),
+            },
+        }
+    }
+}
+
+/// An empty batch checks the device's health (one register read) when this many empty batches
+/// in a row have passed since the last check, and on the first: a port that is polled while
+/// idle, next to a busy one, costs the busy one one read per this many polls, not one per poll.
+const HEALTH_CHECK_EVERY: u32 = 64;
 
 /// An 82599 port on bus `B`, initialised and running.
 pub struct Ixgbe<B: Bus> {
@@ -83,6 +120,8 @@ pub struct Ixgbe<B: Bus> {
     tx: Vec<TxRing>,
     /// Totals so far; the clear-on-read counters are added in on every `stats()`.
     totals: Stats,
+    /// Set once a health check finds the device gone or reset; every batch then fails.
+    failure: Option<Failure>,
 }
 
 /// How long a datasheet step may take before the driver gives up on the device.
@@ -118,6 +157,7 @@ impl<B: Bus> Ixgbe<B> {
             rx: Vec::new(),
             tx: Vec::new(),
             totals: Stats::default(),
+            failure: None,
         };
         dev.init(dma, config)?;
         Ok(dev)
@@ -283,6 +323,50 @@ impl<B: Bus> Ixgbe<B> {
     /// STATUS never does otherwise (its reserved bits read 0).
     pub fn removed(&self) -> bool {
         self.regs.status().get() == u32::MAX
+    }
+
+    /// The health check of an empty receive batch: one read of RXDCTL, which a removed device
+    /// answers with all ones (confirmed by STATUS) and a device that reset itself with ENABLE
+    /// clear (8.2.3.8.6: a reset disables every queue; the driver never does after init).
+    fn check_rx_queue(&mut self, queue: ixgbe::RxQueue) -> Result<()> {
+        let rxdctl = self.regs.rxdctl(queue).extract();
+        if rxdctl.get() == u32::MAX && self.removed() {
+            return Err(self.fail(Failure::Removed));
+        }
+        if !rxdctl.is_set(RXDCTL::ENABLE) {
+            return Err(self.fail(Failure::Reset {
+                evidence: format!(
+                    "receive queue {} reads disabled (RXDCTL.ENABLE = 0)",
+                    queue.get()
+                ),
+            }));
+        }
+        Ok(())
+    }
+
+    /// The health check of an empty transmit batch, on TXDCTL (8.2.3.9.10) as for receive.
+    fn check_tx_queue(&mut self, queue: ixgbe::TxQueue) -> Result<()> {
+        let txdctl = self.regs.txdctl(queue).extract();
+        if txdctl.get() == u32::MAX && self.removed() {
+            return Err(self.fail(Failure::Removed));
+        }
+        if !txdctl.is_set(TXDCTL::ENABLE) {
+            return Err(self.fail(Failure::Reset {
+                evidence: format!(
+                    "transmit queue {} reads disabled (TXDCTL.ENABLE = 0)",
+                    queue.get()
+                ),
+            }));
+        }
+        Ok(())
+    }
+
+    /// Remembers `failure` (every batch from now on reports it) and returns its error.
+    fn fail(&mut self, failure: Failure) -> Error {
+        let error = failure.error(&self.name);
+        log::error!("{error}");
+        self.failure = Some(failure);
+        error
     }
 
     /// Packets the queues hold for the device (receive buffers posted, transmits not cleaned).

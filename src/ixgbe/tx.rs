@@ -6,7 +6,7 @@ use std::sync::atomic::{Ordering, fence};
 
 use tock_registers::interfaces::{Readable, Writeable};
 
-use super::Ixgbe;
+use super::{HEALTH_CHECK_EVERY, Ixgbe};
 use crate::Result;
 use crate::memory::Packet;
 use crate::regs::Bus;
@@ -20,8 +20,18 @@ impl<B: Bus> Ixgbe<B> {
     /// took. Packets that do not fit the ring stay in `packets`, in order. A packet too short
     /// or too long for a descriptor is taken, dropped and counted in [`Stats::tx_errors`].
     ///
+    /// A device that has gone away or reset itself is reported once a batch takes nothing (the
+    /// ring is full, or there was nothing to send): [`Error::DeviceRemoved`] or
+    /// [`Error::DeviceReset`], from then on for every batch. The packets it holds are freed
+    /// when the driver is dropped.
+    ///
     /// [`Stats::tx_errors`]: crate::Stats::tx_errors
+    /// [`Error::DeviceRemoved`]: crate::Error::DeviceRemoved
+    /// [`Error::DeviceReset`]: crate::Error::DeviceReset
     pub fn tx_batch(&mut self, queue: u16, packets: &mut VecDeque<Packet>) -> Result<usize> {
+        if let Some(failure) = &self.failure {
+            return Err(failure.error(&self.name));
+        }
         let Some(tx) = self.tx.get_mut(usize::from(queue)) else {
             return Err(self.no_tx_queue(queue));
         };
@@ -86,6 +96,15 @@ impl<B: Bus> Ixgbe<B> {
             // The descriptors must be visible before the tail hands them over (7.2.3.3).
             fence(Ordering::Release);
             self.regs.tdt(queue).set(tx.next as u32);
+        }
+        if taken > 0 {
+            tx.idle = 0;
+        } else {
+            tx.idle = tx.idle.wrapping_add(1);
+            if tx.idle % HEALTH_CHECK_EVERY == 1 {
+                let queue = tx.queue;
+                self.check_tx_queue(queue)?;
+            }
         }
         Ok(taken)
     }
