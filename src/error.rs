@@ -342,5 +342,53 @@ impl Error {
     }
 }
 
+/// Why a running device stopped, as a driver's health check found it (on an empty batch). The
+/// driver keeps it, so that every batch after it reports the same error without touching the
+/// device again.
+#[derive(Clone, Debug)]
+pub(crate) enum Failure {
+    /// Its registers read all ones.
+    Removed,
+    /// It reset itself: `evidence` names the register that showed it.
+    Reset {
+        /// What showed the reset, in register terms.
+        evidence: String,
+    },
+    /// It gave up, or cannot be reached: `problem` says how.
+    Failed {
+        /// What happened.
+        problem: String,
+    },
+}
+
+impl Failure {
+    /// The error for `device`.
+    pub(crate) fn error(&self, device: &str) -> Error {
+        let device = device.to_string();
+        match self {
+            Failure::Removed => Error::DeviceRemoved { device },
+            Failure::Reset { evidence } => Error::DeviceReset {
+                device,
+                evidence: evidence.clone(),
+            },
+            Failure::Failed { problem } => Error::DeviceFailed {
+                device,
+                problem: problem.clone(),
+            },
+        }
+    }
+}
+
+/// A driver's health check runs on an empty batch when this many empty batches in a row have
+/// passed since the last one, and on the first: a device polled while idle next to a busy one
+/// costs the busy one a register read per this many polls, not one per poll.
+pub(crate) const HEALTH_CHECK_EVERY: u32 = 64;
+
+/// Whether the health check is due after `idle` empty batches in a row.
+#[inline]
+pub(crate) fn health_check_due(idle: u32) -> bool {
+    idle % HEALTH_CHECK_EVERY == 1
+}
+
 /// rixy's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

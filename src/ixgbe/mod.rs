@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
 
 use crate::device::{Config, Link, MacAddress, Stats};
+use crate::error::Failure;
 use crate::memory::{DmaAllocator, Mempool, Packet};
 use crate::regs::Bus;
 use crate::regs::ixgbe::{
@@ -81,36 +82,6 @@ struct TxRing {
     /// Batches in a row that took nothing (for the health check).
     idle: u32,
 }
-
-/// Why the device no longer runs, once a health check has found out.
-#[derive(Clone, Debug)]
-enum Failure {
-    /// Its registers read all ones.
-    Removed,
-    /// A queue the driver enabled reads disabled: the device reset itself.
-    Reset {
-        /// The register that showed it.
-        evidence: String,
-    },
-}
-
-impl Failure {
-    fn error(&self, device: &str) -> Error {
-        let device = device.to_string();
-        match self {
-            Failure::Removed => Error::DeviceRemoved { device },
-            Failure::Reset { evidence } => Error::DeviceReset {
-                device,
-                evidence: evidence.clone(),
-            },
-        }
-    }
-}
-
-/// An empty batch checks the device's health (one register read) when this many empty batches
-/// in a row have passed since the last check, and on the first: a port that is polled while
-/// idle, next to a busy one, costs the busy one one read per this many polls, not one per poll.
-const HEALTH_CHECK_EVERY: u32 = 64;
 
 /// An 82599 port on bus `B`, initialised and running.
 pub struct Ixgbe<B: Bus> {

@@ -5,7 +5,8 @@ use std::sync::atomic::{Ordering, fence};
 
 use tock_registers::interfaces::{Readable, Writeable};
 
-use super::{HEALTH_CHECK_EVERY, Ixgbe};
+use super::Ixgbe;
+use crate::error::health_check_due;
 use crate::memory::Packet;
 use crate::regs::Bus;
 use crate::regs::ixgbe::adv_rx_desc::WB_STATUS_ERROR;
@@ -115,7 +116,7 @@ impl<B: Bus> Ixgbe<B> {
             rx.idle = 0;
         } else {
             rx.idle = rx.idle.wrapping_add(1);
-            if rx.idle % HEALTH_CHECK_EVERY == 1 {
+            if health_check_due(rx.idle) {
                 let queue = rx.queue;
                 self.check_rx_queue(queue)?;
             }

@@ -6,8 +6,9 @@ use std::sync::atomic::{Ordering, fence};
 
 use tock_registers::interfaces::{Readable, Writeable};
 
-use super::{HEALTH_CHECK_EVERY, Ixgbe};
+use super::Ixgbe;
 use crate::Result;
+use crate::error::health_check_due;
 use crate::memory::Packet;
 use crate::regs::Bus;
 use crate::regs::ixgbe::MIN_TX_PAYLEN;
@@ -101,7 +102,7 @@ impl<B: Bus> Ixgbe<B> {
             tx.idle = 0;
         } else {
             tx.idle = tx.idle.wrapping_add(1);
-            if tx.idle % HEALTH_CHECK_EVERY == 1 {
+            if health_check_due(tx.idle) {
                 let queue = tx.queue;
                 self.check_tx_queue(queue)?;
             }
