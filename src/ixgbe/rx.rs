@@ -89,17 +89,19 @@ impl<B: Bus> Ixgbe<B> {
                     }
                 }
             } else {
-                // Dropped: the first descriptor of a bad frame counts it; a frame that goes on
-                // (no EOP) keeps the descriptors after it dropped up to its EOP.
+                // Dropped: the buffer stays posted, the device gets it back in the same
+                // descriptor (every descriptor holds a packet from init on).
+                let Some(buffer) = rx.posted[index].as_ref().map(Packet::device_addr) else {
+                    break;
+                };
+                desc.read_pkt_addr().set(buffer);
+                desc.read_hdr_addr().set(0);
+                // The first descriptor of a bad frame counts it; a frame that goes on (no EOP)
+                // keeps the descriptors after it dropped, up to its EOP.
                 if !rx.dropping {
                     self.totals.rx_errors += 1;
                 }
                 rx.dropping = !eop;
-                // The buffer stays posted: the device gets it back in the same descriptor.
-                if let Some(packet) = &rx.posted[index] {
-                    desc.read_pkt_addr().set(packet.device_addr());
-                }
-                desc.read_hdr_addr().set(0);
             }
             index = size.next(index);
             consumed += 1;
