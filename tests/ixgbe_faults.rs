@@ -1,7 +1,8 @@
 //! Device faults driven through the ixgbe driver: receive write-backs the model gets wrong on
 //! purpose (`Port::bad_write_backs`), a device that falls off the bus (`Port::surprise_removal`)
-//! and one that resets itself while running (`Port::spontaneous_reset`). Each ends in a dropped
-//! and counted frame or a clear error, with every buffer back where it belongs.
+//! and one that resets itself while running (`Port::spontaneous_reset`), and a frame with a bad
+//! FCS. Each ends in a dropped and counted frame or a clear error, with every buffer back where
+//! it belongs.
 
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -224,6 +225,21 @@ fn bad_write_backs_can_be_cancelled() {
     dev.rx_batch(0, &mut got, 32).unwrap();
     assert_eq!(seqs(&got), [2]);
     assert_eq!(dev.stats().rx_errors, 1);
+}
+
+#[test]
+fn a_frame_with_a_bad_fcs_never_reaches_the_driver() {
+    let (world, port, mut dev) = setup();
+    port.inject_frame(&frame_to(&port, 1), false);
+    port.inject_frame(&frame_to(&port, 2), true);
+    world.step();
+    let mut got = Vec::new();
+    dev.rx_batch(0, &mut got, 32).unwrap();
+    // The MAC drops it (FCTRL.SBP is off) and counts it in CRCERRS: no descriptor is used.
+    assert_eq!(seqs(&got), [2]);
+    assert_eq!(port.stats_snapshot().rx_descriptors, 1);
+    let stats = dev.stats();
+    assert_eq!((stats.rx_packets, stats.rx_errors), (1, 0));
 }
 
 /// Calls `batch` until it fails, at most `n` times; the error, or a panic naming `what`.
