@@ -233,7 +233,8 @@ pub struct Stats {
     pub tx_bytes: u64,
     /// Packets the device dropped for lack of receive buffers or FIFO space.
     pub rx_dropped: u64,
-    /// Packets the driver refused (malformed write-back: no EOP, length beyond the buffer).
+    /// Packets the driver refused (a write-back it cannot trust: a frame spread over several
+    /// descriptors, a length beyond the buffer, a MAC error), each counted once.
     pub rx_errors: u64,
     /// Packets the driver could not send (too short or too long for a descriptor).
     pub tx_errors: u64,

@@ -98,6 +98,30 @@ pub enum Error {
         bind_error: Box<Error>,
     },
 
+    /// The device has gone away: its registers read all ones, as those of a PCIe device that
+    /// was removed, powered off or has fallen off the bus do. Found by a receive or transmit
+    /// batch that came back empty; every batch after it fails the same way.
+    #[error(
+        "{device}: the device is gone (its registers read all ones: it was removed, powered off or fell off the PCI bus); the packets it held are lost: check `lspci -D` and the kernel log, and open it again once it is back"
+    )]
+    DeviceRemoved {
+        /// The device.
+        device: String,
+    },
+
+    /// The device reset itself while it was running: its queues are stopped and the driver's
+    /// configuration is gone. Found by a receive or transmit batch that came back empty; every
+    /// batch after it fails the same way.
+    #[error(
+        "{device}: the device reset itself while running ({evidence}); its queues are stopped and its configuration is lost, and the packets it held are lost: close the device and open it again"
+    )]
+    DeviceReset {
+        /// The device.
+        device: String,
+        /// What showed the reset, in register terms.
+        evidence: String,
+    },
+
     /// A queue number the device was not configured with.
     #[error("{device} has {queues} {kind} queues; queue {queue} does not exist")]
     NoSuchQueue {
@@ -364,6 +388,54 @@ impl Error {
             }
         }
     }
+}
+
+/// Why a running device stopped, as a driver's health check found it (on an empty batch). The
+/// driver keeps it, so that every batch after it reports the same error without touching the
+/// device again.
+#[derive(Clone, Debug)]
+pub(crate) enum Failure {
+    /// Its registers read all ones.
+    Removed,
+    /// It reset itself: `evidence` names the register that showed it.
+    Reset {
+        /// What showed the reset, in register terms.
+        evidence: String,
+    },
+    /// It gave up, or cannot be reached: `problem` says how.
+    Failed {
+        /// What happened.
+        problem: String,
+    },
+}
+
+impl Failure {
+    /// The error for `device`.
+    pub(crate) fn error(&self, device: &str) -> Error {
+        let device = device.to_string();
+        match self {
+            Failure::Removed => Error::DeviceRemoved { device },
+            Failure::Reset { evidence } => Error::DeviceReset {
+                device,
+                evidence: evidence.clone(),
+            },
+            Failure::Failed { problem } => Error::DeviceFailed {
+                device,
+                problem: problem.clone(),
+            },
+        }
+    }
+}
+
+/// A driver's health check runs on an empty batch when this many empty batches in a row have
+/// passed since the last one, and on the first: a device polled while idle next to a busy one
+/// costs the busy one a register read per this many polls, not one per poll.
+pub(crate) const HEALTH_CHECK_EVERY: u32 = 64;
+
+/// Whether the health check is due after `idle` empty batches in a row.
+#[inline]
+pub(crate) fn health_check_due(idle: u32) -> bool {
+    idle % HEALTH_CHECK_EVERY == 1
 }
 
 /// rixy's result type.

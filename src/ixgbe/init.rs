@@ -212,6 +212,8 @@ impl<B: Bus> Ixgbe<B> {
                 pool,
                 next: 0,
                 nic_buffer: bsize_kb as usize * ixgbe::BUFFER_SIZE_GRANULARITY,
+                dropping: false,
+                idle: 0,
             });
         }
 
@@ -423,6 +425,7 @@ impl<B: Bus> Ixgbe<B> {
                 next: 0,
                 clean: 0,
                 marks: std::collections::VecDeque::with_capacity(ring_size.get()),
+                idle: 0,
             });
         }
 

@@ -15,10 +15,11 @@ use std::time::{Duration, Instant};
 use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
 
 use crate::device::{BufferSizes, Config, Link, MacAddress, Stats};
+use crate::error::Failure;
 use crate::memory::{DmaAllocator, DmaDomain, InDomain, Mempool, Packet};
 use crate::regs::ixgbe::{
-    self, AdvRxDesc, AdvTxDesc, CTRL, FCTRL, LINKS, RAH, RAL, RXCTRL, ReceiveAddress, Registers,
-    SECRXCTRL, SECRXSTAT,
+    self, AdvRxDesc, AdvTxDesc, CTRL, FCTRL, LINKS, RAH, RAL, RXCTRL, RXDCTL, ReceiveAddress,
+    Registers, SECRXCTRL, SECRXSTAT, TXDCTL,
 };
 use crate::regs::{Bus, DmaMaster};
 use crate::ring::DescRing;
@@ -68,6 +69,11 @@ struct RxRing {
     next: usize,
     /// Bytes the device may write into one buffer (SRRCTL.BSIZEPACKET).
     nic_buffer: usize,
+    /// Inside a frame being dropped: the last descriptor seen had no EOP, so the ones after it
+    /// up to the next EOP belong to the same frame.
+    dropping: bool,
+    /// Batches in a row that found nothing (for the health check).
+    idle: u32,
 }
 
 /// One transmit queue: its descriptor ring and the packets in flight.
@@ -84,6 +90,8 @@ struct TxRing {
     /// write-back (RS), so one DD check frees a whole batch. Capacity: the ring size, so it
     /// never grows on the transmit path.
     marks: std::collections::VecDeque<usize>,
+    /// Batches in a row that took nothing (for the health check).
+    idle: u32,
 }
 
 /// An 82599 port on bus `B`, initialised and running.
@@ -97,6 +105,8 @@ pub struct Ixgbe<B: Bus> {
     /// The memory the device reaches by DMA: every ring and pool is in it, and a packet from a
     /// pool of another domain is never handed to the device.
     domain: DmaDomain,
+    /// Set once a health check finds the device gone or reset; every batch then fails.
+    failure: Option<Failure>,
 }
 
 /// How long a datasheet step may take before the driver gives up on the device.
@@ -144,6 +154,7 @@ impl<B: Bus> Ixgbe<B> {
             tx: Vec::new(),
             totals: Stats::default(),
             domain,
+            failure: None,
         };
         dev.init(&dma, config)?;
         Ok(dev)
@@ -309,6 +320,50 @@ impl<B: Bus> Ixgbe<B> {
     /// STATUS never does otherwise (its reserved bits read 0).
     pub fn removed(&self) -> bool {
         self.regs.status().get() == u32::MAX
+    }
+
+    /// The health check of an empty receive batch: one read of RXDCTL, which a removed device
+    /// answers with all ones (confirmed by STATUS) and a device that reset itself with ENABLE
+    /// clear (8.2.3.8.6: a reset disables every queue; the driver never does after init).
+    fn check_rx_queue(&mut self, queue: ixgbe::RxQueue) -> Result<()> {
+        let rxdctl = self.regs.rxdctl(queue).extract();
+        if rxdctl.get() == u32::MAX && self.removed() {
+            return Err(self.fail(Failure::Removed));
+        }
+        if !rxdctl.is_set(RXDCTL::ENABLE) {
+            return Err(self.fail(Failure::Reset {
+                evidence: format!(
+                    "receive queue {} reads disabled (RXDCTL.ENABLE = 0)",
+                    queue.get()
+                ),
+            }));
+        }
+        Ok(())
+    }
+
+    /// The health check of an empty transmit batch, on TXDCTL (8.2.3.9.10) as for receive.
+    fn check_tx_queue(&mut self, queue: ixgbe::TxQueue) -> Result<()> {
+        let txdctl = self.regs.txdctl(queue).extract();
+        if txdctl.get() == u32::MAX && self.removed() {
+            return Err(self.fail(Failure::Removed));
+        }
+        if !txdctl.is_set(TXDCTL::ENABLE) {
+            return Err(self.fail(Failure::Reset {
+                evidence: format!(
+                    "transmit queue {} reads disabled (TXDCTL.ENABLE = 0)",
+                    queue.get()
+                ),
+            }));
+        }
+        Ok(())
+    }
+
+    /// Remembers `failure` (every batch from now on reports it) and returns its error.
+    fn fail(&mut self, failure: Failure) -> Error {
+        let error = failure.error(&self.name);
+        log::error!("{error}");
+        self.failure = Some(failure);
+        error
     }
 
     /// Packets the queues hold for the device (receive buffers posted, transmits not cleaned).

@@ -8,6 +8,7 @@ use tock_registers::interfaces::{Readable, Writeable};
 
 use super::Ixgbe;
 use crate::Result;
+use crate::error::health_check_due;
 use crate::memory::{Packet, check_domain};
 use crate::regs::Bus;
 use crate::regs::ixgbe::MIN_TX_PAYLEN;
@@ -23,8 +24,18 @@ impl<B: Bus> Ixgbe<B> {
     /// not reach ([`Ixgbe::dma_domain`]), nothing is taken: the error names it and every packet
     /// stays in `packets`.
     ///
+    /// A device that has gone away or reset itself is reported once a batch takes nothing (the
+    /// ring is full, or there was nothing to send): [`Error::DeviceRemoved`] or
+    /// [`Error::DeviceReset`], from then on for every batch. The packets it holds are freed
+    /// when the driver is dropped.
+    ///
     /// [`Stats::tx_errors`]: crate::Stats::tx_errors
+    /// [`Error::DeviceRemoved`]: crate::Error::DeviceRemoved
+    /// [`Error::DeviceReset`]: crate::Error::DeviceReset
     pub fn tx_batch(&mut self, queue: u16, packets: &mut VecDeque<Packet>) -> Result<usize> {
+        if let Some(failure) = &self.failure {
+            return Err(failure.error(&self.name));
+        }
         let Some(tx) = self.tx.get_mut(usize::from(queue)) else {
             return Err(self.no_tx_queue(queue));
         };
@@ -95,6 +106,15 @@ impl<B: Bus> Ixgbe<B> {
             // The descriptors must be visible before the tail hands them over (7.2.3.3).
             fence(Ordering::Release);
             self.regs.tdt(queue).set(tx.next as u32);
+        }
+        if taken > 0 {
+            tx.idle = 0;
+        } else {
+            tx.idle = tx.idle.wrapping_add(1);
+            if health_check_due(tx.idle) {
+                let queue = tx.queue;
+                self.check_tx_queue(queue)?;
+            }
         }
         Ok(taken)
     }

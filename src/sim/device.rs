@@ -12,7 +12,7 @@ use tock_registers::fields::Field;
 use super::dma::Registry;
 use super::frame::{Frame, FramePool};
 use super::report::{Direction, Report, Reports, RingState, Severity};
-use super::{Delayed, ModelCounters, PortConfig, Timing};
+use super::{BadWriteBack, Delayed, ModelCounters, PortConfig, Timing};
 use crate::regs::Access;
 use crate::regs::ixgbe::{
     AUTOC, CTRL, CTRL_EXT, DCA_RXCTRL, DMATXCTL, DTXMXSZRQ, EEC, EICR, EIMC, EIMS, FCTRL, GPIE,
@@ -265,6 +265,8 @@ pub(crate) struct Device {
     latches: Vec<(usize, u32)>,
     pub(crate) counters: ModelCounters,
     once: HashSet<(&'static str, u32)>,
+    /// Faults for the next frames' receive write-backs, one per frame (`Port::bad_write_backs`).
+    pub(crate) bad_write_backs: VecDeque<BadWriteBack>,
 }
 
 /// A register read or written, decoded.
@@ -391,6 +393,7 @@ impl Device {
             latches: Vec::new(),
             counters: ModelCounters::default(),
             once: HashSet::new(),
+            bad_write_backs: VecDeque::new(),
         };
         d.load_reset_values();
         // Power-on happened long ago: the EEPROM has been read and DMA initialised; the link

@@ -135,6 +135,25 @@ pub enum Delayed {
     Link,
 }
 
+/// A receive write-back the device gets wrong (fault injection, [`Port::bad_write_backs`]): what
+/// a driver's defensive receive path must survive. The frame's data is DMAed as usual (never
+/// beyond BSIZEPACKET); only the descriptors that describe it lie.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BadWriteBack {
+    /// PKT_LEN of the frame's descriptor reads this many bytes, whatever was written (a value
+    /// above SRRCTL.BSIZEPACKET is a length beyond the buffer).
+    Length(u16),
+    /// The frame's last descriptor lacks EOP, as if the frame went on in the next descriptor
+    /// (DS 7.1.6.2: "EOP: end of packet").
+    NoEop,
+    /// The frame is spread over this many descriptors (at least 2, at most one per byte), EOP
+    /// only on the last, as a frame longer than BSIZEPACKET would be (DS 7.1.6.2).
+    Split(u8),
+    /// The frame's last descriptor reports a MAC error (RXE in the advanced write-back, CE in
+    /// the legacy one), as when FCTRL.SBP lets a bad frame through.
+    MacError,
+}
+
 /// Configuration of one simulated port.
 #[derive(Clone, Debug)]
 pub struct PortConfig {
@@ -777,6 +796,30 @@ impl Port {
         let mut v = pool.get();
         v.extend_from_slice(data);
         ports[self.index].rx_in.push_back(Frame { data: v, fcs_ok });
+    }
+
+    /// Fault: the next `frames` frames the port writes into its receive rings are written back
+    /// wrongly, as `fault` says (after any bad write-backs still pending).
+    pub fn bad_write_backs(&self, fault: BadWriteBack, frames: usize) {
+        let mut w = self.shared.inner.borrow_mut();
+        let pending = &mut w.ports[self.index].dev.bad_write_backs;
+        pending.extend(std::iter::repeat_n(fault, frames));
+    }
+
+    /// Bad write-backs still to come ([`Port::bad_write_backs`]).
+    pub fn bad_write_backs_pending(&self) -> usize {
+        self.shared.inner.borrow().ports[self.index]
+            .dev
+            .bad_write_backs
+            .len()
+    }
+
+    /// Cancels the bad write-backs still to come: from now on every write-back is right.
+    pub fn clear_bad_write_backs(&self) {
+        self.shared.inner.borrow_mut().ports[self.index]
+            .dev
+            .bad_write_backs
+            .clear();
     }
 
     /// Fault: every statistics counter is set `headroom` below its wrap (2^32, or 2^36 for the

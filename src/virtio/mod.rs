@@ -45,6 +45,7 @@ use std::time::{Duration, Instant};
 use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
 
 use crate::device::{BufferSizes, Config, Link, MacAddress, Stats};
+use crate::error::Failure;
 use crate::memory::{DmaAllocator, DmaDomain, InDomain, Mempool, Packet};
 use crate::regs::virtio::{
     CTRL_QUEUE, DEVICE_STATUS, GUEST_FEATURES, HOST_FEATURES, MacByte, NET_STATUS, QUEUE_PFN,
@@ -184,6 +185,11 @@ pub struct Virtio<B: CheckedBus> {
     /// The memory the device reaches by DMA: the queues and pool are in it, and a packet from a
     /// pool of another domain is never handed to the device.
     domain: DmaDomain,
+    /// Set once a health check finds the device gone, reset or failed; every batch then fails.
+    failure: Option<Failure>,
+    /// Receive and transmit batches in a row that found nothing (for the health check).
+    rx_idle: u32,
+    tx_idle: u32,
 }
 
 /// How long the device may take to reset or to answer a control command.
@@ -246,6 +252,9 @@ impl<B: CheckedBus> Virtio<B> {
             promisc: None,
             totals: Stats::default(),
             domain,
+            failure: None,
+            rx_idle: 0,
+            tx_idle: 0,
         };
         // From here on an error drops `dev`, whose `Drop` resets the device before the queues
         // and buffers are freed.
@@ -504,6 +513,53 @@ impl<B: CheckedBus> Virtio<B> {
         .check(what)
     }
 
+    /// The health check of an empty batch: one read of the device status (2.1). A device that
+    /// has gone away reads all ones (no status has every bit set: FAILED and DRIVER_OK together
+    /// mean nothing); one that was reset reads without DRIVER_OK (4.1.4.8: a reset sets the
+    /// status to 0); one that gave up sets FAILED or DEVICE_NEEDS_RESET.
+    fn check_health(&mut self) -> Result<()> {
+        let status = self.regs.device_status().extract();
+        let failure = if let Some((kind, count)) = self.regs.bus().take_error() {
+            Failure::Failed {
+                problem: format!(
+                    "reading the device status failed ({count} port IO access(es), {kind}): is the device still there?"
+                ),
+            }
+        } else if status.get() == u8::MAX {
+            Failure::Removed
+        } else if status.is_set(DEVICE_STATUS::FAILED)
+            || status.is_set(DEVICE_STATUS::DEVICE_NEEDS_RESET)
+        {
+            Failure::Failed {
+                problem: format!(
+                    "the device status reads {:#04x} (FAILED or DEVICE_NEEDS_RESET, virtio 1.0, 2.1): the device gave up; close it and open it again",
+                    status.get()
+                ),
+            }
+        } else if !status.is_set(DEVICE_STATUS::DRIVER_OK) {
+            Failure::Reset {
+                evidence: format!(
+                    "the device status reads {:#04x}, without DRIVER_OK",
+                    status.get()
+                ),
+            }
+        } else {
+            return Ok(());
+        };
+        let error = failure.error(&self.name);
+        log::error!("{error}");
+        self.failure = Some(failure);
+        Err(error)
+    }
+
+    /// The error of a failure found earlier, if there was one.
+    fn failed(&self) -> Result<()> {
+        match &self.failure {
+            Some(failure) => Err(failure.error(&self.name)),
+            None => Ok(()),
+        }
+    }
+
     /// Tells the device that queue `index` has new available entries (4.1.4.8 QUEUE_NOTIFY).
     fn notify(&self, index: u16) -> Result<()> {
         self.regs.queue_notify().set(index);
@@ -532,6 +588,10 @@ impl<B: CheckedBus> Drop for Virtio<B> {
     /// memory that has been handed back.
     fn drop(&mut self) {
         self.regs.device_status().set(0);
+        if matches!(self.failure, Some(Failure::Removed)) {
+            // Nothing there to wait for: the status would read all ones for ever.
+            return;
+        }
         // Wait (briefly) for the reset to be visible, unless the device cannot be reached at all.
         let start = Instant::now();
         while self.regs.device_status().get() != 0

@@ -111,6 +111,9 @@ struct State {
     fail_on_driver: bool,
     /// Port IO fails from now on.
     io_broken: bool,
+    /// The device is gone from the bus: reads give all ones, writes go nowhere, and no access
+    /// fails loudly (as port IO to a removed PCI device does).
+    removed: bool,
     io_error: Option<std::io::ErrorKind>,
     /// Control commands received: class, command, argument.
     ctrl_commands: Vec<(u8, u8, u8)>,
@@ -369,6 +372,9 @@ impl FakeBus {
             s.io_error = Some(std::io::ErrorKind::BrokenPipe);
             return u64::MAX;
         }
+        if s.removed {
+            return u64::MAX >> (64 - 8 * width);
+        }
         s.reg_read(offset, width)
     }
 
@@ -376,6 +382,9 @@ impl FakeBus {
         let mut s = self.0.borrow_mut();
         if s.io_broken {
             s.io_error = Some(std::io::ErrorKind::BrokenPipe);
+            return;
+        }
+        if s.removed {
             return;
         }
         s.reg_write(offset, width, value);
@@ -958,4 +967,93 @@ fn an_allocator_the_device_does_not_reach_is_refused_at_open() {
     assert!(matches!(err, Error::ForeignDmaDomain { .. }), "{err}");
     // The device was left failed and reset, as after any init error.
     assert_eq!(state.borrow().status, 0);
+}
+
+/// Calls `batch` until it fails, at most `n` times.
+fn first_error(n: usize, mut batch: impl FnMut() -> Result<usize>) -> Option<Error> {
+    (0..n).find_map(|_| batch().err())
+}
+
+#[test]
+fn a_removed_device_is_reported_by_empty_batches_and_dropped_without_waiting() {
+    let (mut dev, state) = open(F_ALL);
+    assert!(state.borrow_mut().deliver(&frame(1, 60)));
+    let mut got = Vec::new();
+    assert_eq!(dev.rx_batch(0, &mut got, 32).unwrap(), 1);
+    state.borrow_mut().removed = true;
+    // The first empty batch after traffic checks the status, and it reads 0xff.
+    let e = dev.rx_batch(0, &mut got, 32).unwrap_err();
+    assert!(
+        matches!(&e, Error::DeviceRemoved { device } if device == "fake"),
+        "{e}"
+    );
+    // Every batch after it says so at once; a transmit batch takes nothing.
+    let mut queue = packets(&state, &[frame(2, 60)]);
+    assert!(matches!(
+        dev.tx_batch(0, &mut queue),
+        Err(Error::DeviceRemoved { .. })
+    ));
+    assert_eq!(queue.len(), 1);
+    let pool = dev.rx_pool(0).unwrap().clone();
+    assert_eq!(
+        pool.free_count() + dev.buffers_held() + got.len(),
+        pool.capacity()
+    );
+    let start = std::time::Instant::now();
+    drop(dev);
+    assert!(
+        start.elapsed() < STEP_TIMEOUT,
+        "waited for a device that is gone"
+    );
+    assert_eq!(pool.free_count() + got.len(), pool.capacity());
+}
+
+#[test]
+fn an_idle_device_that_is_removed_is_reported_within_the_check_interval() {
+    let (mut dev, state) = open(F_ALL);
+    let mut got = Vec::new();
+    let mut nothing = VecDeque::new();
+    for _ in 0..100 {
+        assert_eq!(dev.rx_batch(0, &mut got, 32).unwrap(), 0);
+        assert_eq!(dev.tx_batch(0, &mut nothing).unwrap(), 0);
+    }
+    state.borrow_mut().removed = true;
+    let checks = crate::error::HEALTH_CHECK_EVERY as usize;
+    let e = first_error(checks, || dev.rx_batch(0, &mut got, 32));
+    assert!(matches!(e, Some(Error::DeviceRemoved { .. })), "{e:?}");
+}
+
+#[test]
+fn a_device_reset_under_the_driver_is_reported_by_an_empty_batch() {
+    let (mut dev, state) = open(F_ALL);
+    // The device resets itself (as QEMU's does on a system reset): its status reads 0.
+    state.borrow_mut().status = 0;
+    let checks = crate::error::HEALTH_CHECK_EVERY as usize;
+    let e = first_error(checks, || dev.tx_batch(0, &mut VecDeque::new())).unwrap();
+    match &e {
+        Error::DeviceReset { evidence, .. } => {
+            assert!(evidence.contains("0x00, without DRIVER_OK"), "{evidence}")
+        }
+        other => panic!("{other}"),
+    }
+    assert!(e.to_string().contains("open it again"), "{e}");
+    assert!(matches!(
+        dev.rx_batch(0, &mut Vec::new(), 32),
+        Err(Error::DeviceReset { .. })
+    ));
+}
+
+#[test]
+fn a_device_that_gives_up_while_running_is_an_error() {
+    let (mut dev, state) = open(F_ALL);
+    state.borrow_mut().status |= S_FAILED;
+    let e = dev.rx_batch(0, &mut Vec::new(), 32).unwrap_err();
+    assert!(
+        e.to_string().contains("FAILED or DEVICE_NEEDS_RESET"),
+        "{e}"
+    );
+    let (mut dev, state) = open(F_ALL);
+    state.borrow_mut().io_broken = true;
+    let e = dev.rx_batch(0, &mut Vec::new(), 32).unwrap_err();
+    assert!(e.to_string().contains("is the device still there"), "{e}");
 }

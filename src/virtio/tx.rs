@@ -10,6 +10,7 @@ use tock_registers::interfaces::Writeable;
 use super::queue::NET_HDR_LEN;
 use super::{CheckedBus, Virtio};
 use crate::Result;
+use crate::error::health_check_due;
 use crate::memory::{Packet, USABLE_HEADROOM, check_domain};
 use crate::regs::Descriptor;
 use crate::regs::virtio::{NetHdr, net_hdr};
@@ -22,11 +23,15 @@ impl<B: CheckedBus> Virtio<B> {
     /// ([`Virtio::dma_domain`]), nothing is taken: the error names it and every packet stays in
     /// `packets`.
     ///
+    /// A device that has gone away, was reset or gave up is reported once a batch takes nothing
+    /// (the queue is full, or there was nothing to send), as [`Virtio::rx_batch`] does.
+    ///
     /// [`Stats::tx_errors`]: crate::Stats::tx_errors
     pub fn tx_batch(&mut self, queue: u16, packets: &mut VecDeque<Packet>) -> Result<usize> {
         if queue != 0 {
             return Err(self.no_queue("transmit", queue));
         }
+        self.failed()?;
         reap(self);
         // The packets this batch may take, at most one per free head, must all be in memory the
         // device reaches; otherwise nothing is taken.
@@ -59,6 +64,14 @@ impl<B: CheckedBus> Virtio<B> {
         if placed > 0 && tx.vq.publish() {
             let index = tx.vq.index();
             self.notify(index)?;
+        }
+        if taken > 0 {
+            self.tx_idle = 0;
+        } else {
+            self.tx_idle = self.tx_idle.wrapping_add(1);
+            if health_check_due(self.tx_idle) {
+                self.check_health()?;
+            }
         }
         Ok(taken)
     }
