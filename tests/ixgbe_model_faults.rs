@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use rixy::apps::frame::FrameSpec;
 use rixy::ixgbe::Ixgbe;
 use rixy::memory::DmaDomain;
-use rixy::regs::{Bus, DmaMaster};
 use rixy::regs::ixgbe::{self as regs, CTRL, PacketBuffer, RegisterId, Registers, StatCounter};
+use rixy::regs::{Bus, DmaMaster};
 use rixy::sim::{
     Delayed, Fetch, Pace, Port, PortConfig, Report, Severity, SimBar, SourceConfig, Timing, World,
 };
