@@ -9,7 +9,7 @@ use std::time::Duration;
 use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
 
 use super::{BUFFER_SIZES, Ixgbe, RxRing, STEP_TIMEOUT, TxRing};
-use crate::device::Config;
+use crate::config::Config;
 use crate::memory::{DmaAllocator, Mempool};
 use crate::regs::Bus;
 use crate::regs::ixgbe::{

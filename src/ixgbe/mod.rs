@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
 
-use crate::device::{BufferSizes, Config, Link, MacAddress, Stats};
+use crate::config::{BufferSizes, Config, Link, MacAddress, Stats};
 use crate::error::Failure;
 use crate::memory::{DmaAllocator, DmaDomain, InDomain, Mempool, Packet};
 use crate::regs::ixgbe::{

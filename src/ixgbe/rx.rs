@@ -42,7 +42,7 @@ impl<B: Bus> Ixgbe<B> {
         };
         let size = rx.ring.size();
         // 7.1.9: the device owns head..tail-1, so the driver gets back at most size - 1.
-        crate::device::check_rx_batch(max, size.get(), size.get() - 1)?;
+        crate::config::check_rx_batch(max, size.get(), size.get() - 1)?;
         let mut received = 0;
         let mut consumed = 0;
         let mut index = rx.next;

@@ -39,7 +39,7 @@ impl<B: CheckedBus> Virtio<B> {
         let rx = &mut self.rx;
         // One packet per chain of `chain` descriptors: the most the queue ever holds.
         let ring = rx.vq.size().get();
-        crate::device::check_rx_batch(max, ring, ring / usize::from(self.chain))?;
+        crate::config::check_rx_batch(max, ring, ring / usize::from(self.chain))?;
         let totals = &mut self.totals;
         let mut received = 0;
         let mut used_entries = 0;
