@@ -163,7 +163,7 @@ impl<D: crate::regs::Descriptor> DescRing<D> {
     ) -> Result<Self> {
         let bytes = size.get() * D::SIZE;
         let region = allocator.allocate(bytes, true)?;
-        if region.len() < bytes || region.as_ptr() as usize % D::ALIGN != 0 {
+        if region.len() < bytes || !(region.as_ptr() as usize).is_multiple_of(D::ALIGN) {
             return Err(crate::Error::InvalidMemoryRequest {
                 problem: format!(
                     "the DMA allocator returned {} bytes at {:p} for a ring of {bytes} bytes aligned to {}",

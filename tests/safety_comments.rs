@@ -78,10 +78,10 @@ fn unsafe_blocks(src: &str) -> Vec<Block> {
             }
             pending = (&b[start..i] == b"unsafe").then_some(line);
         } else {
-            if c == b'{' {
-                if let Some(line) = pending {
-                    blocks.push(Block { line });
-                }
+            if c == b'{'
+                && let Some(line) = pending
+            {
+                blocks.push(Block { line });
             }
             pending = None;
             i += 1;

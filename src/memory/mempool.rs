@@ -133,7 +133,8 @@ impl Mempool {
                 problem: "this process has created 2^32 mempools; reuse pools instead".into(),
             })?;
         let region = allocator.allocate(total, false)?;
-        if region.len() < total || region.as_ptr() as usize % buffer_size.min(4096) != 0 {
+        if region.len() < total || !(region.as_ptr() as usize).is_multiple_of(buffer_size.min(4096))
+        {
             return invalid(format!(
                 "the DMA allocator returned a region of {} bytes at {:p}, not {total} page-aligned bytes",
                 region.len(),

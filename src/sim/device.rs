@@ -1501,7 +1501,7 @@ impl Device {
             Direction::Tx => self.tx_ring(q),
         };
         let mut ok = true;
-        if base == 0 || base % 128 != 0 {
+        if base == 0 || !base.is_multiple_of(128) {
             self.report(
                 Severity::Error,
                 "ring-base-invalid",
@@ -1513,7 +1513,7 @@ impl Device {
             );
             ok = false;
         }
-        if len_bytes == 0 || len_bytes % 128 != 0 {
+        if len_bytes == 0 || !len_bytes.is_multiple_of(128) {
             self.report(
                 Severity::Error,
                 "ring-length-invalid",
