@@ -876,7 +876,7 @@ fn check_descriptor(c: &mut Checker<'_>, d: &model::DescriptorDef) -> Option<Des
         }
         None => widest,
     };
-    if size % align != 0 {
+    if !size.is_multiple_of(align) {
         c.at(
             d.size.span(),
             &subject,

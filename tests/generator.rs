@@ -5,7 +5,7 @@
 #[path = "../codegen/mod.rs"]
 mod codegen;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -122,19 +122,9 @@ fn the_sample_and_the_real_datasheets_pass_and_generate_code() {
     ] {
         let src = std::fs::read_to_string(root().join(label)).unwrap();
         match codegen::generate(label, &src) {
-            Ok((_, code)) => {
-                assert!(code.contains("pub mod"), "{label}");
-                // Every unsafe block in generated code says why it is sound.
-                for (n, line) in code.lines().enumerate() {
-                    if line.contains("unsafe {") {
-                        let prev = code.lines().nth(n - 1).unwrap_or_default();
-                        assert!(
-                            prev.trim_start().starts_with("// SAFETY:"),
-                            "{label}: line {n}: {line}"
-                        );
-                    }
-                }
-            }
+            // Its `// SAFETY:` comments are checked in the compiled output by
+            // tests/safety_comments.rs, with a lexer of its own.
+            Ok((_, code)) => assert!(code.contains("pub mod"), "{label}"),
             Err(d) => panic!(
                 "{label}: {}",
                 d.iter()
@@ -196,5 +186,4 @@ fn build_writes_one_module_per_device() {
     assert_eq!(read, vec![dir.path().join("sample.toml")]);
     let code = std::fs::read_to_string(out.path().join("registers.rs")).unwrap();
     assert!(code.contains("pub mod sample"));
-    assert!(Path::new(&out.path().join("registers.rs")).exists());
 }
