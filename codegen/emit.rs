@@ -6,7 +6,7 @@
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
-use super::check::{Descriptor, Device, Field, Placement, Register, Word};
+use super::checked::{Descriptor, Device, Field, Placement, Register, Word};
 use super::model::Access;
 
 fn uint(width: u32) -> TokenStream {
@@ -367,7 +367,7 @@ fn register_accessor(dev: &Device, r: &Register) -> TokenStream {
     }
 }
 
-fn index_type(ix: &super::check::Index) -> TokenStream {
+fn index_type(ix: &super::checked::Index) -> TokenStream {
     let name = format_ident!("{}", ix.name);
     let count = usize_lit(ix.count);
     let doc = format!("{} (0 to {}).", ix.doc, ix.count - 1);
