@@ -3,7 +3,8 @@
 //!
 //! `registers/FORMAT.md` describes the input. `model` is a file as written; `check` turns it
 //! into the `checked` form, or rejects what is wrong with `file:line:col: register NAME:
-//! problem`; `emit` writes the code from the checked form.
+//! problem`; `emit` writes the code from the checked form. `tests/datasheets/good.rs` shows what
+//! it writes for the sample datasheet `tests/datasheets/good.toml`.
 
 pub mod check;
 pub mod checked;

@@ -198,3 +198,48 @@ fn build_writes_one_module_per_device() {
     assert!(code.contains("pub mod sample"));
     assert!(Path::new(&out.path().join("registers.rs")).exists());
 }
+
+/// Where the generated code of the sample datasheet is kept, and how to renew it.
+const SNAPSHOT: &str = "tests/datasheets/good.rs";
+const BLESS: &str = "RIXY_BLESS=1 cargo test --test generator";
+
+/// The code generated from the sample datasheet is kept in the repository, so that a reader
+/// sees what `build.rs` writes without building, and a change to the generator's output shows
+/// in review. After an intended change, renew it with `RIXY_BLESS=1 cargo test --test generator`.
+#[test]
+fn the_sample_datasheets_generated_code_matches_its_snapshot() {
+    let label = "tests/datasheets/good.toml";
+    let src = std::fs::read_to_string(root().join(label)).unwrap();
+    let (_, code) = codegen::generate(label, &src).unwrap_or_else(|d| {
+        panic!(
+            "{label}: {}",
+            d.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+        )
+    });
+    let generated = format!(
+        "// @generated from {label} by the register generator (codegen/), as build.rs writes\n\
+         // registers/*.toml. Kept so that the generated code can be read without building;\n\
+         // tests/generator.rs fails when the generator's output changes. Renew it with\n\
+         // {BLESS}\n\n{code}"
+    );
+    let path = root().join(SNAPSHOT);
+    if std::env::var_os("RIXY_BLESS").is_some_and(|v| !v.is_empty() && v != "0") {
+        std::fs::write(&path, &generated).unwrap();
+        return;
+    }
+    let stored = std::fs::read_to_string(&path).unwrap_or_default();
+    if stored != generated {
+        let line = stored
+            .lines()
+            .zip(generated.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| stored.lines().count().min(generated.lines().count()));
+        panic!(
+            "{SNAPSHOT} differs from what the generator writes for {label}, first at line {}:\n  \
+             stored:    {:?}\n  generated: {:?}\nIf the change is intended, renew it with {BLESS}",
+            line + 1,
+            stored.lines().nth(line).unwrap_or("(end of file)"),
+            generated.lines().nth(line).unwrap_or("(end of file)"),
+        );
+    }
+}
