@@ -11,6 +11,15 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Diagnostics as the build prints them, one a line.
+fn joined(diags: &[codegen::Diag]) -> String {
+    diags
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn check_file(label: &str) -> Result<(), Vec<String>> {
     let src =
         std::fs::read_to_string(root().join(label)).unwrap_or_else(|e| panic!("{label}: {e}"));
@@ -82,6 +91,10 @@ const CASES: &[(&str, &str)] = &[
         "alias_fields.toml:24:20: register CTRL_OLD: an alias declares no fields; it shares the fields of CTRL",
     ),
     (
+        "format_takes_view_method.toml",
+        "format_takes_view_method.toml:14:8: descriptor DESC: format name NEW is taken: the descriptor's view has a method `new` of its own",
+    ),
+    (
         "bad_width.toml",
         "bad_width.toml:10:9: register ODD: width 24 is not 8, 16, 32 or 64",
     ),
@@ -135,13 +148,7 @@ fn the_sample_and_the_real_datasheets_pass_and_generate_code() {
                     }
                 }
             }
-            Err(d) => panic!(
-                "{label}: {}",
-                d.iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            ),
+            Err(d) => panic!("{label}: {}", joined(&d)),
         }
     }
 }
@@ -210,12 +217,8 @@ const BLESS: &str = "RIXY_BLESS=1 cargo test --test generator";
 fn the_sample_datasheets_generated_code_matches_its_snapshot() {
     let label = "tests/datasheets/good.toml";
     let src = std::fs::read_to_string(root().join(label)).unwrap();
-    let (_, code) = codegen::generate(label, &src).unwrap_or_else(|d| {
-        panic!(
-            "{label}: {}",
-            d.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
-        )
-    });
+    let (_, code) =
+        codegen::generate(label, &src).unwrap_or_else(|d| panic!("{label}: {}", joined(&d)));
     let generated = format!(
         "// @generated from {label} by the register generator (codegen/), as build.rs writes\n\
          // registers/*.toml. Kept so that the generated code can be read without building;\n\

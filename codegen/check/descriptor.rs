@@ -2,6 +2,8 @@
 
 use std::collections::HashSet;
 
+use toml::Spanned;
+
 use super::super::checked::{Descriptor, Format, Word};
 use super::super::model::{self, Access};
 use super::Checker;
@@ -30,6 +32,10 @@ pub(super) fn check_descriptor(
             return None;
         }
         (Some(words), None) => {
+            // A single layout's words are the view's own methods.
+            for w in words {
+                reserved(c, &subject, "word", &w.name);
+            }
             let words = check_words(c, &subject, words, size);
             formats.push(Format {
                 name: None,
@@ -52,6 +58,8 @@ pub(super) fn check_descriptor(
                 if !seen.insert(fname.clone()) {
                     c.at(f.name.span(), &subject, format!("duplicate format {fname}"));
                 }
+                // Each format is a method of the view (`view.to_device()`).
+                reserved(c, &subject, "format", &f.name);
                 let words = check_words(c, &format!("{subject} format {fname}"), &f.words, size);
                 formats.push(Format {
                     name: Some(fname),
@@ -99,6 +107,22 @@ pub(super) fn check_descriptor(
         doc: d.doc.clone(),
         formats,
     })
+}
+
+/// The descriptor's view has methods `new` and `bus`; a word or format must not take their
+/// names.
+fn reserved(c: &mut Checker<'_>, subject: &str, kind: &str, name: &Spanned<String>) {
+    let n = name.get_ref();
+    if matches!(n.as_str(), "NEW" | "BUS") {
+        c.at(
+            name.span(),
+            subject,
+            format!(
+                "{kind} name {n} is taken: the descriptor's view has a method `{}` of its own",
+                n.to_ascii_lowercase()
+            ),
+        );
+    }
 }
 
 fn check_words(

@@ -8,7 +8,7 @@ use tock_registers::interfaces::{Readable, Writeable};
 use super::Ixgbe;
 use crate::memory::Packet;
 use crate::regs::Bus;
-use crate::regs::ixgbe::adv_rx_desc::WB_STATUS_ERROR;
+use crate::regs::ixgbe::adv_rx_desc::written_back::STATUS_ERROR;
 use crate::{Error, Result};
 
 impl<B: Bus> Ixgbe<B> {
@@ -42,13 +42,13 @@ impl<B: Bus> Ixgbe<B> {
             let desc = rx.ring.get(index);
             // 7.1.6.2: the device sets DD in the write-back once the descriptor is done. The
             // driver polls memory, never RDH (which may run ahead of the write-back).
-            let status = desc.wb_status_error().extract();
-            if !status.is_set(WB_STATUS_ERROR::DD) {
+            let status = desc.written_back().status_error().extract();
+            if !status.is_set(STATUS_ERROR::DD) {
                 break;
             }
             // Read the rest of the write-back only after DD was seen set.
             fence(Ordering::Acquire);
-            let length = usize::from(desc.wb_pkt_len().get());
+            let length = usize::from(desc.written_back().pkt_len().get());
             // A fresh buffer replaces the received one before anything is handed out; with the
             // pool empty the descriptor waits for the next batch.
             let Some(fresh) = rx.pool.alloc() else {
@@ -56,9 +56,9 @@ impl<B: Bus> Ixgbe<B> {
             };
             // 7.1.6.1: the read format gives the device the buffer; a zero header address also
             // clears DD, which shares its bit.
-            desc.read_pkt_addr().set(fresh.device_addr());
-            desc.read_hdr_addr().set(0);
-            let trusted = status.is_set(WB_STATUS_ERROR::EOP) && length <= rx.nic_buffer;
+            desc.to_device().pkt_addr().set(fresh.device_addr());
+            desc.to_device().hdr_addr().set(0);
+            let trusted = status.is_set(STATUS_ERROR::EOP) && length <= rx.nic_buffer;
             match rx.posted[index].replace(fresh) {
                 Some(mut packet) if trusted => {
                     // The length fits the buffer (`nic_buffer` never exceeds it), so this holds.

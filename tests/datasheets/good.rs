@@ -942,21 +942,7 @@ Section 7.1.6 of the Sample NIC datasheet. 16 bytes.*/
         pub const SIZE: usize = 0x10_usize;
         /// Alignment in bytes.
         pub const ALIGN: usize = 16;
-        ///Byte offset of READ_PKT_ADDR in the descriptor.
-        pub const READ_PKT_ADDR_OFFSET: usize = 0x0_usize;
-        ///Byte offset of READ_HDR_ADDR in the descriptor.
-        pub const READ_HDR_ADDR_OFFSET: usize = 0x8_usize;
-        ///Byte offset of WB_INFO in the descriptor.
-        pub const WB_INFO_OFFSET: usize = 0x0_usize;
-        ///Byte offset of WB_HASH in the descriptor.
-        pub const WB_HASH_OFFSET: usize = 0x4_usize;
-        ///Byte offset of WB_STATUS_ERROR in the descriptor.
-        pub const WB_STATUS_ERROR_OFFSET: usize = 0x8_usize;
-        ///Byte offset of WB_LENGTH in the descriptor.
-        pub const WB_LENGTH_OFFSET: usize = 0xc_usize;
-        ///Byte offset of WB_VLAN in the descriptor.
-        pub const WB_VLAN_OFFSET: usize = 0xe_usize;
-        ///Typed access to one ADV_RX_DESC in memory shared with the device, through a bus that covers its 16 bytes.
+        ///Typed access to one ADV_RX_DESC in memory shared with the device, through a bus that covers its 16 bytes. Its formats: [`to_device`](Self::to_device), [`written_back`](Self::written_back).
         pub struct View<B> {
             pub(super) bus: B,
         }
@@ -977,325 +963,390 @@ Section 7.1.6 of the Sample NIC datasheet. 16 bytes.*/
             pub fn bus(&self) -> &B {
                 &self.bus
             }
-            ///PKT_ADDR (READ format): Packet buffer address. Bytes 0..8 of the descriptor, write only.
+            ///The ADV_RX_DESC in its TO_DEVICE format (section 7.1.6.1): Read format.
             #[inline(always)]
-            pub fn read_pkt_addr(
-                &self,
-            ) -> crate::regs::Reg<
-                &B,
-                u64,
-                READ_PKT_ADDR::Register,
-                crate::regs::access::Wo,
-            > {
-                // SAFETY: the generator checked that this offset is aligned and lies inside the declared space, and `new` checked that the bus covers all of that space.
-                unsafe { crate::regs::Reg::new(&self.bus, 0x0_usize) }
+            pub fn to_device(&self) -> to_device::View<'_, B> {
+                to_device::View { bus: &self.bus }
             }
-            ///HDR_ADDR (READ format): Header buffer address. Bytes 8..16 of the descriptor, write only.
+            ///The ADV_RX_DESC in its WRITTEN_BACK format (section 7.1.6.2): Write-back format.
             #[inline(always)]
-            pub fn read_hdr_addr(
-                &self,
-            ) -> crate::regs::Reg<
-                &B,
-                u64,
-                READ_HDR_ADDR::Register,
-                crate::regs::access::Wo,
-            > {
-                // SAFETY: the generator checked that this offset is aligned and lies inside the declared space, and `new` checked that the bus covers all of that space.
-                unsafe { crate::regs::Reg::new(&self.bus, 0x8_usize) }
-            }
-            ///INFO (WB format): Packet info. Bytes 0..4 of the descriptor, read only.
-            #[inline(always)]
-            pub fn wb_info(
-                &self,
-            ) -> crate::regs::Reg<&B, u32, WB_INFO::Register, crate::regs::access::Ro> {
-                // SAFETY: the generator checked that this offset is aligned and lies inside the declared space, and `new` checked that the bus covers all of that space.
-                unsafe { crate::regs::Reg::new(&self.bus, 0x0_usize) }
-            }
-            ///HASH (WB format): RSS hash. Bytes 4..8 of the descriptor, read only.
-            #[inline(always)]
-            pub fn wb_hash(
-                &self,
-            ) -> crate::regs::Reg<&B, u32, WB_HASH::Register, crate::regs::access::Ro> {
-                // SAFETY: the generator checked that this offset is aligned and lies inside the declared space, and `new` checked that the bus covers all of that space.
-                unsafe { crate::regs::Reg::new(&self.bus, 0x4_usize) }
-            }
-            ///STATUS_ERROR (WB format): Status and errors. Bytes 8..12 of the descriptor, read only.
-            #[inline(always)]
-            pub fn wb_status_error(
-                &self,
-            ) -> crate::regs::Reg<
-                &B,
-                u32,
-                WB_STATUS_ERROR::Register,
-                crate::regs::access::Ro,
-            > {
-                // SAFETY: the generator checked that this offset is aligned and lies inside the declared space, and `new` checked that the bus covers all of that space.
-                unsafe { crate::regs::Reg::new(&self.bus, 0x8_usize) }
-            }
-            ///LENGTH (WB format): Packet length. Bytes 12..14 of the descriptor, read only.
-            #[inline(always)]
-            pub fn wb_length(
-                &self,
-            ) -> crate::regs::Reg<
-                &B,
-                u16,
-                WB_LENGTH::Register,
-                crate::regs::access::Ro,
-            > {
-                // SAFETY: the generator checked that this offset is aligned and lies inside the declared space, and `new` checked that the bus covers all of that space.
-                unsafe { crate::regs::Reg::new(&self.bus, 0xc_usize) }
-            }
-            ///VLAN (WB format): VLAN tag. Bytes 14..16 of the descriptor, read only.
-            #[inline(always)]
-            pub fn wb_vlan(
-                &self,
-            ) -> crate::regs::Reg<&B, u16, WB_VLAN::Register, crate::regs::access::Ro> {
-                // SAFETY: the generator checked that this offset is aligned and lies inside the declared space, and `new` checked that the bus covers all of that space.
-                unsafe { crate::regs::Reg::new(&self.bus, 0xe_usize) }
-            }
-        }
-        /**Fields of READ_PKT_ADDR: Packet buffer address (in the READ format: Read format)
-
-Section 7.1.6.1.*/
-        #[allow(non_snake_case, non_upper_case_globals, clippy::all)]
-        pub mod READ_PKT_ADDR {
-            #[allow(unused_imports)]
-            use tock_registers::fields::{Field, FieldValue, TryFromValue};
-            /// The register's name in tock-registers' type system: a field of one register
-            /// cannot be used on another.
-            #[derive(Clone, Copy, Debug)]
-            pub struct Register;
-            impl tock_registers::RegisterLongName for Register {}
-            /// Width in bits.
-            pub const WIDTH: u32 = 64u32;
-            /// Value after reset.
-            pub const RESET: u64 = 0x0_u64;
-            /// Datasheet or specification section.
-            pub const SECTION: &str = "7.1.6.1";
-        }
-        /**Fields of READ_HDR_ADDR: Header buffer address (in the READ format: Read format)
-
-Section 7.1.6.1.*/
-        #[allow(non_snake_case, non_upper_case_globals, clippy::all)]
-        pub mod READ_HDR_ADDR {
-            #[allow(unused_imports)]
-            use tock_registers::fields::{Field, FieldValue, TryFromValue};
-            /// The register's name in tock-registers' type system: a field of one register
-            /// cannot be used on another.
-            #[derive(Clone, Copy, Debug)]
-            pub struct Register;
-            impl tock_registers::RegisterLongName for Register {}
-            /// Width in bits.
-            pub const WIDTH: u32 = 64u32;
-            /// Value after reset.
-            pub const RESET: u64 = 0x0_u64;
-            /// Datasheet or specification section.
-            pub const SECTION: &str = "7.1.6.1";
-        }
-        /**Fields of WB_INFO: Packet info (in the WB format: Write-back format)
-
-Section 7.1.6.2.*/
-        #[allow(non_snake_case, non_upper_case_globals, clippy::all)]
-        pub mod WB_INFO {
-            #[allow(unused_imports)]
-            use tock_registers::fields::{Field, FieldValue, TryFromValue};
-            /// The register's name in tock-registers' type system: a field of one register
-            /// cannot be used on another.
-            #[derive(Clone, Copy, Debug)]
-            pub struct Register;
-            impl tock_registers::RegisterLongName for Register {}
-            /// Width in bits.
-            pub const WIDTH: u32 = 32u32;
-            /// Value after reset.
-            pub const RESET: u32 = 0x0_u32;
-            /// Datasheet or specification section.
-            pub const SECTION: &str = "7.1.6.2";
-        }
-        /**Fields of WB_HASH: RSS hash (in the WB format: Write-back format)
-
-Section 7.1.6.2.*/
-        #[allow(non_snake_case, non_upper_case_globals, clippy::all)]
-        pub mod WB_HASH {
-            #[allow(unused_imports)]
-            use tock_registers::fields::{Field, FieldValue, TryFromValue};
-            /// The register's name in tock-registers' type system: a field of one register
-            /// cannot be used on another.
-            #[derive(Clone, Copy, Debug)]
-            pub struct Register;
-            impl tock_registers::RegisterLongName for Register {}
-            /// Width in bits.
-            pub const WIDTH: u32 = 32u32;
-            /// Value after reset.
-            pub const RESET: u32 = 0x0_u32;
-            /// Datasheet or specification section.
-            pub const SECTION: &str = "7.1.6.2";
-        }
-        /**Fields of WB_STATUS_ERROR: Status and errors (in the WB format: Write-back format)
-
-Section 7.1.6.2.*/
-        #[allow(non_snake_case, non_upper_case_globals, clippy::all)]
-        pub mod WB_STATUS_ERROR {
-            #[allow(unused_imports)]
-            use tock_registers::fields::{Field, FieldValue, TryFromValue};
-            /// The register's name in tock-registers' type system: a field of one register
-            /// cannot be used on another.
-            #[derive(Clone, Copy, Debug)]
-            pub struct Register;
-            impl tock_registers::RegisterLongName for Register {}
-            /// Width in bits.
-            pub const WIDTH: u32 = 32u32;
-            /// Value after reset.
-            pub const RESET: u32 = 0x0_u32;
-            /// Datasheet or specification section.
-            pub const SECTION: &str = "7.1.6.2";
-            ///Descriptor done (bit 0, read only).
-            pub const DD: Field<u32, Register> = Field::<
-                u32,
-                Register,
-            >::new(DD::MASK, DD::SHIFT);
-            ///Descriptor done (bit 0, read only).
-            pub mod DD {
-                #[allow(unused_imports)]
-                use tock_registers::fields::{FieldValue, TryFromValue};
-                use super::Register;
-                /// Mask of the field, before shifting.
-                pub const MASK: u32 = 0x1_u32;
-                /// Position of the field's lowest bit.
-                pub const SHIFT: usize = 0usize;
-                /// Width of the field in bits.
-                pub const BITS: u32 = 1u32;
-                /// All bits of the field set.
-                pub const SET: FieldValue<u32, Register> = FieldValue::<
-                    u32,
-                    Register,
-                >::new(MASK, SHIFT, MASK);
-                /// All bits of the field clear.
-                pub const CLEAR: FieldValue<u32, Register> = FieldValue::<
-                    u32,
-                    Register,
-                >::new(MASK, SHIFT, 0);
-                /// The field holding `V`, checked when it compiles: a `V` that does not fit the field
-                /// is a compile error, never silently masked.
-                #[inline]
-                pub const fn value<const V: u32>() -> FieldValue<u32, Register> {
-                    const {
-                        assert!(
-                            V <= MASK,
-                            "value does not fit field WB_STATUS_ERROR.DD (1 bits)"
-                        )
-                    };
-                    FieldValue::<u32, Register>::new(MASK, SHIFT, V)
+            pub fn written_back(&self) -> written_back::View<'_, B> {
+                written_back::View {
+                    bus: &self.bus,
                 }
-                /// The field holding `v`, or an error naming the field when `v` does not fit.
-                #[inline]
-                pub fn val_checked(
-                    v: u32,
-                ) -> Result<FieldValue<u32, Register>, crate::Error> {
-                    if v <= MASK {
-                        Ok(FieldValue::<u32, Register>::new(MASK, SHIFT, v))
-                    } else {
-                        Err(crate::Error::FieldOverflow {
-                            register: "WB_STATUS_ERROR",
-                            field: stringify!(DD),
-                            bits: BITS,
-                            value: v as u64,
-                        })
+            }
+        }
+        /**The TO_DEVICE format of ADV_RX_DESC: Read format
+
+Section 7.1.6.1.*/
+        #[allow(non_snake_case)]
+        pub mod to_device {
+            ///Byte offset of TO_DEVICE.PKT_ADDR in the descriptor.
+            pub const PKT_ADDR_OFFSET: usize = 0x0_usize;
+            ///Byte offset of TO_DEVICE.HDR_ADDR in the descriptor.
+            pub const HDR_ADDR_OFFSET: usize = 0x8_usize;
+            ///One ADV_RX_DESC read as its TO_DEVICE format; made by the descriptor's [`View`](super::View).
+            pub struct View<'a, B> {
+                pub(super) bus: &'a B,
+            }
+            impl<'a, B: crate::regs::Bus> View<'a, B> {
+                ///PKT_ADDR (TO_DEVICE format): Packet buffer address. Bytes 0..8 of the descriptor, write only.
+                #[inline(always)]
+                pub fn pkt_addr(
+                    &self,
+                ) -> crate::regs::Reg<
+                    &'a B,
+                    u64,
+                    PKT_ADDR::Register,
+                    crate::regs::access::Wo,
+                > {
+                    // SAFETY: the generator checked that this offset is aligned and lies inside the declared space, and `new` checked that the bus covers all of that space.
+                    unsafe { crate::regs::Reg::new(self.bus, 0x0_usize) }
+                }
+                ///HDR_ADDR (TO_DEVICE format): Header buffer address. Bytes 8..16 of the descriptor, write only.
+                #[inline(always)]
+                pub fn hdr_addr(
+                    &self,
+                ) -> crate::regs::Reg<
+                    &'a B,
+                    u64,
+                    HDR_ADDR::Register,
+                    crate::regs::access::Wo,
+                > {
+                    // SAFETY: the generator checked that this offset is aligned and lies inside the declared space, and `new` checked that the bus covers all of that space.
+                    unsafe { crate::regs::Reg::new(self.bus, 0x8_usize) }
+                }
+            }
+            /**Fields of TO_DEVICE.PKT_ADDR: Packet buffer address (in the TO_DEVICE format: Read format)
+
+Section 7.1.6.1.*/
+            #[allow(non_snake_case, non_upper_case_globals, clippy::all)]
+            pub mod PKT_ADDR {
+                #[allow(unused_imports)]
+                use tock_registers::fields::{Field, FieldValue, TryFromValue};
+                /// The register's name in tock-registers' type system: a field of one register
+                /// cannot be used on another.
+                #[derive(Clone, Copy, Debug)]
+                pub struct Register;
+                impl tock_registers::RegisterLongName for Register {}
+                /// Width in bits.
+                pub const WIDTH: u32 = 64u32;
+                /// Value after reset.
+                pub const RESET: u64 = 0x0_u64;
+                /// Datasheet or specification section.
+                pub const SECTION: &str = "7.1.6.1";
+            }
+            /**Fields of TO_DEVICE.HDR_ADDR: Header buffer address (in the TO_DEVICE format: Read format)
+
+Section 7.1.6.1.*/
+            #[allow(non_snake_case, non_upper_case_globals, clippy::all)]
+            pub mod HDR_ADDR {
+                #[allow(unused_imports)]
+                use tock_registers::fields::{Field, FieldValue, TryFromValue};
+                /// The register's name in tock-registers' type system: a field of one register
+                /// cannot be used on another.
+                #[derive(Clone, Copy, Debug)]
+                pub struct Register;
+                impl tock_registers::RegisterLongName for Register {}
+                /// Width in bits.
+                pub const WIDTH: u32 = 64u32;
+                /// Value after reset.
+                pub const RESET: u64 = 0x0_u64;
+                /// Datasheet or specification section.
+                pub const SECTION: &str = "7.1.6.1";
+            }
+        }
+        /**The WRITTEN_BACK format of ADV_RX_DESC: Write-back format
+
+Section 7.1.6.2.*/
+        #[allow(non_snake_case)]
+        pub mod written_back {
+            ///Byte offset of WRITTEN_BACK.INFO in the descriptor.
+            pub const INFO_OFFSET: usize = 0x0_usize;
+            ///Byte offset of WRITTEN_BACK.HASH in the descriptor.
+            pub const HASH_OFFSET: usize = 0x4_usize;
+            ///Byte offset of WRITTEN_BACK.STATUS_ERROR in the descriptor.
+            pub const STATUS_ERROR_OFFSET: usize = 0x8_usize;
+            ///Byte offset of WRITTEN_BACK.LENGTH in the descriptor.
+            pub const LENGTH_OFFSET: usize = 0xc_usize;
+            ///Byte offset of WRITTEN_BACK.VLAN in the descriptor.
+            pub const VLAN_OFFSET: usize = 0xe_usize;
+            ///One ADV_RX_DESC read as its WRITTEN_BACK format; made by the descriptor's [`View`](super::View).
+            pub struct View<'a, B> {
+                pub(super) bus: &'a B,
+            }
+            impl<'a, B: crate::regs::Bus> View<'a, B> {
+                ///INFO (WRITTEN_BACK format): Packet info. Bytes 0..4 of the descriptor, read only.
+                #[inline(always)]
+                pub fn info(
+                    &self,
+                ) -> crate::regs::Reg<
+                    &'a B,
+                    u32,
+                    INFO::Register,
+                    crate::regs::access::Ro,
+                > {
+                    // SAFETY: the generator checked that this offset is aligned and lies inside the declared space, and `new` checked that the bus covers all of that space.
+                    unsafe { crate::regs::Reg::new(self.bus, 0x0_usize) }
+                }
+                ///HASH (WRITTEN_BACK format): RSS hash. Bytes 4..8 of the descriptor, read only.
+                #[inline(always)]
+                pub fn hash(
+                    &self,
+                ) -> crate::regs::Reg<
+                    &'a B,
+                    u32,
+                    HASH::Register,
+                    crate::regs::access::Ro,
+                > {
+                    // SAFETY: the generator checked that this offset is aligned and lies inside the declared space, and `new` checked that the bus covers all of that space.
+                    unsafe { crate::regs::Reg::new(self.bus, 0x4_usize) }
+                }
+                ///STATUS_ERROR (WRITTEN_BACK format): Status and errors. Bytes 8..12 of the descriptor, read only.
+                #[inline(always)]
+                pub fn status_error(
+                    &self,
+                ) -> crate::regs::Reg<
+                    &'a B,
+                    u32,
+                    STATUS_ERROR::Register,
+                    crate::regs::access::Ro,
+                > {
+                    // SAFETY: the generator checked that this offset is aligned and lies inside the declared space, and `new` checked that the bus covers all of that space.
+                    unsafe { crate::regs::Reg::new(self.bus, 0x8_usize) }
+                }
+                ///LENGTH (WRITTEN_BACK format): Packet length. Bytes 12..14 of the descriptor, read only.
+                #[inline(always)]
+                pub fn length(
+                    &self,
+                ) -> crate::regs::Reg<
+                    &'a B,
+                    u16,
+                    LENGTH::Register,
+                    crate::regs::access::Ro,
+                > {
+                    // SAFETY: the generator checked that this offset is aligned and lies inside the declared space, and `new` checked that the bus covers all of that space.
+                    unsafe { crate::regs::Reg::new(self.bus, 0xc_usize) }
+                }
+                ///VLAN (WRITTEN_BACK format): VLAN tag. Bytes 14..16 of the descriptor, read only.
+                #[inline(always)]
+                pub fn vlan(
+                    &self,
+                ) -> crate::regs::Reg<
+                    &'a B,
+                    u16,
+                    VLAN::Register,
+                    crate::regs::access::Ro,
+                > {
+                    // SAFETY: the generator checked that this offset is aligned and lies inside the declared space, and `new` checked that the bus covers all of that space.
+                    unsafe { crate::regs::Reg::new(self.bus, 0xe_usize) }
+                }
+            }
+            /**Fields of WRITTEN_BACK.INFO: Packet info (in the WRITTEN_BACK format: Write-back format)
+
+Section 7.1.6.2.*/
+            #[allow(non_snake_case, non_upper_case_globals, clippy::all)]
+            pub mod INFO {
+                #[allow(unused_imports)]
+                use tock_registers::fields::{Field, FieldValue, TryFromValue};
+                /// The register's name in tock-registers' type system: a field of one register
+                /// cannot be used on another.
+                #[derive(Clone, Copy, Debug)]
+                pub struct Register;
+                impl tock_registers::RegisterLongName for Register {}
+                /// Width in bits.
+                pub const WIDTH: u32 = 32u32;
+                /// Value after reset.
+                pub const RESET: u32 = 0x0_u32;
+                /// Datasheet or specification section.
+                pub const SECTION: &str = "7.1.6.2";
+            }
+            /**Fields of WRITTEN_BACK.HASH: RSS hash (in the WRITTEN_BACK format: Write-back format)
+
+Section 7.1.6.2.*/
+            #[allow(non_snake_case, non_upper_case_globals, clippy::all)]
+            pub mod HASH {
+                #[allow(unused_imports)]
+                use tock_registers::fields::{Field, FieldValue, TryFromValue};
+                /// The register's name in tock-registers' type system: a field of one register
+                /// cannot be used on another.
+                #[derive(Clone, Copy, Debug)]
+                pub struct Register;
+                impl tock_registers::RegisterLongName for Register {}
+                /// Width in bits.
+                pub const WIDTH: u32 = 32u32;
+                /// Value after reset.
+                pub const RESET: u32 = 0x0_u32;
+                /// Datasheet or specification section.
+                pub const SECTION: &str = "7.1.6.2";
+            }
+            /**Fields of WRITTEN_BACK.STATUS_ERROR: Status and errors (in the WRITTEN_BACK format: Write-back format)
+
+Section 7.1.6.2.*/
+            #[allow(non_snake_case, non_upper_case_globals, clippy::all)]
+            pub mod STATUS_ERROR {
+                #[allow(unused_imports)]
+                use tock_registers::fields::{Field, FieldValue, TryFromValue};
+                /// The register's name in tock-registers' type system: a field of one register
+                /// cannot be used on another.
+                #[derive(Clone, Copy, Debug)]
+                pub struct Register;
+                impl tock_registers::RegisterLongName for Register {}
+                /// Width in bits.
+                pub const WIDTH: u32 = 32u32;
+                /// Value after reset.
+                pub const RESET: u32 = 0x0_u32;
+                /// Datasheet or specification section.
+                pub const SECTION: &str = "7.1.6.2";
+                ///Descriptor done (bit 0, read only).
+                pub const DD: Field<u32, Register> = Field::<
+                    u32,
+                    Register,
+                >::new(DD::MASK, DD::SHIFT);
+                ///Descriptor done (bit 0, read only).
+                pub mod DD {
+                    #[allow(unused_imports)]
+                    use tock_registers::fields::{FieldValue, TryFromValue};
+                    use super::Register;
+                    /// Mask of the field, before shifting.
+                    pub const MASK: u32 = 0x1_u32;
+                    /// Position of the field's lowest bit.
+                    pub const SHIFT: usize = 0usize;
+                    /// Width of the field in bits.
+                    pub const BITS: u32 = 1u32;
+                    /// All bits of the field set.
+                    pub const SET: FieldValue<u32, Register> = FieldValue::<
+                        u32,
+                        Register,
+                    >::new(MASK, SHIFT, MASK);
+                    /// All bits of the field clear.
+                    pub const CLEAR: FieldValue<u32, Register> = FieldValue::<
+                        u32,
+                        Register,
+                    >::new(MASK, SHIFT, 0);
+                    /// The field holding `V`, checked when it compiles: a `V` that does not fit the field
+                    /// is a compile error, never silently masked.
+                    #[inline]
+                    pub const fn value<const V: u32>() -> FieldValue<u32, Register> {
+                        const {
+                            assert!(
+                                V <= MASK,
+                                "value does not fit field WRITTEN_BACK.STATUS_ERROR.DD (1 bits)"
+                            )
+                        };
+                        FieldValue::<u32, Register>::new(MASK, SHIFT, V)
+                    }
+                    /// The field holding `v`, or an error naming the field when `v` does not fit.
+                    #[inline]
+                    pub fn val_checked(
+                        v: u32,
+                    ) -> Result<FieldValue<u32, Register>, crate::Error> {
+                        if v <= MASK {
+                            Ok(FieldValue::<u32, Register>::new(MASK, SHIFT, v))
+                        } else {
+                            Err(crate::Error::FieldOverflow {
+                                register: "WRITTEN_BACK.STATUS_ERROR",
+                                field: stringify!(DD),
+                                bits: BITS,
+                                value: v as u64,
+                            })
+                        }
+                    }
+                }
+                ///End of packet (bit 1, read only).
+                pub const EOP: Field<u32, Register> = Field::<
+                    u32,
+                    Register,
+                >::new(EOP::MASK, EOP::SHIFT);
+                ///End of packet (bit 1, read only).
+                pub mod EOP {
+                    #[allow(unused_imports)]
+                    use tock_registers::fields::{FieldValue, TryFromValue};
+                    use super::Register;
+                    /// Mask of the field, before shifting.
+                    pub const MASK: u32 = 0x1_u32;
+                    /// Position of the field's lowest bit.
+                    pub const SHIFT: usize = 1usize;
+                    /// Width of the field in bits.
+                    pub const BITS: u32 = 1u32;
+                    /// All bits of the field set.
+                    pub const SET: FieldValue<u32, Register> = FieldValue::<
+                        u32,
+                        Register,
+                    >::new(MASK, SHIFT, MASK);
+                    /// All bits of the field clear.
+                    pub const CLEAR: FieldValue<u32, Register> = FieldValue::<
+                        u32,
+                        Register,
+                    >::new(MASK, SHIFT, 0);
+                    /// The field holding `V`, checked when it compiles: a `V` that does not fit the field
+                    /// is a compile error, never silently masked.
+                    #[inline]
+                    pub const fn value<const V: u32>() -> FieldValue<u32, Register> {
+                        const {
+                            assert!(
+                                V <= MASK,
+                                "value does not fit field WRITTEN_BACK.STATUS_ERROR.EOP (1 bits)"
+                            )
+                        };
+                        FieldValue::<u32, Register>::new(MASK, SHIFT, V)
+                    }
+                    /// The field holding `v`, or an error naming the field when `v` does not fit.
+                    #[inline]
+                    pub fn val_checked(
+                        v: u32,
+                    ) -> Result<FieldValue<u32, Register>, crate::Error> {
+                        if v <= MASK {
+                            Ok(FieldValue::<u32, Register>::new(MASK, SHIFT, v))
+                        } else {
+                            Err(crate::Error::FieldOverflow {
+                                register: "WRITTEN_BACK.STATUS_ERROR",
+                                field: stringify!(EOP),
+                                bits: BITS,
+                                value: v as u64,
+                            })
+                        }
                     }
                 }
             }
-            ///End of packet (bit 1, read only).
-            pub const EOP: Field<u32, Register> = Field::<
-                u32,
-                Register,
-            >::new(EOP::MASK, EOP::SHIFT);
-            ///End of packet (bit 1, read only).
-            pub mod EOP {
+            /**Fields of WRITTEN_BACK.LENGTH: Packet length (in the WRITTEN_BACK format: Write-back format)
+
+Section 7.1.6.2.*/
+            #[allow(non_snake_case, non_upper_case_globals, clippy::all)]
+            pub mod LENGTH {
                 #[allow(unused_imports)]
-                use tock_registers::fields::{FieldValue, TryFromValue};
-                use super::Register;
-                /// Mask of the field, before shifting.
-                pub const MASK: u32 = 0x1_u32;
-                /// Position of the field's lowest bit.
-                pub const SHIFT: usize = 1usize;
-                /// Width of the field in bits.
-                pub const BITS: u32 = 1u32;
-                /// All bits of the field set.
-                pub const SET: FieldValue<u32, Register> = FieldValue::<
-                    u32,
-                    Register,
-                >::new(MASK, SHIFT, MASK);
-                /// All bits of the field clear.
-                pub const CLEAR: FieldValue<u32, Register> = FieldValue::<
-                    u32,
-                    Register,
-                >::new(MASK, SHIFT, 0);
-                /// The field holding `V`, checked when it compiles: a `V` that does not fit the field
-                /// is a compile error, never silently masked.
-                #[inline]
-                pub const fn value<const V: u32>() -> FieldValue<u32, Register> {
-                    const {
-                        assert!(
-                            V <= MASK,
-                            "value does not fit field WB_STATUS_ERROR.EOP (1 bits)"
-                        )
-                    };
-                    FieldValue::<u32, Register>::new(MASK, SHIFT, V)
-                }
-                /// The field holding `v`, or an error naming the field when `v` does not fit.
-                #[inline]
-                pub fn val_checked(
-                    v: u32,
-                ) -> Result<FieldValue<u32, Register>, crate::Error> {
-                    if v <= MASK {
-                        Ok(FieldValue::<u32, Register>::new(MASK, SHIFT, v))
-                    } else {
-                        Err(crate::Error::FieldOverflow {
-                            register: "WB_STATUS_ERROR",
-                            field: stringify!(EOP),
-                            bits: BITS,
-                            value: v as u64,
-                        })
-                    }
-                }
+                use tock_registers::fields::{Field, FieldValue, TryFromValue};
+                /// The register's name in tock-registers' type system: a field of one register
+                /// cannot be used on another.
+                #[derive(Clone, Copy, Debug)]
+                pub struct Register;
+                impl tock_registers::RegisterLongName for Register {}
+                /// Width in bits.
+                pub const WIDTH: u32 = 16u32;
+                /// Value after reset.
+                pub const RESET: u16 = 0x0_u16;
+                /// Datasheet or specification section.
+                pub const SECTION: &str = "7.1.6.2";
             }
-        }
-        /**Fields of WB_LENGTH: Packet length (in the WB format: Write-back format)
+            /**Fields of WRITTEN_BACK.VLAN: VLAN tag (in the WRITTEN_BACK format: Write-back format)
 
 Section 7.1.6.2.*/
-        #[allow(non_snake_case, non_upper_case_globals, clippy::all)]
-        pub mod WB_LENGTH {
-            #[allow(unused_imports)]
-            use tock_registers::fields::{Field, FieldValue, TryFromValue};
-            /// The register's name in tock-registers' type system: a field of one register
-            /// cannot be used on another.
-            #[derive(Clone, Copy, Debug)]
-            pub struct Register;
-            impl tock_registers::RegisterLongName for Register {}
-            /// Width in bits.
-            pub const WIDTH: u32 = 16u32;
-            /// Value after reset.
-            pub const RESET: u16 = 0x0_u16;
-            /// Datasheet or specification section.
-            pub const SECTION: &str = "7.1.6.2";
-        }
-        /**Fields of WB_VLAN: VLAN tag (in the WB format: Write-back format)
-
-Section 7.1.6.2.*/
-        #[allow(non_snake_case, non_upper_case_globals, clippy::all)]
-        pub mod WB_VLAN {
-            #[allow(unused_imports)]
-            use tock_registers::fields::{Field, FieldValue, TryFromValue};
-            /// The register's name in tock-registers' type system: a field of one register
-            /// cannot be used on another.
-            #[derive(Clone, Copy, Debug)]
-            pub struct Register;
-            impl tock_registers::RegisterLongName for Register {}
-            /// Width in bits.
-            pub const WIDTH: u32 = 16u32;
-            /// Value after reset.
-            pub const RESET: u16 = 0x0_u16;
-            /// Datasheet or specification section.
-            pub const SECTION: &str = "7.1.6.2";
+            #[allow(non_snake_case, non_upper_case_globals, clippy::all)]
+            pub mod VLAN {
+                #[allow(unused_imports)]
+                use tock_registers::fields::{Field, FieldValue, TryFromValue};
+                /// The register's name in tock-registers' type system: a field of one register
+                /// cannot be used on another.
+                #[derive(Clone, Copy, Debug)]
+                pub struct Register;
+                impl tock_registers::RegisterLongName for Register {}
+                /// Width in bits.
+                pub const WIDTH: u32 = 16u32;
+                /// Value after reset.
+                pub const RESET: u16 = 0x0_u16;
+                /// Datasheet or specification section.
+                pub const SECTION: &str = "7.1.6.2";
+            }
         }
     }
     ///The memory image of one VIRTQ_USED_ELEM: 8 bytes, aligned to 4.
