@@ -246,3 +246,70 @@ fn the_sample_datasheets_generated_code_matches_its_snapshot() {
         );
     }
 }
+
+/// The fenced blocks of a Markdown file: (info string, body, line of the opening fence).
+fn fenced_blocks(doc: &str) -> Vec<(String, String, usize)> {
+    let mut blocks = Vec::new();
+    let mut open: Option<(String, String, usize)> = None;
+    for (n, line) in doc.lines().enumerate() {
+        match (&mut open, line.strip_prefix("```")) {
+            (None, Some(info)) => open = Some((info.trim().to_string(), String::new(), n + 1)),
+            (Some(_), Some(_)) => blocks.extend(open.take()),
+            (Some((_, body, _)), None) => {
+                body.push_str(line);
+                body.push('\n');
+            }
+            (None, None) => {}
+        }
+    }
+    assert!(open.is_none(), "a fenced block is not closed");
+    blocks
+}
+
+/// `registers/FORMAT.md`'s examples pass their own generator: its ```toml blocks build one
+/// datasheet file in order, which must pass after every block and generate code at the end; a
+/// ```toml bad block is a file of its own, rejected with exactly the diagnostics of the ```text
+/// block that follows it.
+#[test]
+fn the_format_documents_examples_pass_their_own_generator() {
+    let doc = std::fs::read_to_string(root().join("registers/FORMAT.md")).unwrap();
+    let blocks = fenced_blocks(&doc);
+    let (mut file, mut good, mut bad) = (String::new(), 0, 0);
+    for (i, (info, body, line)) in blocks.iter().enumerate() {
+        match info.as_str() {
+            "toml" => {
+                file.push_str(body);
+                file.push('\n');
+                good += 1;
+                if let Err(d) = codegen::check::check("FORMAT.md examples", &file) {
+                    panic!(
+                        "registers/FORMAT.md:{line}: with this example, the examples so far fail:\n{}\n--- the file they build:\n{file}",
+                        joined(&d)
+                    );
+                }
+            }
+            "toml bad" => {
+                bad += 1;
+                let expected = match blocks.get(i + 1) {
+                    Some((info, text, _)) if info == "text" => text.lines().collect::<Vec<_>>(),
+                    _ => panic!(
+                        "registers/FORMAT.md:{line}: a bad example needs a ```text block with its diagnostics after it"
+                    ),
+                };
+                let got = codegen::check::check("registers/example.toml", body)
+                    .map(drop)
+                    .expect_err(&format!(
+                        "registers/FORMAT.md:{line}: the bad example passes"
+                    ));
+                let got: Vec<String> = got.iter().map(ToString::to_string).collect();
+                assert_eq!(got, expected, "registers/FORMAT.md:{line}");
+            }
+            _ => {}
+        }
+    }
+    // The device, index, register, descriptor and constant examples, and the rejected file.
+    assert_eq!((good, bad), (5, 1), "the examples FORMAT.md holds");
+    if let Err(d) = codegen::generate("FORMAT.md examples", &file) {
+        panic!("{}", joined(&d));
+    }
+}
