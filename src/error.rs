@@ -58,12 +58,68 @@ pub enum Error {
     },
 
     /// A receive batch larger than the ring can ever deliver at once.
-    #[error("a batch of {batch} packets does not fit a ring of {ring} descriptors (at most {} at once): ask for fewer", ring - 1)]
+    #[error(
+        "a batch of {batch} packets does not fit a ring of {ring} descriptors, which delivers at most {max} at once: ask for at most {max}"
+    )]
     BatchTooLarge {
         /// The batch asked for.
         batch: usize,
         /// The ring size.
         ring: usize,
+        /// The most packets the ring delivers at once.
+        max: usize,
+    },
+
+    /// Opening a device failed after its kernel driver was unbound, and the device was given
+    /// back to that driver.
+    #[error("{error}; {address} was given back to its kernel driver {driver}")]
+    GivenBack {
+        /// Why the device could not be opened.
+        error: Box<Error>,
+        /// The device.
+        address: crate::pci::PciAddress,
+        /// The kernel driver it was given back to.
+        driver: String,
+    },
+
+    /// Opening a device failed after its kernel driver was unbound, and giving the device back
+    /// to that driver failed too.
+    #[error(
+        "{error}; giving {address} back to its kernel driver {driver} failed too ({bind_error}): the device has no driver now; as root, write {address} to the driver's bind file (/sys/bus/pci/drivers/{driver}/bind) or reboot"
+    )]
+    NotGivenBack {
+        /// Why the device could not be opened.
+        error: Box<Error>,
+        /// The device.
+        address: crate::pci::PciAddress,
+        /// The kernel driver it could not be given back to.
+        driver: String,
+        /// Why binding it failed.
+        bind_error: Box<Error>,
+    },
+
+    /// The device has gone away: its registers read all ones, as those of a PCIe device that
+    /// was removed, powered off or has fallen off the bus do. Found by a receive or transmit
+    /// batch that came back empty; every batch after it fails the same way.
+    #[error(
+        "{device}: the device is gone (its registers read all ones: it was removed, powered off or fell off the PCI bus); the packets it held are lost: check `lspci -D` and the kernel log, and open it again once it is back"
+    )]
+    DeviceRemoved {
+        /// The device.
+        device: String,
+    },
+
+    /// The device reset itself while it was running: its queues are stopped and the driver's
+    /// configuration is gone. Found by a receive or transmit batch that came back empty; every
+    /// batch after it fails the same way.
+    #[error(
+        "{device}: the device reset itself while running ({evidence}); its queues are stopped and its configuration is lost, and the packets it held are lost: close the device and open it again"
+    )]
+    DeviceReset {
+        /// The device.
+        device: String,
+        /// What showed the reset, in register terms.
+        evidence: String,
     },
 
     /// A queue number the device was not configured with.
@@ -224,6 +280,22 @@ pub enum Error {
         pool: u32,
     },
 
+    /// Memory a device cannot reach by DMA: a packet from a mempool of another DMA domain, or an
+    /// allocator that gives such memory.
+    #[error("{device} reaches {device_domain} by DMA, but {what} is in {memory_domain}: {hint}")]
+    ForeignDmaDomain {
+        /// The device.
+        device: String,
+        /// What the device reaches.
+        device_domain: crate::memory::DmaDomain,
+        /// What was refused.
+        what: String,
+        /// Where that memory is.
+        memory_domain: crate::memory::DmaDomain,
+        /// What to do instead.
+        hint: &'static str,
+    },
+
     /// A malformed PCI address.
     #[error(
         "invalid PCI address {address:?}: {problem}; expected DDDD:BB:DD.F in hex, e.g. 0000:03:00.0 (see lspci -D)"
@@ -316,6 +388,54 @@ impl Error {
             }
         }
     }
+}
+
+/// Why a running device stopped, as a driver's health check found it (on an empty batch). The
+/// driver keeps it, so that every batch after it reports the same error without touching the
+/// device again.
+#[derive(Clone, Debug)]
+pub(crate) enum Failure {
+    /// Its registers read all ones.
+    Removed,
+    /// It reset itself: `evidence` names the register that showed it.
+    Reset {
+        /// What showed the reset, in register terms.
+        evidence: String,
+    },
+    /// It gave up, or cannot be reached: `problem` says how.
+    Failed {
+        /// What happened.
+        problem: String,
+    },
+}
+
+impl Failure {
+    /// The error for `device`.
+    pub(crate) fn error(&self, device: &str) -> Error {
+        let device = device.to_string();
+        match self {
+            Failure::Removed => Error::DeviceRemoved { device },
+            Failure::Reset { evidence } => Error::DeviceReset {
+                device,
+                evidence: evidence.clone(),
+            },
+            Failure::Failed { problem } => Error::DeviceFailed {
+                device,
+                problem: problem.clone(),
+            },
+        }
+    }
+}
+
+/// A driver's health check runs on an empty batch when this many empty batches in a row have
+/// passed since the last one, and on the first: a device polled while idle next to a busy one
+/// costs the busy one a register read per this many polls, not one per poll.
+pub(crate) const HEALTH_CHECK_EVERY: u32 = 64;
+
+/// Whether the health check is due after `idle` empty batches in a row.
+#[inline]
+pub(crate) fn health_check_due(idle: u32) -> bool {
+    idle % HEALTH_CHECK_EVERY == 1
 }
 
 /// rixy's result type.

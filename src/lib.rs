@@ -36,18 +36,18 @@
 #![warn(missing_docs)]
 
 pub mod apps;
-pub mod device;
+pub mod config;
+mod device;
 pub mod error;
 pub mod ixgbe;
 pub mod memory;
-mod open;
 pub mod pci;
 pub mod regs;
 pub mod ring;
 pub mod sim;
 pub mod virtio;
 
-pub use device::{Config, Link, MacAddress, Stats};
+pub use config::{Config, Link, MacAddress, Stats};
+pub use device::{Device, SimWire, open};
 pub use error::{Error, Result};
 pub use memory::{Mempool, Packet};
-pub use open::{Device, SimWire, open};

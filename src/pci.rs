@@ -5,7 +5,8 @@
 //! (Documentation/PCI/sysfs-pci.rst) holding `config` (the configuration space, read and written
 //! with `pread`/`pwrite`), `resource` (one line per BAR: start, end and flags in hex),
 //! `resourceN` (BAR N: `mmap` it for a memory BAR, `pread`/`pwrite` it for an I/O port BAR) and
-//! `driver` (a link to the bound driver, whose `unbind` file releases the device).
+//! `driver` (a link to the bound driver, whose `unbind` file releases the device; the driver's
+//! `bind` file, in `/sys/bus/pci/drivers/<driver>`, takes it back).
 //!
 //! The sysfs root is a parameter ([`PciDevice::open_in`]) so that tests work on a fake tree in a
 //! temporary directory; [`PciDevice::open`] uses [`DEFAULT_SYSFS_ROOT`].
@@ -441,6 +442,21 @@ impl PciDevice {
             .and_then(|mut f| f.write_all(self.address.to_string().as_bytes()))
             .map_err(|e| Error::io("unbind the kernel driver via", &unbind, e))?;
         Ok(Some(name))
+    }
+
+    /// Gives the device to kernel driver `driver` by writing the address to the driver's `bind`
+    /// file, `drivers/<driver>/bind` beside the sysfs devices directory
+    /// (`/sys/bus/pci/drivers/<driver>/bind` for [`DEFAULT_SYSFS_ROOT`]): what undoes
+    /// [`PciDevice::unbind_driver`] when rixy cannot drive the device after all.
+    pub fn bind_driver(&self, driver: &str) -> Result<()> {
+        let bus_dir = self.root.parent().unwrap_or(&self.root);
+        let bind = bus_dir.join("drivers").join(driver).join("bind");
+        log::info!("binding {} to kernel driver {driver}", self.address);
+        OpenOptions::new()
+            .write(true)
+            .open(&bind)
+            .and_then(|mut f| f.write_all(self.address.to_string().as_bytes()))
+            .map_err(|e| Error::io("bind the kernel driver via", &bind, e))
     }
 
     /// Sets the bus master bit of the command register (PCI 3.0, 6.2.2) so the device may do

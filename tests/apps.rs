@@ -402,8 +402,8 @@ fn help_and_version() {
             "{help}"
         );
         assert!(
-            !help.contains("--sysfs-root"),
-            "the test hook stays hidden:\n{help}"
+            !help.contains("--sysfs-root") && !help.contains("--sim-inject"),
+            "the test hooks stay hidden:\n{help}"
         );
         assert_success(bin, &run(bin, &["--version"]));
     }
@@ -683,6 +683,8 @@ fn fwd_forwards_both_directions() {
         // ...and the device received at least that.
         assert!(this.rx_packets >= received, "{this:?}");
     }
+    // The model has nothing to report about the driver, so nothing is printed about it.
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
     // Three seconds: at least two rate lines per device (the third may come just too late),
     // well-formed.
     for d in dev {
@@ -739,6 +741,80 @@ fn wait_with_timeout(child: &mut Child) -> ExitStatus {
             panic!("the app did not stop within {TIMEOUT:?} of SIGINT");
         }
         thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The model's findings reach the user: when a simulated port closes, every app prints on
+/// stderr what the 82599 model reported about it (a count line, then each rule with its first
+/// report) and fails when any report is an ERROR. The hidden `--sim-inject` makes the driver
+/// mistake the model is to report.
+#[test]
+fn model_reports_are_shown_and_errors_fail_the_app() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (mistake, rule, severity, code) in [
+        ("warn", "head-written", "WARN", 0),
+        ("error", "tail-out-of-range", "ERROR", 1),
+    ] {
+        for (bin, mut args) in each_app("sim:5", tmp.path()) {
+            args.extend(["--duration", "0.2", "--sim-inject", mistake].map(String::from));
+            let out = run(bin, &args_of(&args));
+            let stderr = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(code), "{bin} {mistake}: {stderr}");
+            let ports: &[&str] = if bin == FWD {
+                &["sim:5", "sim:7"]
+            } else {
+                &["sim:5"]
+            };
+            let model_lines = stderr.lines().filter(|l| l.contains("] model: ")).count();
+            assert_eq!(model_lines, 2 * ports.len(), "{bin}: {stderr}");
+            for port in ports {
+                let (errors, warnings) = if code == 1 { (1, 0) } else { (0, 1) };
+                let count = format!(
+                    "[{port}] model: 1 report(s) of 1 rule(s): {errors} ERROR, {warnings} WARN, 0 PEDANTIC"
+                );
+                assert!(
+                    stderr.lines().any(|l| l == count),
+                    "{bin}: {count:?} in\n{stderr}"
+                );
+                let first = format!("[{port}] model: 1 x {rule}, first: {severity} [{rule}]");
+                assert!(
+                    stderr
+                        .lines()
+                        .any(|l| l.starts_with(&first) && l.contains("Rx queue 0")),
+                    "{bin}: {first:?} in\n{stderr}"
+                );
+            }
+            let last = stderr.lines().last().unwrap_or_default();
+            if code == 1 {
+                assert!(
+                    last.starts_with(&format!(
+                        "error: the 82599 model reported {} ERROR(s)",
+                        ports.len()
+                    )) && ports.iter().all(|p| last.contains(&format!("{p}: {rule}"))),
+                    "{bin}: {last}"
+                );
+            } else {
+                assert!(!stderr.contains("error"), "{bin}: {stderr}");
+            }
+            // The app's own totals are all there.
+            assert!(
+                text(&out.stdout).contains("total over"),
+                "{bin}: {}",
+                text(&out.stdout)
+            );
+        }
+    }
+}
+
+/// `--sim-inject` is for simulated ports: a PCI address is refused before it is opened.
+#[test]
+fn sim_inject_is_refused_for_real_hardware() {
+    let sysfs = FakeSysfs::new();
+    let tmp = tempfile::tempdir().unwrap();
+    for (bin, mut args) in each_app(ADDR, tmp.path()) {
+        args.extend(["--sim-inject", "error", "--sysfs-root", &sysfs.root_arg()].map(String::from));
+        let out = run(bin, &args_of(&args));
+        assert_one_line_error(&out, &["--sim-inject", "sim:N", ADDR]);
     }
 }
 

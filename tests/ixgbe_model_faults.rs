@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use rixy::apps::frame::FrameSpec;
 use rixy::ixgbe::Ixgbe;
-use rixy::regs::Bus;
+use rixy::memory::DmaDomain;
 use rixy::regs::ixgbe::{self as regs, CTRL, PacketBuffer, RegisterId, Registers, StatCounter};
+use rixy::regs::{Bus, DmaMaster};
 use rixy::sim::{
     Delayed, Fetch, Pace, Port, PortConfig, Report, Severity, SimBar, SourceConfig, Timing, World,
 };
@@ -118,6 +119,13 @@ impl SlowReset {
             self.started.set(None);
             self.completed.set(true);
         }
+    }
+}
+
+/// The slow-reset bus stands in front of the port: its DMA reaches the port's world.
+impl DmaMaster for SlowReset {
+    fn dma_domain(&self) -> DmaDomain {
+        self.bar.dma_domain()
     }
 }
 

@@ -35,11 +35,12 @@ use criterion::{BenchmarkGroup, BenchmarkId, Throughput};
 use rixy::Config;
 use rixy::apps::frame::touch;
 use rixy::ixgbe::Ixgbe;
+use rixy::memory::DmaDomain;
 use rixy::memory::{Mempool, Packet};
-use rixy::regs::Bus;
 use rixy::regs::Descriptor;
 use rixy::regs::ixgbe::adv_tx_desc::to_device::{CMD_TYPE_LEN, OLINFO_STATUS};
 use rixy::regs::ixgbe::{AdvRxDesc, AdvTxDesc, RegisterId, Registers, RxQueue, TxQueue};
+use rixy::regs::{Bus, DmaMaster};
 use rixy::sim::{Pace, Port, PortConfig, Severity, SimBar, SourceConfig, World};
 use tock_registers::interfaces::Writeable;
 
@@ -198,6 +199,12 @@ impl<I: Bus> Bus for Metered<I> {
     }
 }
 
+impl<I: DmaMaster> DmaMaster for Metered<I> {
+    fn dma_domain(&self) -> DmaDomain {
+        self.inner.dma_domain()
+    }
+}
+
 /// A bus that does nothing, to measure what [`Metered`] itself costs.
 struct NullBus;
 
@@ -345,7 +352,7 @@ impl MeteredDriver {
     }
 }
 
-impl<B: Bus> Driver<B> {
+impl<B: Bus + DmaMaster> Driver<B> {
     /// Builds the world, opens the driver on each port with a bus made by `bus`, and runs until
     /// the rings are in their steady state.
     pub fn new(setup: Setup, bus: impl Fn(&Port) -> B) -> Self {

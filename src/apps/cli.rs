@@ -24,6 +24,23 @@ pub struct DeviceOptions {
     /// tree to check the apps' errors without touching the machine's devices.
     #[arg(long, value_name = "DIR", default_value_os_t = Config::default().sysfs_root, hide = true)]
     pub sysfs_root: PathBuf,
+
+    /// A driver mistake done on purpose on every simulated port right after it opens. Hidden
+    /// from --help: rixy's tests use it to check that the apps show what the 82599 model
+    /// reports ([`crate::apps::ModelWatch`]); refused for real hardware.
+    #[arg(long, value_name = "MISTAKE", hide = true)]
+    pub sim_inject: Option<SimMistake>,
+}
+
+/// A driver mistake `--sim-inject` makes on a simulated port, so that the model reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SimMistake {
+    /// Writes receive queue 0's head while the queue runs: a WARN (`head-written`), which the
+    /// device ignores.
+    Warn,
+    /// Writes receive queue 0's tail beyond its ring: an ERROR (`tail-out-of-range`), which the
+    /// device ignores.
+    Error,
 }
 
 impl DeviceOptions {

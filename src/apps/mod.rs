@@ -10,6 +10,9 @@
 //!
 //! Every app reports failure the same way: one line `error: ...` on stderr and a non-zero exit
 //! code ([`exit_code`]).
+//!
+//! On simulated ports (`sim:N`) every app also shows what the 82599 model reported about how
+//! rixy's driver drove the port ([`ModelWatch`]), and fails when any report is an ERROR.
 
 pub mod cli;
 pub mod frame;
@@ -17,13 +20,17 @@ pub mod pcap;
 pub mod stats;
 pub mod stop;
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use crate::{Device, Stats};
+use crate::regs::ixgbe::{RegisterId, Registers, RxQueue};
+use crate::sim::{self, Report, Severity};
+use crate::{Config, Device, Stats};
+use cli::{DeviceOptions, SimMistake};
 use stats::Meter;
 
 /// Everything that can stop an app, with a message for its user.
@@ -70,6 +77,17 @@ pub enum AppError {
     /// A command line that parses but cannot work (the same device twice, ...).
     #[error("{0}")]
     Usage(String),
+
+    /// The 82599 model saw the driver break a datasheet rule it rates ERROR (`sim:N` ports).
+    #[error(
+        "the 82599 model reported {errors} ERROR(s): {rules}; rixy's driver broke a datasheet rule (the `model:` lines above show the first report of each rule)"
+    )]
+    ModelErrors {
+        /// How many ERROR reports, on all ports.
+        errors: usize,
+        /// The rules, per port (`sim:0: tail-out-of-range`).
+        rules: String,
+    },
 }
 
 /// The result type of the apps.
@@ -158,6 +176,150 @@ pub fn wire_extra(device: &Device) -> Option<String> {
         .map(|wire| format!("wire: {} frames {} bytes", wire.frames, wire.bytes))
 }
 
+/// The simulated ports (`sim:N`) an app opened, watched for what the 82599 model reports about
+/// how rixy's driver drives them (the model's [`sim::Report`]s).
+///
+/// The app opens its devices through [`ModelWatch::open`] and passes its outcome through
+/// [`ModelWatch::finish`] when it ends, which prints on stderr, for every port with reports of
+/// severity PEDANTIC or worse, a count line and one line per rule (how many reports, and the
+/// first one), and turns the app's success into [`AppError::ModelErrors`] when any report is an
+/// ERROR. A port without such reports prints nothing. INFO notes (deviations from the
+/// datasheet's recommended flow that rixy makes by choice) are not printed; `RIXY_LOG=debug`
+/// logs every report as the model makes it.
+#[derive(Default)]
+pub struct ModelWatch {
+    ports: RefCell<Vec<(String, sim::Port)>>,
+}
+
+impl ModelWatch {
+    /// Opens `address` ([`crate::open`]); a simulated port is watched from now on, and gets the
+    /// mistake `--sim-inject` asks for. `--sim-inject` with real hardware is refused before
+    /// anything is opened.
+    pub fn open(
+        &self,
+        address: &str,
+        config: &Config,
+        options: &DeviceOptions,
+    ) -> AppResult<Device> {
+        if options.sim_inject.is_some() && !address.starts_with("sim:") {
+            return Err(AppError::Usage(format!(
+                "--sim-inject works on simulated ports (sim:N) only, not on {address}"
+            )));
+        }
+        let device = crate::open(address, config)?;
+        if let Some(port) = device.sim_port() {
+            if let Some(mistake) = options.sim_inject {
+                inject(port, mistake)?;
+            }
+            self.ports
+                .borrow_mut()
+                .push((device.name().to_string(), port.clone()));
+        }
+        Ok(device)
+    }
+
+    /// Prints what the model reported on every watched port (see [`ModelWatch`]) and returns
+    /// `outcome`, or [`AppError::ModelErrors`] instead of success when a report is an ERROR.
+    pub fn finish(&self, outcome: AppResult<()>) -> AppResult<()> {
+        let mut errors = 0;
+        let mut rules = Vec::new();
+        let mut stderr = std::io::stderr().lock();
+        for (name, port) in self.ports.borrow().iter() {
+            let found = model_findings(name, &port.reports(), port.reports_dropped());
+            for line in &found.lines {
+                // Nothing sensible is left to do if stderr is gone.
+                let _ = writeln!(stderr, "{line}");
+            }
+            if found.errors > 0 {
+                errors += found.errors;
+                rules.push(format!("{name}: {}", found.error_rules.join(", ")));
+            }
+        }
+        match outcome {
+            Ok(()) if errors > 0 => Err(AppError::ModelErrors {
+                errors,
+                rules: rules.join("; "),
+            }),
+            outcome => outcome,
+        }
+    }
+}
+
+/// Makes `mistake` on a simulated port's receive queue 0 (see [`SimMistake`]).
+fn inject(port: &sim::Port, mistake: SimMistake) -> AppResult<()> {
+    let bar = port.bar();
+    let regs = Registers::new(bar.clone())?;
+    let q = RxQueue::at::<0>();
+    match mistake {
+        SimMistake::Warn => {
+            // RDH is read-only to software: there is no typed write, so the raw one.
+            let head = port.register(RegisterId::RDH, 0);
+            bar.write_raw(regs.rdh(q).offset(), head ^ 1);
+        }
+        SimMistake::Error => {
+            use tock_registers::interfaces::Writeable;
+            // No ring is that long: rixy's rings hold at most 4096 descriptors.
+            regs.rdt(q).set(0xFFFF);
+        }
+    }
+    Ok(())
+}
+
+/// What [`ModelWatch`] prints for one port.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ModelFindings {
+    /// The lines to print (none when there is nothing at PEDANTIC or worse).
+    pub lines: Vec<String>,
+    /// ERROR reports.
+    pub errors: usize,
+    /// The rules with an ERROR report.
+    pub error_rules: Vec<&'static str>,
+}
+
+/// The summary of port `name`'s `reports` ([`sim::by_rule`]): a count line, then one line per
+/// rule with its first report; `dropped` reports did not fit the model's log.
+pub fn model_findings(name: &str, reports: &[Report], dropped: u64) -> ModelFindings {
+    let shown: Vec<Report> = reports
+        .iter()
+        .filter(|r| r.severity <= Severity::Pedantic)
+        .cloned()
+        .collect();
+    let mut found = ModelFindings::default();
+    if shown.is_empty() && dropped == 0 {
+        return found;
+    }
+    let rules = sim::by_rule(&shown);
+    let count = |s: Severity| shown.iter().filter(|r| r.severity == s).count();
+    found.errors = count(Severity::Error);
+    found.error_rules = rules
+        .iter()
+        .filter(|r| r.worst == Severity::Error)
+        .map(|r| r.rule)
+        .collect();
+    found.lines.push(format!(
+        "[{name}] model: {} report(s) of {} rule(s): {} ERROR, {} WARN, {} PEDANTIC{}",
+        shown.len(),
+        rules.len(),
+        found.errors,
+        count(Severity::Warn),
+        count(Severity::Pedantic),
+        if dropped > 0 {
+            format!(" (and {dropped} more the model did not keep)")
+        } else {
+            String::new()
+        }
+    ));
+    for r in &rules {
+        found.lines.push(format!(
+            "[{name}] model: {} x {}, first: {}",
+            r.count,
+            r.rule,
+            one_line(&r.first.to_string())
+        ));
+    }
+    found
+}
+
 /// `message` on a single line: line breaks (which some OS messages carry) become spaces.
 pub fn one_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -166,6 +328,39 @@ pub fn one_line(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn model_findings_show_violations_not_notes() {
+        let report = |rule, severity| Report {
+            severity,
+            rule,
+            register: Some("RDT"),
+            value: Some(7),
+            section: "4.6.7",
+            access_index: 3,
+            ring: None,
+            detail: "what\nhappened".into(),
+        };
+        let info = [report("autoc-without-semaphore", Severity::Info)];
+        assert_eq!(model_findings("sim:0", &info, 0), ModelFindings::default());
+        let mixed = [
+            report("autoc-without-semaphore", Severity::Info),
+            report("head-written", Severity::Pedantic),
+            report("tail-overrun", Severity::Error),
+            report("tail-overrun", Severity::Error),
+        ];
+        let found = model_findings("sim:0", &mixed, 5);
+        assert_eq!(found.errors, 2);
+        assert_eq!(found.error_rules, ["tail-overrun"]);
+        assert_eq!(
+            found.lines,
+            [
+                "[sim:0] model: 3 report(s) of 2 rule(s): 2 ERROR, 0 WARN, 1 PEDANTIC (and 5 more the model did not keep)",
+                "[sim:0] model: 2 x tail-overrun, first: ERROR [tail-overrun] (DS 4.6.7) RDT = 0x7 at access #3: what happened",
+                "[sim:0] model: 1 x head-written, first: PEDANTIC [head-written] (DS 4.6.7) RDT = 0x7 at access #3: what happened",
+            ]
+        );
+    }
 
     #[test]
     fn errors_print_on_one_line() {

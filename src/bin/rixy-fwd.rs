@@ -13,7 +13,7 @@ use rixy::apps::cli::FwdArgs;
 use rixy::apps::frame;
 use rixy::apps::stats::{CoarseClock, Console, Meter};
 use rixy::apps::stop::Stop;
-use rixy::apps::{self, AppError, AppResult, DRAIN_TIMEOUT};
+use rixy::apps::{self, AppError, AppResult, DRAIN_TIMEOUT, ModelWatch};
 use rixy::pci::PciAddress;
 use rixy::{Config, Device, Packet, Result};
 
@@ -30,10 +30,12 @@ struct Direction {
 
 fn main() -> ExitCode {
     apps::init_logging();
-    apps::exit_code(run(&FwdArgs::parse()))
+    let watch = ModelWatch::default();
+    let outcome = run(&FwdArgs::parse(), &watch);
+    apps::exit_code(watch.finish(outcome))
 }
 
-fn run(args: &FwdArgs) -> AppResult<()> {
+fn run(args: &FwdArgs, watch: &ModelWatch) -> AppResult<()> {
     if same_device(&args.device1, &args.device2) {
         return Err(AppError::Usage(format!(
             "{} is given twice: rixy-fwd forwards between two different devices",
@@ -47,8 +49,8 @@ fn run(args: &FwdArgs) -> AppResult<()> {
         ..args.devices.config()
     };
     let mut devs = [
-        rixy::open(&args.device1, &config)?,
-        rixy::open(&args.device2, &config)?,
+        watch.open(&args.device1, &config, &args.devices)?,
+        watch.open(&args.device2, &config, &args.devices)?,
     ];
     let console = Console::Stdout;
     for dev in &devs {

@@ -16,17 +16,19 @@ use rixy::apps::cli::PcapArgs;
 use rixy::apps::pcap::{self, PcapWriter};
 use rixy::apps::stats::{CoarseClock, Console, Meter};
 use rixy::apps::stop::Stop;
-use rixy::apps::{self, AppError, AppResult};
+use rixy::apps::{self, AppError, AppResult, ModelWatch};
 
 /// Bytes buffered before a write to the file.
 const WRITE_BUFFER: usize = 1 << 20;
 
 fn main() -> ExitCode {
     apps::init_logging();
-    apps::exit_code(run(&PcapArgs::parse()))
+    let watch = ModelWatch::default();
+    let outcome = run(&PcapArgs::parse(), &watch);
+    apps::exit_code(watch.finish(outcome))
 }
 
-fn run(args: &PcapArgs) -> AppResult<()> {
+fn run(args: &PcapArgs, watch: &ModelWatch) -> AppResult<()> {
     let mut stop = Stop::install()?;
     let (file, console) = if args.to_stdout() {
         // Write to a duplicate of the stdout descriptor, bypassing the line buffering of
@@ -47,7 +49,7 @@ fn run(args: &PcapArgs) -> AppResult<()> {
     let mut writer =
         PcapWriter::new(BufWriter::with_capacity(WRITE_BUFFER, file)).map_err(write_error)?;
 
-    let mut dev = rixy::open(&args.device, &args.devices.config())?;
+    let mut dev = watch.open(&args.device, &args.devices.config(), &args.devices)?;
     if !dev.link().up {
         console.line(&format!("[{}] link is down; capturing anyway", dev.name()));
     }

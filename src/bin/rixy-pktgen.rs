@@ -13,7 +13,7 @@ use rixy::apps::cli::PktgenArgs;
 use rixy::apps::frame::{self, FrameSpec};
 use rixy::apps::stats::{CoarseClock, Console, Meter};
 use rixy::apps::stop::Stop;
-use rixy::apps::{self, AppError, AppResult, DRAIN_TIMEOUT};
+use rixy::apps::{self, AppError, AppResult, DRAIN_TIMEOUT, ModelWatch};
 use rixy::memory::DEFAULT_BUFFER_SIZE;
 use rixy::{Config, Packet};
 
@@ -27,10 +27,12 @@ const MAX_PACING_SLEEP: Duration = Duration::from_millis(10);
 
 fn main() -> ExitCode {
     apps::init_logging();
-    apps::exit_code(run(&PktgenArgs::parse()))
+    let watch = ModelWatch::default();
+    let outcome = run(&PktgenArgs::parse(), &watch);
+    apps::exit_code(watch.finish(outcome))
 }
 
-fn run(args: &PktgenArgs) -> AppResult<()> {
+fn run(args: &PktgenArgs, watch: &ModelWatch) -> AppResult<()> {
     let mut stop = Stop::install()?;
     let spec_len = usize::from(args.size);
     let config = Config {
@@ -39,7 +41,7 @@ fn run(args: &PktgenArgs) -> AppResult<()> {
         })?,
         ..args.devices.config()
     };
-    let mut dev = rixy::open(&args.device, &config)?;
+    let mut dev = watch.open(&args.device, &config, &args.devices)?;
     let console = Console::Stdout;
     if !dev.link().up {
         console.line(&format!("[{}] link is down; sending anyway", dev.name()));

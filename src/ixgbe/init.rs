@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
 
-use super::{Ixgbe, RxRing, STEP_TIMEOUT, TxRing};
-use crate::device::{Config, MAX_FRAME};
-use crate::memory::{DmaAllocator, HEADROOM, Mempool};
+use super::{BUFFER_SIZES, Ixgbe, RxRing, STEP_TIMEOUT, TxRing};
+use crate::config::Config;
+use crate::memory::{DmaAllocator, Mempool};
 use crate::regs::Bus;
 use crate::regs::ixgbe::{
     self, AUTOC, CTRL, CTRL_EXT, DCA_RXCTRL, DMATXCTL, DTXMXSZRQ, EEC, EIMC, FCTRL, HLREG0, LINKS,
@@ -62,21 +62,12 @@ impl<B: Bus> Ixgbe<B> {
         dma: &A,
         config: &Config,
     ) -> Result<()> {
-        // The NIC writes at most BSIZEPACKET KB into a buffer; it must never exceed the buffer
-        // (ixy gave the NIC 2 KB of a 2 KB buffer whose data starts 64 bytes in).
-        let data_capacity = config.buffer_size - HEADROOM;
-        let granularity = ixgbe::BUFFER_SIZE_GRANULARITY;
-        let bsize_kb = (data_capacity / granularity).min(SRRCTL::BSIZEPACKET::MASK as usize);
-        if bsize_kb * granularity < MAX_FRAME {
-            return Err(Error::InvalidConfig {
-                problem: format!(
-                    "{}: buffers of {} bytes leave {data_capacity} bytes after the headroom; the 82599 sizes receive buffers in {granularity}-byte steps, so it could only use {} bytes, less than a {MAX_FRAME}-byte frame: use a buffer size of 4096",
-                    self.name,
-                    config.buffer_size,
-                    bsize_kb * granularity
-                ),
-            });
-        }
+        // 8.2.3.8.7: the NIC writes at most BSIZEPACKET KB into a buffer: the room after the
+        // headroom in whole KB, never more (ixy gave the NIC 2 KB of a 2 KB buffer whose data
+        // starts 64 bytes in). BUFFER_SIZES, checked in `new`, keeps it from a full frame to
+        // the field's 16 KB.
+        let bsize_kb =
+            BUFFER_SIZES.device_room(config.buffer_size) / ixgbe::BUFFER_SIZE_GRANULARITY;
 
         // 4.6.3.2: a reset the driver did not start may still be running: the previous
         // owner's close resets the device (rixy's drop does), and a device in reset drops
@@ -221,6 +212,8 @@ impl<B: Bus> Ixgbe<B> {
                 pool,
                 next: 0,
                 nic_buffer: bsize_kb as usize * ixgbe::BUFFER_SIZE_GRANULARITY,
+                dropping: false,
+                idle: 0,
             });
         }
 
@@ -432,6 +425,7 @@ impl<B: Bus> Ixgbe<B> {
                 next: 0,
                 clean: 0,
                 marks: std::collections::VecDeque::with_capacity(ring_size.get()),
+                idle: 0,
             });
         }
 

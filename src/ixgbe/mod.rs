@@ -14,13 +14,14 @@ use std::time::{Duration, Instant};
 
 use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
 
-use crate::device::{Config, Link, MacAddress, Stats};
-use crate::memory::{DmaAllocator, Mempool, Packet};
-use crate::regs::Bus;
+use crate::config::{BufferSizes, Config, Link, MacAddress, Stats};
+use crate::error::Failure;
+use crate::memory::{DmaAllocator, DmaDomain, InDomain, Mempool, Packet};
 use crate::regs::ixgbe::{
-    self, AdvRxDesc, AdvTxDesc, CTRL, FCTRL, LINKS, RAH, RAL, RXCTRL, ReceiveAddress, Registers,
-    SECRXCTRL, SECRXSTAT,
+    self, AdvRxDesc, AdvTxDesc, CTRL, FCTRL, LINKS, RAH, RAL, RXCTRL, RXDCTL, ReceiveAddress,
+    Registers, SECRXCTRL, SECRXSTAT, TXDCTL,
 };
+use crate::regs::{Bus, DmaMaster};
 use crate::ring::DescRing;
 use crate::{Error, Result};
 
@@ -47,6 +48,16 @@ pub const DEVICE_IDS: &[u16] = &[
     ixgbe::DEVICE_ID_82599_QSFP_SF_QP,
 ];
 
+/// The receive buffer sizes the driver takes ([`Config::buffer_size`]): 4096, 8192 or 16384.
+/// The 82599 is told how much it may write into a buffer in 1 KB steps of SRRCTL.BSIZEPACKET,
+/// from 1 KB to 16 KB (datasheet 8.2.3.8.7), and the room after the headroom must hold a full
+/// frame.
+pub const BUFFER_SIZES: BufferSizes = BufferSizes::for_device(
+    "the 82599 (ixgbe)",
+    ixgbe::BUFFER_SIZE_GRANULARITY,
+    ixgbe::MAX_RX_BUFFER_KB * ixgbe::BUFFER_SIZE_GRANULARITY,
+);
+
 /// One receive queue: its descriptor ring, the packets posted to it and the pool they come from.
 struct RxRing {
     queue: ixgbe::RxQueue,
@@ -58,6 +69,11 @@ struct RxRing {
     next: usize,
     /// Bytes the device may write into one buffer (SRRCTL.BSIZEPACKET).
     nic_buffer: usize,
+    /// Inside a frame being dropped: the last descriptor seen had no EOP, so the ones after it
+    /// up to the next EOP belong to the same frame.
+    dropping: bool,
+    /// Batches in a row that found nothing (for the health check).
+    idle: u32,
 }
 
 /// One transmit queue: its descriptor ring and the packets in flight.
@@ -74,6 +90,8 @@ struct TxRing {
     /// write-back (RS), so one DD check frees a whole batch. Capacity: the ring size, so it
     /// never grows on the transmit path.
     marks: std::collections::VecDeque<usize>,
+    /// Batches in a row that took nothing (for the health check).
+    idle: u32,
 }
 
 /// An 82599 port on bus `B`, initialised and running.
@@ -84,6 +102,11 @@ pub struct Ixgbe<B: Bus> {
     tx: Vec<TxRing>,
     /// Totals so far; the clear-on-read counters are added in on every `stats()`.
     totals: Stats,
+    /// The memory the device reaches by DMA: every ring and pool is in it, and a packet from a
+    /// pool of another domain is never handed to the device.
+    domain: DmaDomain,
+    /// Set once a health check finds the device gone or reset; every batch then fails.
+    failure: Option<Failure>,
 }
 
 /// How long a datasheet step may take before the driver gives up on the device.
@@ -91,14 +114,18 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl<B: Bus> Ixgbe<B> {
     /// Resets and initialises the port whose registers are on `bus` (datasheet 4.6.3), with DMA
-    /// memory from `dma`. `name` names the device in logs and errors.
+    /// memory from `dma`, which must be memory the device reaches (its bus's
+    /// [`DmaMaster::dma_domain`]). `name` names the device in logs and errors.
     pub fn new<A: DmaAllocator + ?Sized>(
         name: String,
         bus: B,
         dma: &A,
         config: &Config,
-    ) -> Result<Self> {
-        config.validate()?;
+    ) -> Result<Self>
+    where
+        B: DmaMaster,
+    {
+        config.validate_for(&BUFFER_SIZES)?;
         // 7.1.2.8: receive queues beyond the 16 a redirection table entry can name would never
         // receive a frame.
         if config.rx_queues > RSS_MAX_QUEUES
@@ -113,6 +140,12 @@ impl<B: Bus> Ixgbe<B> {
                 ),
             });
         }
+        let domain = bus.dma_domain();
+        let dma = InDomain {
+            alloc: dma,
+            domain,
+            device: name.clone(),
+        };
         let regs = Registers::new(bus)?;
         let mut dev = Self {
             name,
@@ -120,8 +153,10 @@ impl<B: Bus> Ixgbe<B> {
             rx: Vec::new(),
             tx: Vec::new(),
             totals: Stats::default(),
+            domain,
+            failure: None,
         };
-        dev.init(dma, config)?;
+        dev.init(&dma, config)?;
         Ok(dev)
     }
 
@@ -287,6 +322,50 @@ impl<B: Bus> Ixgbe<B> {
         self.regs.status().get() == u32::MAX
     }
 
+    /// The health check of an empty receive batch: one read of RXDCTL, which a removed device
+    /// answers with all ones (confirmed by STATUS) and a device that reset itself with ENABLE
+    /// clear (8.2.3.8.6: a reset disables every queue; the driver never does after init).
+    fn check_rx_queue(&mut self, queue: ixgbe::RxQueue) -> Result<()> {
+        let rxdctl = self.regs.rxdctl(queue).extract();
+        if rxdctl.get() == u32::MAX && self.removed() {
+            return Err(self.fail(Failure::Removed));
+        }
+        if !rxdctl.is_set(RXDCTL::ENABLE) {
+            return Err(self.fail(Failure::Reset {
+                evidence: format!(
+                    "receive queue {} reads disabled (RXDCTL.ENABLE = 0)",
+                    queue.get()
+                ),
+            }));
+        }
+        Ok(())
+    }
+
+    /// The health check of an empty transmit batch, on TXDCTL (8.2.3.9.10) as for receive.
+    fn check_tx_queue(&mut self, queue: ixgbe::TxQueue) -> Result<()> {
+        let txdctl = self.regs.txdctl(queue).extract();
+        if txdctl.get() == u32::MAX && self.removed() {
+            return Err(self.fail(Failure::Removed));
+        }
+        if !txdctl.is_set(TXDCTL::ENABLE) {
+            return Err(self.fail(Failure::Reset {
+                evidence: format!(
+                    "transmit queue {} reads disabled (TXDCTL.ENABLE = 0)",
+                    queue.get()
+                ),
+            }));
+        }
+        Ok(())
+    }
+
+    /// Remembers `failure` (every batch from now on reports it) and returns its error.
+    fn fail(&mut self, failure: Failure) -> Error {
+        let error = failure.error(&self.name);
+        log::error!("{error}");
+        self.failure = Some(failure);
+        error
+    }
+
     /// Packets the queues hold for the device (receive buffers posted, transmits not cleaned).
     pub fn buffers_held(&self) -> usize {
         let rx: usize = self
@@ -300,6 +379,12 @@ impl<B: Bus> Ixgbe<B> {
             .map(|t| t.in_flight.iter().flatten().count())
             .sum();
         rx + tx
+    }
+
+    /// The memory the device reaches by DMA: packets sent on it must come from a pool of this
+    /// domain.
+    pub fn dma_domain(&self) -> DmaDomain {
+        self.domain
     }
 
     /// The mempool of receive queue `queue`.

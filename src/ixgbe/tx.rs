@@ -8,7 +8,8 @@ use tock_registers::interfaces::{Readable, Writeable};
 
 use super::Ixgbe;
 use crate::Result;
-use crate::memory::Packet;
+use crate::error::health_check_due;
+use crate::memory::{Packet, check_domain};
 use crate::regs::Bus;
 use crate::regs::ixgbe::MIN_TX_PAYLEN;
 use crate::regs::ixgbe::adv_tx_desc::to_device::{CMD_TYPE_LEN, OLINFO_STATUS};
@@ -18,9 +19,22 @@ impl<B: Bus> Ixgbe<B> {
     /// Sends packets from the front of `packets` on transmit queue `queue`; returns how many it
     /// took. Packets that do not fit the ring stay in `packets`, in order. A packet too short
     /// or too long for a descriptor is taken, dropped and counted in [`Stats::tx_errors`].
+    /// If one of the packets the ring could take comes from a pool in memory the device does
+    /// not reach ([`Ixgbe::dma_domain`]), nothing is taken: the error names it and every packet
+    /// stays in `packets`.
+    ///
+    /// A device that has gone away or reset itself is reported once a batch takes nothing (the
+    /// ring is full, or there was nothing to send): [`Error::DeviceRemoved`] or
+    /// [`Error::DeviceReset`], from then on for every batch. The packets it holds are freed
+    /// when the driver is dropped.
     ///
     /// [`Stats::tx_errors`]: crate::Stats::tx_errors
+    /// [`Error::DeviceRemoved`]: crate::Error::DeviceRemoved
+    /// [`Error::DeviceReset`]: crate::Error::DeviceReset
     pub fn tx_batch(&mut self, queue: u16, packets: &mut VecDeque<Packet>) -> Result<usize> {
+        if let Some(failure) = &self.failure {
+            return Err(failure.error(&self.name));
+        }
         let Some(tx) = self.tx.get_mut(usize::from(queue)) else {
             return Err(self.no_tx_queue(queue));
         };
@@ -41,11 +55,17 @@ impl<B: Bus> Ixgbe<B> {
             tx.marks.pop_front();
         }
 
+        // The packets this batch may take, at most one per free descriptor, must all be in
+        // memory the device reaches; otherwise nothing is taken.
+        let free = size.get() - 1 - size.distance(tx.clean, tx.next);
+        let offered = packets.len().min(free);
+        check_domain(&*packets, offered, self.domain, &self.name)?;
+
         let mut taken = 0;
         let mut last = None;
         // 7.2.3.3: at most N-1 descriptors are handed over; the ring is full when the next
         // slot is the oldest one not cleaned.
-        while size.next(tx.next) != tx.clean {
+        while taken < offered && size.next(tx.next) != tx.clean {
             let Some(packet) = packets.pop_front() else {
                 break;
             };
@@ -89,6 +109,15 @@ impl<B: Bus> Ixgbe<B> {
             // The descriptors must be visible before the tail hands them over (7.2.3.3).
             fence(Ordering::Release);
             self.regs.tdt(queue).set(tx.next as u32);
+        }
+        if taken > 0 {
+            tx.idle = 0;
+        } else {
+            tx.idle = tx.idle.wrapping_add(1);
+            if health_check_due(tx.idle) {
+                let queue = tx.queue;
+                self.check_tx_queue(queue)?;
+            }
         }
         Ok(taken)
     }

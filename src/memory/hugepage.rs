@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::{DeviceAddresses, DmaAllocator, DmaRegion, base_page_size, round_up};
+use super::{DeviceAddresses, DmaAllocator, DmaDomain, DmaRegion, base_page_size, round_up};
 use crate::error::{Error, Result};
 
 /// Where rixy expects hugetlbfs to be mounted (`ci/setup-hugepages` mounts it there).
@@ -211,8 +211,16 @@ impl DmaAllocator for HugePageAllocator {
         // writable and zero-filled by hugetlbfs; `size <= map_len`. The identity addresses are a
         // placeholder replaced below before the region leaves this function; if anything fails
         // first, dropping the region unmaps the pages.
-        let mut region =
-            unsafe { DmaRegion::from_mmap(virt, size, map_len, DeviceAddresses::Identity, false) };
+        let mut region = unsafe {
+            DmaRegion::from_mmap(
+                virt,
+                size,
+                map_len,
+                DeviceAddresses::Identity,
+                DmaDomain::Physical,
+                false,
+            )
+        };
 
         // SAFETY: locks the mapping made above, which is valid for `map_len` bytes.
         if unsafe { libc::mlock(virt.as_ptr().cast(), map_len) } != 0 {

@@ -42,7 +42,7 @@ use std::ptr::NonNull;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::{DmaAllocator, DmaRegion, HUGE_PAGE_SIZE};
+use super::{DmaAllocator, DmaDomain, DmaRegion, HUGE_PAGE_SIZE};
 use crate::error::{Error, Result};
 
 /// Bytes before the packet data in every buffer: metadata, then headroom.
@@ -288,6 +288,12 @@ impl Mempool {
     /// This pool's id, which [`RawBuffer::pool_id`] names.
     pub fn id(&self) -> u32 {
         self.id
+    }
+
+    /// The DMA domain of the buffers: a device of another domain refuses them.
+    #[inline]
+    pub fn domain(&self) -> DmaDomain {
+        self.region.domain()
     }
 
     /// The DMA region the buffers live in.

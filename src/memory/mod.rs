@@ -4,17 +4,24 @@
 //! [`DmaRegion`]: a mapping owned by the region (unmapped when it drops) that knows, for every
 //! byte offset, the address the device must use to reach that byte ([`DmaRegion::device_addr`]).
 //!
+//! Every region belongs to one [`DmaDomain`]: the memory its device addresses mean something
+//! in. A device reaches one domain (its bus says which, [`DmaMaster`](crate::regs::DmaMaster)),
+//! its driver allocates only memory of that domain, and its `tx_batch` refuses packets from a
+//! pool of another, so no device is ever handed an address it cannot use.
+//!
 //! Providers:
 //!
 //! - [`HugePageAllocator`]: files on hugetlbfs, locked in memory, device address = physical
-//!   address from `/proc/self/pagemap`. Needs root and reserved huge pages
-//!   (`ci/setup-hugepages`). This is what real hardware without an IOMMU uses.
-//! - [`PlainAllocator`]: anonymous memory for the simulator; device address = virtual address.
-//!   Works anywhere, without privileges.
+//!   address from `/proc/self/pagemap` ([`DmaDomain::Physical`]). Needs root and reserved huge
+//!   pages (`ci/setup-hugepages`). This is what real hardware without an IOMMU uses.
+//! - [`PlainAllocator`]: anonymous memory; device address = virtual address
+//!   ([`DmaDomain::Virtual`], which no device reaches). Works anywhere, without privileges; the
+//!   simulator's allocator ([`crate::sim::SimDma`]) builds on it and registers each region in
+//!   its world ([`DmaDomain::Model`]).
 //! - VFIO (not written yet) fits the same trait: it maps anonymous memory, registers it with the
 //!   IOMMU container (`VFIO_IOMMU_MAP_DMA`) at an I/O virtual address of its choosing, and
 //!   returns the mapping through [`DmaRegion::from_mmap`] with [`DeviceAddresses::Linear`]
-//!   `{ base: iova }`. Nothing else in the drivers changes.
+//!   `{ base: iova }` in a domain of the container's own. Nothing else in the drivers changes.
 //!
 //! Every region starts zero-filled and page-aligned. A region allocated `contiguous` is one run
 //! of device addresses, so a descriptor ring can be given to the device by its first address; a
@@ -80,6 +87,104 @@ impl<A: DmaAllocator + ?Sized> DmaAllocator for std::sync::Arc<A> {
     }
 }
 
+/// Which memory a device reaches by DMA, and so which memory a DMA address is meaningful in.
+///
+/// Every [`DmaRegion`] is made for one domain (its provider says which), a [`Mempool`] is in
+/// the domain of its region, and every device knows the domain it reaches
+/// ([`DmaMaster`](crate::regs::DmaMaster)). A driver allocates only memory of its device's
+/// domain and refuses to hand the device a packet from a pool of another
+/// ([`Error::ForeignDmaDomain`]), so the address a descriptor receives is always one the device
+/// may use: a pool of plain memory never reaches hardware, and a pool of one simulated world
+/// never reaches another world's port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DmaDomain {
+    /// Physical addresses (huge pages translated through `/proc/self/pagemap`): what a PCI
+    /// device reaches without an IOMMU. All such memory is one domain.
+    Physical,
+    /// This process's virtual addresses ([`PlainAllocator`]): no device reaches them, only code
+    /// in the process (a register space in plain memory, [`MemBus`](crate::regs::MemBus)).
+    Virtual,
+    /// The memory of one device model: a simulated world ([`crate::sim::World`]) or a test's
+    /// model, numbered by [`DmaDomain::new_model`].
+    Model(u64),
+}
+
+impl DmaDomain {
+    /// A model domain no other has: each simulated world makes one, and so can a test's model.
+    pub fn new_model() -> DmaDomain {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        DmaDomain::Model(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+impl std::fmt::Display for DmaDomain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DmaDomain::Physical => f.write_str("physical memory (huge pages)"),
+            DmaDomain::Virtual => f.write_str("plain process memory (virtual addresses)"),
+            DmaDomain::Model(n) => write!(f, "the memory of device model #{n}"),
+        }
+    }
+}
+
+/// An allocator that hands out memory of one domain only: drivers allocate their rings and pools
+/// through it, so a device is never given memory it does not reach, whatever allocator it was
+/// opened with.
+pub(crate) struct InDomain<'a, A: ?Sized> {
+    /// The allocator the driver was given.
+    pub(crate) alloc: &'a A,
+    /// The device's domain.
+    pub(crate) domain: DmaDomain,
+    /// The device's name, for the error.
+    pub(crate) device: String,
+}
+
+impl<A: DmaAllocator + ?Sized> DmaAllocator for InDomain<'_, A> {
+    fn allocate(&self, size: usize, contiguous: bool) -> Result<DmaRegion> {
+        let region = self.alloc.allocate(size, contiguous)?;
+        if region.domain() != self.domain {
+            return Err(Error::ForeignDmaDomain {
+                device: self.device.clone(),
+                device_domain: self.domain,
+                what: "memory from the DMA allocator it was opened with".into(),
+                memory_domain: region.domain(),
+                hint: "open it with the allocator of its domain: huge pages for hardware, Port::dma for a simulated port (rixy::open chooses it)",
+            });
+        }
+        Ok(region)
+    }
+}
+
+/// Checks that the first `n` of `packets` come from pools in `domain`, before a driver gives them
+/// to device `device`: one comparison per packet (its pool against the last pool checked), one
+/// domain check per change of pool. An error names the first packet that does not.
+#[inline]
+pub(crate) fn check_domain<'a>(
+    packets: impl IntoIterator<Item = &'a Packet>,
+    n: usize,
+    domain: DmaDomain,
+    device: &str,
+) -> Result<()> {
+    let mut checked: *const Mempool = std::ptr::null();
+    for (i, packet) in packets.into_iter().take(n).enumerate() {
+        let pool = packet.pool();
+        if std::rc::Rc::as_ptr(pool) != checked {
+            if pool.domain() != domain {
+                return Err(Error::ForeignDmaDomain {
+                    device: device.to_owned(),
+                    device_domain: domain,
+                    what: format!("packet {i} of the queue (mempool #{})", pool.id()),
+                    memory_domain: pool.domain(),
+                    hint: "nothing was sent and every packet is still in the queue; send packets from a mempool made for this device (Device::mempool), or copy them into one",
+                });
+            }
+            checked = std::rc::Rc::as_ptr(pool);
+        }
+    }
+    Ok(())
+}
+
 /// How the bytes of a region translate to device addresses.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DeviceAddresses {
@@ -113,6 +218,8 @@ pub struct DmaRegion {
     /// Bytes mapped (what `munmap` gets).
     map_len: usize,
     addresses: DeviceAddresses,
+    /// The memory these device addresses are meaningful in.
+    domain: DmaDomain,
     contiguous: bool,
     /// Who owns the memory: `None` when the region owns its `mmap` and unmaps it on drop; some
     /// keeper when the memory belongs to a shared owner (the simulator's DMA registry) that stays
@@ -136,15 +243,16 @@ impl DmaRegion {
     /// # Safety
     ///
     /// `virt..virt+map_len` must be a live, readable and writable, initialised mapping created by
-    /// `mmap` that nothing else unmaps; `len <= map_len`; `addresses` must describe where the
-    /// device reaches each byte (for [`DeviceAddresses::Pages`], `virt` must be aligned to the
-    /// page size and `bases` must cover `len` bytes); if `contiguous`, every byte must be
-    /// reachable from the first byte's device address plus its offset.
+    /// `mmap` that nothing else unmaps; `len <= map_len`; `addresses` must describe where a
+    /// device of `domain` reaches each byte (for [`DeviceAddresses::Pages`], `virt` must be
+    /// aligned to the page size and `bases` must cover `len` bytes); if `contiguous`, every byte
+    /// must be reachable from the first byte's device address plus its offset.
     pub unsafe fn from_mmap(
         virt: NonNull<u8>,
         len: usize,
         map_len: usize,
         addresses: DeviceAddresses,
+        domain: DmaDomain,
         contiguous: bool,
     ) -> DmaRegion {
         DmaRegion {
@@ -152,6 +260,7 @@ impl DmaRegion {
             len,
             map_len,
             addresses,
+            domain,
             contiguous,
             keeper: None,
         }
@@ -168,11 +277,12 @@ impl DmaRegion {
     ///
     /// `virt..virt+len` must be readable, writable and initialised memory that stays valid for as
     /// long as `keeper` (any clone of it) is alive, and that no Rust reference points into;
-    /// `addresses` and `contiguous` as for [`DmaRegion::from_mmap`].
+    /// `addresses`, `domain` and `contiguous` as for [`DmaRegion::from_mmap`].
     pub unsafe fn from_shared(
         virt: NonNull<u8>,
         len: usize,
         addresses: DeviceAddresses,
+        domain: DmaDomain,
         contiguous: bool,
         keeper: Arc<dyn Any + Send + Sync>,
     ) -> DmaRegion {
@@ -181,6 +291,7 @@ impl DmaRegion {
             len,
             map_len: 0,
             addresses,
+            domain,
             contiguous,
             keeper: Some(keeper),
         }
@@ -214,6 +325,12 @@ impl DmaRegion {
     #[inline]
     pub fn is_contiguous(&self) -> bool {
         self.contiguous
+    }
+
+    /// The memory the region's device addresses are meaningful in.
+    #[inline]
+    pub fn domain(&self) -> DmaDomain {
+        self.domain
     }
 
     /// How offsets translate to device addresses.

@@ -2,11 +2,14 @@
 
 use std::ptr::NonNull;
 
-use super::{DeviceAddresses, DmaAllocator, DmaRegion, HUGE_PAGE_SIZE, base_page_size, round_up};
+use super::{
+    DeviceAddresses, DmaAllocator, DmaDomain, DmaRegion, HUGE_PAGE_SIZE, base_page_size, round_up,
+};
 use crate::error::{Error, Result};
 
-/// DMA memory from anonymous `mmap`, for devices that reach memory by virtual address (the
-/// simulator). Needs no privileges.
+/// Plain memory from anonymous `mmap`, whose device addresses are its virtual addresses
+/// ([`DmaDomain::Virtual`]): no device reaches it, so a driver for a device refuses it; the
+/// simulator's allocator builds on it. Needs no privileges.
 ///
 /// It enforces the same limit as the huge page provider (contiguous allocations of at most
 /// [`HUGE_PAGE_SIZE`]) so that a driver tested on the simulator does not ask hardware for what
@@ -55,9 +58,18 @@ impl DmaAllocator for PlainAllocator {
             source: std::io::Error::other("mmap returned address 0"),
         })?;
         // SAFETY: `virt..virt+map_len` is the fresh, zero-filled, read-write mapping made above,
-        // owned by nobody else; `size <= map_len`; identity addressing is what the simulator uses
-        // and is trivially contiguous.
-        Ok(unsafe { DmaRegion::from_mmap(virt, size, map_len, DeviceAddresses::Identity, true) })
+        // owned by nobody else; `size <= map_len`; its addresses are virtual ones, identical to
+        // the pointers and so trivially contiguous, which no device reaches.
+        Ok(unsafe {
+            DmaRegion::from_mmap(
+                virt,
+                size,
+                map_len,
+                DeviceAddresses::Identity,
+                DmaDomain::Virtual,
+                true,
+            )
+        })
     }
 }
 

@@ -12,6 +12,8 @@ use std::sync::Arc;
 
 use tock_registers::UIntLike;
 
+use crate::memory::DmaDomain;
+
 /// A window of device registers or device-shared memory, accessed by byte offset.
 ///
 /// Register blocks and descriptor views check once, when they are made, that the bus covers
@@ -118,6 +120,27 @@ macro_rules! forward_bus {
 }
 forward_bus!(&B, Box<B>, Rc<B>, Arc<B>);
 
+/// The device behind a register bus, as a DMA master: which memory it reaches. A driver takes
+/// its device's domain from the bus it is opened on, allocates only memory of that domain and
+/// refuses packets of any other ([`DmaDomain`]), so the domain is a property of how the device
+/// is reached, not something a caller chooses.
+pub trait DmaMaster {
+    /// The memory the device reaches by DMA.
+    fn dma_domain(&self) -> DmaDomain;
+}
+
+macro_rules! forward_dma_master {
+    ($($ptr:ty),*) => {$(
+        impl<B: DmaMaster + ?Sized> DmaMaster for $ptr {
+            #[inline]
+            fn dma_domain(&self) -> DmaDomain {
+                (**self).dma_domain()
+            }
+        }
+    )*};
+}
+forward_dma_master!(&B, Box<B>, Rc<B>, Arc<B>);
+
 /// The register widths: picks the bus method of the right width for a handle of type `T`.
 pub trait Word: UIntLike + sealed::Sealed {
     /// Reads a `Self` from `bus`.
@@ -216,6 +239,13 @@ macro_rules! mmio_access {
     };
 }
 
+/// A BAR mapped from sysfs: without an IOMMU the device reaches physical addresses.
+impl DmaMaster for Mmio {
+    fn dma_domain(&self) -> DmaDomain {
+        DmaDomain::Physical
+    }
+}
+
 impl Bus for Mmio {
     #[inline(always)]
     fn len(&self) -> usize {
@@ -278,6 +308,13 @@ impl PortIo {
         if let Err(err) = self.file.write_all_at(bytes, offset as u64) {
             self.latch(err);
         }
+    }
+}
+
+/// An I/O port BAR from sysfs: without an IOMMU the device reaches physical addresses.
+impl DmaMaster for PortIo {
+    fn dma_domain(&self) -> DmaDomain {
+        DmaDomain::Physical
     }
 }
 
@@ -344,6 +381,14 @@ impl MemBus {
         let mut out = [0u8; N];
         out.copy_from_slice(&self.bytes.borrow()[offset..offset + N]);
         out
+    }
+}
+
+/// No device sits behind plain memory; code in the process that plays one reaches the process's
+/// own memory.
+impl DmaMaster for MemBus {
+    fn dma_domain(&self) -> DmaDomain {
+        DmaDomain::Virtual
     }
 }
 

@@ -34,7 +34,7 @@
 mod bus;
 mod handle;
 
-pub use bus::{Bus, MemBus, Mmio, PortIo, Word};
+pub use bus::{Bus, DmaMaster, MemBus, Mmio, PortIo, Word};
 pub use handle::{RcReg, Reg};
 
 /// Access-mode markers of the typed handles. Which methods a handle has depends on its marker.

@@ -12,12 +12,12 @@ use tock_registers::fields::Field;
 use super::dma::Registry;
 use super::frame::{Frame, FramePool};
 use super::report::{Direction, Report, Reports, RingState, Severity};
-use super::{Delayed, ModelCounters, PortConfig, Timing};
+use super::{BadWriteBack, Delayed, ModelCounters, PortConfig, Timing};
 use crate::regs::Access;
 use crate::regs::ixgbe::{
     AUTOC, CTRL, CTRL_EXT, DCA_RXCTRL, DMATXCTL, DTXMXSZRQ, EEC, EICR, EIMC, EIMS, FCTRL, GPIE,
-    HLREG0, IVAR, LINKS, RAH, RDRXCTL, RTTDCS, RXCTRL, RXDCTL, RXPBSIZE, RegisterId, SECRXCTRL,
-    SECRXSTAT, SRRCTL, STATUS, SW_FW_SYNC, SWSM, TXDCTL, TXPBSIZE, lookup,
+    HLREG0, IVAR, LINKS, RAH, RDLEN, RDRXCTL, RTTDCS, RXCTRL, RXDCTL, RXPBSIZE, RegisterId,
+    SECRXCTRL, SECRXSTAT, SRRCTL, STATUS, SW_FW_SYNC, SWSM, TDLEN, TXDCTL, TXPBSIZE, lookup,
 };
 
 /// Bytes of register window a [`SimBar`](super::SimBar) covers: the 128 KiB register space plus
@@ -265,6 +265,8 @@ pub(crate) struct Device {
     latches: Vec<(usize, u32)>,
     pub(crate) counters: ModelCounters,
     once: HashSet<(&'static str, u32)>,
+    /// Faults for the next frames' receive write-backs, one per frame (`Port::bad_write_backs`).
+    pub(crate) bad_write_backs: VecDeque<BadWriteBack>,
 }
 
 /// A register read or written, decoded.
@@ -391,6 +393,7 @@ impl Device {
             latches: Vec::new(),
             counters: ModelCounters::default(),
             once: HashSet::new(),
+            bad_write_backs: VecDeque::new(),
         };
         d.load_reset_values();
         // Power-on happened long ago: the EEPROM has been read and DMA initialised; the link
@@ -516,6 +519,27 @@ impl Device {
         }
     }
 
+    /// The ring of a running queue (enabled, configured, not stopped by a violation).
+    pub(crate) fn running_ring(&self, dir: Direction, q: usize) -> Option<RingState> {
+        let (state, broken, n) = match dir {
+            Direction::Rx => {
+                let r = self.rxq.get(q)?;
+                (r.state, r.broken, r.n)
+            }
+            Direction::Tx => {
+                let t = self.txq.get(q)?;
+                (t.state, t.broken, t.n)
+            }
+        };
+        if state != QState::Enabled || broken || n == 0 {
+            return None;
+        }
+        Some(match dir {
+            Direction::Rx => self.rx_ring(q),
+            Direction::Tx => self.tx_ring(q),
+        })
+    }
+
     // ---- delays ------------------------------------------------------------------------------
 
     pub(crate) fn set_never(&mut self, d: Delayed, never: bool) {
@@ -600,6 +624,8 @@ impl Device {
             self.stop_tx(q, ctx);
         }
         self.load_reset_values();
+        // The packet buffer is cleared: what waited there is lost, and counted.
+        self.counters.rx_lost_reset += self.fifo.len() as u64;
         for (frame, _) in self.fifo.drain(..) {
             ctx.pool.put(frame.data);
         }
@@ -1513,7 +1539,11 @@ impl Device {
             );
             ok = false;
         }
-        if len_bytes == 0 || len_bytes % 128 != 0 {
+        let len_field = match dir {
+            Direction::Rx => fmask(RDLEN::LEN),
+            Direction::Tx => fmask(TDLEN::LEN),
+        };
+        if len_bytes == 0 || len_bytes % 128 != 0 || len_bytes & !len_field != 0 {
             self.report(
                 Severity::Error,
                 "ring-length-invalid",
@@ -1521,7 +1551,7 @@ impl Device {
                 Some(blen),
                 Some(u64::from(len_bytes)),
                 Some(ring),
-                format!("{dir:?} queue {q} enabled with ring length {len_bytes} bytes: it must be non-zero and a multiple of 128"),
+                format!("{dir:?} queue {q} enabled with ring length {len_bytes:#x} bytes: it must be non-zero, a multiple of 128 and fit the LEN field ({len_field:#x})"),
             );
             ok = false;
         }
@@ -1593,6 +1623,7 @@ impl Device {
             self.dca_check(q);
         }
         let n = len / DESC as u32;
+        let ok = ok && self.positions_fit(Direction::Rx, q, n);
         let rq = &mut self.rxq[q];
         rq.broken = !ok;
         rq.base = base;
@@ -1604,12 +1635,9 @@ impl Device {
             rq.snap.resize(n as usize, [0; 16]);
             rq.owned.resize(n as usize, None);
             // Tail written before the enable: the descriptors [RDH, RDT) are handed over now.
-            let h = self.get(R::RDH, q) % n;
+            let h = self.get(R::RDH, q);
             let t = self.get(R::RDT, q);
-            if t < n {
-                self.set(R::RDH, q, h);
-                self.rx_take(q, h, t, ctx);
-            }
+            self.rx_take(q, h, t, ctx);
         }
     }
 
@@ -1638,6 +1666,7 @@ impl Device {
             );
         }
         let n = len / DESC as u32;
+        let ok = ok && self.positions_fit(Direction::Tx, q, n);
         let tq = &mut self.txq[q];
         tq.broken = !ok;
         tq.base = base;
@@ -1650,13 +1679,46 @@ impl Device {
         if ok {
             tq.snap.resize(n as usize, [0; 16]);
             tq.owned.resize(n as usize, None);
-            let h = self.get(R::TDH, q) % n;
+            let h = self.get(R::TDH, q);
             let t = self.get(R::TDT, q);
-            if t < n {
-                self.set(R::TDH, q, h);
-                self.tx_take(q, h, t, ctx);
+            self.tx_take(q, h, t, ctx);
+        }
+    }
+
+    /// At queue enable: the head and the tail written while the queue was disabled must name
+    /// descriptors of the ring of `n` (DS 8.2.3.8.4/5, 8.2.3.9.8/9: they index the ring).
+    /// One outside it is an ERROR and the queue stops: a device would fetch descriptors from
+    /// beyond the ring, and the model's ring walk could never meet the tail.
+    fn positions_fit(&mut self, dir: Direction, q: usize, n: u32) -> bool {
+        let (hid, tid, section) = match dir {
+            Direction::Rx => (RegisterId::RDH, RegisterId::RDT, "4.6.7"),
+            Direction::Tx => (RegisterId::TDH, RegisterId::TDT, "4.6.8"),
+        };
+        let (h, t) = (self.get(hid, q), self.get(tid, q));
+        let ring = RingState {
+            direction: dir,
+            queue: q as u16,
+            head: h,
+            tail: t,
+            len: n,
+        };
+        let mut ok = true;
+        for (rule, id, v) in [("head-out-of-range", hid, h), ("tail-out-of-range", tid, t)] {
+            if v >= n {
+                let name = id.info().name;
+                self.report(
+                    Severity::Error,
+                    rule,
+                    section,
+                    Some(name),
+                    Some(u64::from(v)),
+                    Some(ring),
+                    format!("{dir:?} queue {q} enabled with {name} = {v}, not below the ring size {n}; the queue stops (disable it, write a position inside the ring and enable it again)"),
+                );
+                ok = false;
             }
         }
+        ok
     }
 
     /// Disables an RX queue: it stops at once and gives every descriptor back.

@@ -14,7 +14,7 @@ use std::rc::Rc;
 use std::sync::{Arc, Weak};
 
 use crate::error::Result;
-use crate::memory::{DeviceAddresses, DmaAllocator, DmaRegion, PlainAllocator};
+use crate::memory::{DeviceAddresses, DmaAllocator, DmaDomain, DmaRegion, PlainAllocator};
 
 /// A registered region: `[start, end)` in device (= virtual) addresses.
 #[derive(Debug)]
@@ -53,9 +53,20 @@ impl DmaFault {
 }
 
 /// Every DMA region allocated through any port of one world.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Registry {
     entries: Vec<Entry>,
+    /// The world's DMA domain: its ports reach these regions and no other memory.
+    pub(crate) domain: DmaDomain,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry {
+            entries: Vec::new(),
+            domain: DmaDomain::new_model(),
+        }
+    }
 }
 
 impl Registry {
@@ -180,10 +191,14 @@ impl DmaAllocator for SimDma {
         let virt = inner.virt();
         let len = inner.len();
         let keeper: Arc<dyn Any + Send + Sync> = inner;
+        let domain = self.registry.borrow().domain;
         // SAFETY: `virt..virt+len` is the fresh mapping owned by `inner`, which `keeper` is and
         // which the new region holds, so the memory lives as long as the region; identity
-        // addressing matches PlainAllocator's; a PlainAllocator region is one contiguous run.
-        Ok(unsafe { DmaRegion::from_shared(virt, len, DeviceAddresses::Identity, true, keeper) })
+        // addressing matches PlainAllocator's, and the world's ports reach the region at those
+        // addresses (it is registered above); a PlainAllocator region is one contiguous run.
+        Ok(unsafe {
+            DmaRegion::from_shared(virt, len, DeviceAddresses::Identity, domain, true, keeper)
+        })
     }
 }
 

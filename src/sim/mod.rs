@@ -50,7 +50,7 @@
 //! | `tail-before-enable`, `tx-enable-without-te`, `crc-strip-mismatch` | ERROR |
 //! | `ns-dis-not-set`, `dca-rxctrl-bit12`, `rdrxctl-rsc-bits`, `txdctl-thresholds`, `rxen-before-queues` | WARN |
 //! | `head-written` (different value while enabled: WARN, ignored; same value: PEDANTIC) | WARN / PEDANTIC |
-//! | `tail-out-of-range`, `tail-overrun`, `hw-descriptor-modified` | ERROR |
+//! | `tail-out-of-range` (also at enable, with `head-out-of-range`: the queue stops), `tail-overrun`, `hw-descriptor-modified` | ERROR |
 //! | `rx-buffer-address` (0, all ones, outside DMA memory), `rx-dma-fault`, `ring-dma-fault` | ERROR |
 //! | `rx-buffer-overrun-latent` (BSIZEPACKET runs past the buffer's DMA region) | WARN |
 //! | `rx-stale-dd` | WARN |
@@ -62,6 +62,18 @@
 //!
 //! Rules that would fire per packet or per descriptor in a loop are reported once per queue
 //! (or per reset) where noted in their text; a port keeps at most 10 000 reports.
+//!
+//! ## Any driver input
+//!
+//! No register access (any offset, width and value), descriptor content or order of operations
+//! makes the model panic or hang: what the datasheet forbids is reported, and a queue whose
+//! ring cannot work (an invalid base or length, a head or tail outside the ring at enable, a
+//! ring it cannot read) stops until the driver disables and enables it again. One
+//! [`World::step`] reads each running ring at most twice over
+//! ([`ModelCounters::descriptor_reads`]), and every frame that reaches a port ends in exactly
+//! one of its receive [`ModelCounters`], unless it is still on its way (injected for the next
+//! step, or waiting in the FIFO: [`Port::rx_fifo_frames`]).
+//! `tests/sim_fuzz.rs` holds the model to this with random driver sequences.
 
 mod device;
 mod dma;
@@ -74,8 +86,9 @@ use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
-use crate::regs::Bus;
+use crate::memory::DmaDomain;
 use crate::regs::ixgbe::RegisterId;
+use crate::regs::{Bus, DmaMaster};
 
 use device::{BAR_LEN, Ctx, Device, Holder};
 use dma::Registry;
@@ -83,7 +96,7 @@ use frame::{FCS_LEN, Frame, FramePool, TEST_FRAME_LEN, WIRE_OVERHEAD};
 
 pub use dma::SimDma;
 pub use frame::{TEST_SRC_MAC, test_frame_seq};
-pub use report::{Direction, Report, RingState, Severity};
+pub use report::{Direction, Report, RingState, RuleSummary, Severity, by_rule};
 
 /// How long delayed state changes take.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -120,6 +133,25 @@ pub enum Delayed {
     TxEnable,
     /// LINKS.LINK_UP rising.
     Link,
+}
+
+/// A receive write-back the device gets wrong (fault injection, [`Port::bad_write_backs`]): what
+/// a driver's defensive receive path must survive. The frame's data is DMAed as usual (never
+/// beyond BSIZEPACKET); only the descriptors that describe it lie.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BadWriteBack {
+    /// PKT_LEN of the frame's descriptor reads this many bytes, whatever was written (a value
+    /// above SRRCTL.BSIZEPACKET is a length beyond the buffer).
+    Length(u16),
+    /// The frame's last descriptor lacks EOP, as if the frame went on in the next descriptor
+    /// (DS 7.1.6.2: "EOP: end of packet").
+    NoEop,
+    /// The frame is spread over this many descriptors (at least 2, at most one per byte), EOP
+    /// only on the last, as a frame longer than BSIZEPACKET would be (DS 7.1.6.2).
+    Split(u8),
+    /// The frame's last descriptor reports a MAC error (RXE in the advanced write-back, CE in
+    /// the legacy one), as when FCTRL.SBP lets a bad frame through.
+    MacError,
 }
 
 /// Configuration of one simulated port.
@@ -174,16 +206,23 @@ pub struct ModelCounters {
     pub rx_errors: u64,
     /// Frames ignored because RXCTRL.RXEN was 0.
     pub rx_ignored: u64,
-    /// Frames dropped because their queue was disabled.
+    /// Frames dropped because their queue was disabled, or stopped by a violation (an invalid
+    /// ring, a ring the device cannot read).
     pub rx_dropped_queue_disabled: u64,
     /// Frames lost because the link was down.
     pub rx_lost_link_down: u64,
+    /// Frames that were waiting in the receive FIFO when the device reset.
+    pub rx_lost_reset: u64,
     /// Frames transmitted.
     pub tx_frames: u64,
     /// Bytes transmitted (without FCS).
     pub tx_bytes: u64,
     /// Packets the device could not send (bad descriptors or buffers).
     pub tx_dropped: u64,
+    /// Descriptors read from the rings in memory (hand-over snapshots and fetches): the
+    /// model's work. In one [`World::step`] a queue's ring is read at most twice over (a
+    /// hand-over at enable, then its use), so a step's work is bounded by the rings' sizes.
+    pub descriptor_reads: u64,
 }
 
 /// How fast a traffic source sends.
@@ -664,6 +703,11 @@ impl Port {
             .dropped
     }
 
+    /// Frames waiting in the receive FIFO for descriptors.
+    pub fn rx_fifo_frames(&self) -> usize {
+        self.shared.inner.borrow().ports[self.index].dev.fifo.len()
+    }
+
     /// What the model counted.
     pub fn stats_snapshot(&self) -> ModelCounters {
         self.shared.inner.borrow().ports[self.index].dev.counters
@@ -683,6 +727,16 @@ impl Port {
         self.shared.inner.borrow().ports[self.index]
             .dev
             .get(id, idx)
+    }
+
+    /// The ring of queue `queue` as the device uses it (head, tail, descriptors), or `None`
+    /// while the queue is not running: disabled, still enabling, or stopped because its
+    /// configuration or a tail was invalid (the reports say which). Queues are 0 to 127.
+    pub fn ring(&self, direction: Direction, queue: u16) -> Option<RingState> {
+        let w = self.shared.inner.borrow();
+        w.ports[self.index]
+            .dev
+            .running_ring(direction, usize::from(queue))
     }
 
     /// Whether the link is up.
@@ -742,6 +796,30 @@ impl Port {
         let mut v = pool.get();
         v.extend_from_slice(data);
         ports[self.index].rx_in.push_back(Frame { data: v, fcs_ok });
+    }
+
+    /// Fault: the next `frames` frames the port writes into its receive rings are written back
+    /// wrongly, as `fault` says (after any bad write-backs still pending).
+    pub fn bad_write_backs(&self, fault: BadWriteBack, frames: usize) {
+        let mut w = self.shared.inner.borrow_mut();
+        let pending = &mut w.ports[self.index].dev.bad_write_backs;
+        pending.extend(std::iter::repeat_n(fault, frames));
+    }
+
+    /// Bad write-backs still to come ([`Port::bad_write_backs`]).
+    pub fn bad_write_backs_pending(&self) -> usize {
+        self.shared.inner.borrow().ports[self.index]
+            .dev
+            .bad_write_backs
+            .len()
+    }
+
+    /// Cancels the bad write-backs still to come: from now on every write-back is right.
+    pub fn clear_bad_write_backs(&self) {
+        self.shared.inner.borrow_mut().ports[self.index]
+            .dev
+            .bad_write_backs
+            .clear();
     }
 
     /// Fault: every statistics counter is set `headroom` below its wrap (2^32, or 2^36 for the
@@ -897,6 +975,13 @@ fn bad_offset(d: &mut Device, offset: usize, width: usize) -> Option<u32> {
     Some(!0)
 }
 
+/// A simulated port reaches the DMA memory of its world, and no other.
+impl DmaMaster for SimBar {
+    fn dma_domain(&self) -> DmaDomain {
+        self.shared.dma.borrow().domain
+    }
+}
+
 impl Bus for SimBar {
     fn len(&self) -> usize {
         BAR_LEN
@@ -920,7 +1005,8 @@ impl Bus for SimBar {
     unsafe fn read64(&self, offset: usize) -> u64 {
         self.narrow(offset, 64, false);
         let lo = self.read_raw(offset);
-        let hi = self.read_raw(offset + 4);
+        // Saturating: an offset at the top of the address space is outside the BAR, reported.
+        let hi = self.read_raw(offset.saturating_add(4));
         u64::from(lo) | u64::from(hi) << 32
     }
 
@@ -950,6 +1036,6 @@ impl Bus for SimBar {
             );
         });
         self.write_raw(offset, value as u32);
-        self.write_raw(offset + 4, (value >> 32) as u32);
+        self.write_raw(offset.saturating_add(4), (value >> 32) as u32);
     }
 }

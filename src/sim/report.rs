@@ -91,6 +91,42 @@ impl fmt::Display for Report {
     }
 }
 
+/// The reports of one rule, as a summary shows them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleSummary {
+    /// The rule.
+    pub rule: &'static str,
+    /// The worst severity among its reports (a rule such as `head-written` has two).
+    pub worst: Severity,
+    /// How many reports it has.
+    pub count: usize,
+    /// Its first report.
+    pub first: Report,
+}
+
+/// Groups `reports` by rule: the worst rules first, and among equally bad ones the rule seen
+/// first comes first.
+pub fn by_rule(reports: &[Report]) -> Vec<RuleSummary> {
+    let mut rules: Vec<RuleSummary> = Vec::new();
+    for r in reports {
+        match rules.iter_mut().find(|s| s.rule == r.rule) {
+            Some(s) => {
+                s.count += 1;
+                s.worst = s.worst.min(r.severity);
+            }
+            None => rules.push(RuleSummary {
+                rule: r.rule,
+                worst: r.severity,
+                count: 1,
+                first: r.clone(),
+            }),
+        }
+    }
+    // A stable sort keeps the order of first appearance within a severity.
+    rules.sort_by_key(|s| s.worst);
+    rules
+}
+
 /// Most reports one port keeps; later ones are only counted (see [`Reports::dropped`]).
 pub(crate) const MAX_REPORTS: usize = 10_000;
 
@@ -109,5 +145,48 @@ impl Reports {
         } else {
             self.dropped += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(rule: &'static str, severity: Severity, access_index: u64) -> Report {
+        Report {
+            severity,
+            rule,
+            register: None,
+            value: None,
+            section: "7",
+            access_index,
+            ring: None,
+            detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn reports_group_by_rule_worst_first() {
+        let reports = [
+            report("head-written", Severity::Pedantic, 1),
+            report("undefined-offset", Severity::Warn, 2),
+            report("head-written", Severity::Warn, 3),
+            report("tail-overrun", Severity::Error, 4),
+            report("undefined-offset", Severity::Warn, 5),
+            report("tail-overrun", Severity::Error, 6),
+        ];
+        let got: Vec<(&str, Severity, usize, u64)> = by_rule(&reports)
+            .iter()
+            .map(|s| (s.rule, s.worst, s.count, s.first.access_index))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("tail-overrun", Severity::Error, 2, 4),
+                ("head-written", Severity::Warn, 2, 1),
+                ("undefined-offset", Severity::Warn, 2, 2),
+            ]
+        );
+        assert!(by_rule(&[]).is_empty());
     }
 }

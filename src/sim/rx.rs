@@ -1,10 +1,10 @@
 //! The receive data path (research notes §3): MAC checks, filtering, queue selection, the RX
 //! FIFO, descriptor fetch and write-back in the advanced and legacy formats.
 
-use super::Fetch;
 use super::device::{Ctx, DESC, Device, QState, fmask, release_rx};
 use super::frame::{Frame, crc32};
 use super::report::Severity;
+use super::{BadWriteBack, Fetch};
 use crate::regs::ixgbe::{
     FCTRL, HLREG0, MAXFRS, MCSTCTRL, MRQC, RETA, RQSMR, RXCSUM, RXCTRL, RXPBSIZE, RegisterId,
     SRRCTL, adv_rx_desc, legacy_rx_desc,
@@ -22,6 +22,7 @@ impl Device {
     fn read_desc_rx(&mut self, q: usize, s: u32, ctx: &mut Ctx<'_>) -> Option<[u8; 16]> {
         let addr = self.rxq[q].base + u64::from(s) * DESC;
         let mut d = [0u8; 16];
+        self.counters.descriptor_reads += 1;
         if let Err(f) = ctx.dma.read(addr, &mut d) {
             let ring = self.rx_ring(q);
             self.report(
@@ -429,12 +430,20 @@ impl Device {
         let strip = HLREG0::RXCRCSTRP.is_set(self.get(R::HLREG0, 0));
         let wire = frame.wire_len();
         let data_len = if strip { frame.data.len() } else { wire };
-        let needed = data_len.div_ceil(bsize).max(1) as u32;
+        let natural = data_len.div_ceil(bsize).max(1);
+        // A fault may spread the frame over more descriptors than it needs (never more than
+        // one per byte, so that each holds some of it).
+        let fault = self.bad_write_backs.front().copied();
+        let needed = match fault {
+            Some(BadWriteBack::Split(k)) => natural.max(usize::from(k).min(data_len)),
+            _ => natural,
+        } as u32;
         let mut h = self.get(R::RDH, q);
         let t = self.get(R::RDT, q);
         if (t + n - h) % n < needed {
             return Err(frame);
         }
+        self.bad_write_backs.pop_front();
         if !strip {
             let fcs = if frame.fcs_ok {
                 crc32(&frame.data)
@@ -458,6 +467,8 @@ impl Device {
         for i in 0..needed {
             let s = h;
             let Some(desc) = self.fetch_rx(q, s, ctx) else {
+                // The ring cannot be read: the queue stopped, and the frame is dropped with it.
+                self.counters.rx_dropped_queue_disabled += 1;
                 ctx.pool.put(frame.data);
                 return Ok(());
             };
@@ -466,8 +477,15 @@ impl Device {
             } else {
                 u64_at(&desc, legacy_rx_desc::BUFFER_ADDR_OFFSET)
             };
-            let lo = i as usize * bsize;
-            let hi = (lo + bsize).min(data_len);
+            // Pieces of BSIZEPACKET bytes, or, spread by a fault, of equal size (each at most
+            // BSIZEPACKET, since there are at least as many as the frame needs).
+            let (lo, hi) = if needed as usize > natural {
+                let (i, k) = (i as usize, needed as usize);
+                (i * data_len / k, (i + 1) * data_len / k)
+            } else {
+                let lo = i as usize * bsize;
+                (lo, (lo + bsize).min(data_len))
+            };
             let chunk = &frame.data[lo..hi];
             if let Err(f) = ctx.dma.write(buf, chunk) {
                 let ring = self.rx_ring(q);
@@ -481,13 +499,18 @@ impl Device {
                     format!("RX descriptor {s}: {} bytes of packet data cannot be written at {buf:#x}: {}; the write is dropped", chunk.len(), f.describe()),
                 );
             }
-            let eop = i + 1 == needed;
+            let last = i + 1 == needed;
+            let eop = last && fault != Some(BadWriteBack::NoEop);
             let daddr = self.rxq[q].base + u64::from(s) * DESC;
-            let bad = !frame.fcs_ok;
+            let bad = !frame.fcs_ok || (last && fault == Some(BadWriteBack::MacError));
+            let len = match fault {
+                Some(BadWriteBack::Length(len)) if last => usize::from(len),
+                _ => chunk.len(),
+            };
             if adv {
-                self.write_back_adv(daddr, chunk.len(), eop, bad, ptype, rss, &frame.data, ctx);
+                self.write_back_adv(daddr, len, eop, bad, ptype, rss, &frame.data, ctx);
             } else {
-                self.write_back_legacy(daddr, chunk.len(), eop, bad, ctx);
+                self.write_back_legacy(daddr, len, eop, bad, ctx);
             }
             if let Some(a) = self.rxq[q].owned[s as usize].take() {
                 release_rx(ctx.posted, a);

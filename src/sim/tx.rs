@@ -88,6 +88,7 @@ impl Device {
     fn read_desc_tx(&mut self, q: usize, s: u32, ctx: &mut Ctx<'_>) -> Option<[u8; 16]> {
         let addr = self.txq[q].base + u64::from(s) * DESC;
         let mut d = [0u8; 16];
+        self.counters.descriptor_reads += 1;
         if let Err(f) = ctx.dma.read(addr, &mut d) {
             let ring = self.tx_ring(q);
             self.report(
@@ -263,10 +264,14 @@ impl Device {
                 Some(descs.len() as u64),
                 Some(ring),
                 format!(
-                    "a packet spans {} descriptors; at most {MAX_TX_DESC_PER_PACKET}",
+                    "a packet spans {} descriptors; at most {MAX_TX_DESC_PER_PACKET}; the packet is dropped",
                     descs.len()
                 ),
             );
+            // Not gathered: a ring of 64 Ki descriptors of 64 KiB each would be 4 GiB of frame.
+            self.counters.tx_dropped += 1;
+            ctx.pool.put(data);
+            return None;
         }
         let first = descs.iter().find(|d| !d.is_context()).copied();
         let mut sum = 0usize;

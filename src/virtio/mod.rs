@@ -44,17 +44,25 @@ use std::time::{Duration, Instant};
 
 use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
 
-use crate::device::{Config, Link, MacAddress, Stats};
-use crate::memory::{DmaAllocator, Mempool, Packet};
+use crate::config::{BufferSizes, Config, Link, MacAddress, Stats};
+use crate::error::Failure;
+use crate::memory::{DmaAllocator, DmaDomain, InDomain, Mempool, Packet};
 use crate::regs::virtio::{
     CTRL_QUEUE, DEVICE_STATUS, GUEST_FEATURES, HOST_FEATURES, MacByte, NET_STATUS, QUEUE_PFN,
     RX_QUEUE, Registers, TX_QUEUE,
 };
-use crate::regs::{Bus, MemBus, PortIo};
+use crate::regs::{Bus, DmaMaster, MemBus, PortIo};
 use crate::{Error, Result};
 use queue::Virtqueue;
 
 pub use crate::regs::virtio::{LEGACY_NET_DEVICE_ID, VIRTIO_VENDOR_ID};
+
+/// The receive buffer sizes the driver takes ([`Config::buffer_size`]): powers of two from 2048
+/// to 2 MiB. The device writes the header (into the headroom) and the frame, any length up to
+/// what the descriptor says (a 32-bit length, VirtIO 1.0 2.4.5), so the room after the headroom
+/// must hold a full frame.
+pub const BUFFER_SIZES: BufferSizes =
+    BufferSizes::for_device("legacy virtio-net", 1, u32::MAX as usize);
 
 /// A register bus that may fail without a register read being able to say so: the driver asks
 /// after each step of a sequence.
@@ -174,6 +182,14 @@ pub struct Virtio<B: CheckedBus> {
     chain: u16,
     promisc: Option<bool>,
     totals: Stats,
+    /// The memory the device reaches by DMA: the queues and pool are in it, and a packet from a
+    /// pool of another domain is never handed to the device.
+    domain: DmaDomain,
+    /// Set once a health check finds the device gone, reset or failed; every batch then fails.
+    failure: Option<Failure>,
+    /// Receive and transmit batches in a row that found nothing (for the health check).
+    rx_idle: u32,
+    tx_idle: u32,
 }
 
 /// How long the device may take to reset or to answer a control command.
@@ -186,14 +202,18 @@ impl<B: CheckedBus> Virtio<B> {
     /// The device chooses its queue sizes in the legacy interface, so `config`'s ring sizes do
     /// not apply; it has one receive and one transmit queue. The receive mempool holds
     /// `config.rx_mempool_size()` buffers, at least twice the receive queue, of
-    /// `config.buffer_size` bytes.
+    /// `config.buffer_size` bytes. `dma` must give memory the device reaches (its bus's
+    /// [`DmaMaster::dma_domain`]).
     pub fn new<A: DmaAllocator + ?Sized>(
         name: String,
         bus: B,
         dma: &A,
         config: &Config,
-    ) -> Result<Self> {
-        config.validate()?;
+    ) -> Result<Self>
+    where
+        B: DmaMaster,
+    {
+        config.validate_for(&BUFFER_SIZES)?;
         if config.rx_queues != 1 || config.tx_queues != 1 {
             return Err(Error::InvalidConfig {
                 problem: format!(
@@ -202,8 +222,14 @@ impl<B: CheckedBus> Virtio<B> {
                 ),
             });
         }
+        let domain = bus.dma_domain();
+        let dma = InDomain {
+            alloc: dma,
+            domain,
+            device: name.clone(),
+        };
         let regs = Registers::new(bus)?;
-        let parts = match Self::init(&name, &regs, dma, config) {
+        let parts = match Self::init(&name, &regs, &dma, config) {
             Ok(parts) => parts,
             Err(err) => {
                 // 3.1.1: "If any of these steps go irrecoverably wrong, the driver SHOULD set the
@@ -225,6 +251,10 @@ impl<B: CheckedBus> Virtio<B> {
             chain: parts.chain,
             promisc: None,
             totals: Stats::default(),
+            domain,
+            failure: None,
+            rx_idle: 0,
+            tx_idle: 0,
         };
         // From here on an error drops `dev`, whose `Drop` resets the device before the queues
         // and buffers are freed.
@@ -349,6 +379,12 @@ impl<B: CheckedBus> Virtio<B> {
     /// The device's name (its PCI address).
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The memory the device reaches by DMA: packets sent on it must come from a pool of this
+    /// domain.
+    pub fn dma_domain(&self) -> DmaDomain {
+        self.domain
     }
 
     /// The features negotiated.
@@ -477,6 +513,53 @@ impl<B: CheckedBus> Virtio<B> {
         .check(what)
     }
 
+    /// The health check of an empty batch: one read of the device status (2.1). A device that
+    /// has gone away reads all ones (no status has every bit set: FAILED and DRIVER_OK together
+    /// mean nothing); one that was reset reads without DRIVER_OK (4.1.4.8: a reset sets the
+    /// status to 0); one that gave up sets FAILED or DEVICE_NEEDS_RESET.
+    fn check_health(&mut self) -> Result<()> {
+        let status = self.regs.device_status().extract();
+        let failure = if let Some((kind, count)) = self.regs.bus().take_error() {
+            Failure::Failed {
+                problem: format!(
+                    "reading the device status failed ({count} port IO access(es), {kind}): is the device still there?"
+                ),
+            }
+        } else if status.get() == u8::MAX {
+            Failure::Removed
+        } else if status.is_set(DEVICE_STATUS::FAILED)
+            || status.is_set(DEVICE_STATUS::DEVICE_NEEDS_RESET)
+        {
+            Failure::Failed {
+                problem: format!(
+                    "the device status reads {:#04x} (FAILED or DEVICE_NEEDS_RESET, virtio 1.0, 2.1): the device gave up; close it and open it again",
+                    status.get()
+                ),
+            }
+        } else if !status.is_set(DEVICE_STATUS::DRIVER_OK) {
+            Failure::Reset {
+                evidence: format!(
+                    "the device status reads {:#04x}, without DRIVER_OK",
+                    status.get()
+                ),
+            }
+        } else {
+            return Ok(());
+        };
+        let error = failure.error(&self.name);
+        log::error!("{error}");
+        self.failure = Some(failure);
+        Err(error)
+    }
+
+    /// The error of a failure found earlier, if there was one.
+    fn failed(&self) -> Result<()> {
+        match &self.failure {
+            Some(failure) => Err(failure.error(&self.name)),
+            None => Ok(()),
+        }
+    }
+
     /// Tells the device that queue `index` has new available entries (4.1.4.8 QUEUE_NOTIFY).
     fn notify(&self, index: u16) -> Result<()> {
         self.regs.queue_notify().set(index);
@@ -505,6 +588,10 @@ impl<B: CheckedBus> Drop for Virtio<B> {
     /// memory that has been handed back.
     fn drop(&mut self) {
         self.regs.device_status().set(0);
+        if matches!(self.failure, Some(Failure::Removed)) {
+            // Nothing there to wait for: the status would read all ones for ever.
+            return;
+        }
         // Wait (briefly) for the reset to be visible, unless the device cannot be reached at all.
         let start = Instant::now();
         while self.regs.device_status().get() != 0

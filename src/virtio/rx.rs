@@ -5,17 +5,27 @@
 use super::queue::NET_HDR_LEN;
 use super::{CheckedBus, RxQueue, Virtio};
 use crate::Result;
+use crate::error::health_check_due;
 use crate::memory::Packet;
 
 impl<B: CheckedBus> Virtio<B> {
     /// Receives up to `max` packets from receive queue `queue` (only 0 exists) into `out`;
-    /// returns how many.
+    /// returns how many. `max` may not exceed the packets the queue holds at once (its size, or
+    /// half of it without ANY_LAYOUT): a larger batch is [`Error::BatchTooLarge`].
     ///
     /// A used entry the driver cannot trust (its id names no buffer the driver posted, or its
     /// length is shorter than the header or longer than the buffer) is dropped and counted in
     /// [`Stats::rx_errors`]; the buffer, if there was one, goes back to the pool.
     ///
+    /// A device that has gone away (its status reads all ones), was reset (DRIVER_OK clear) or
+    /// gave up is reported once a batch comes back empty: [`Error::DeviceRemoved`],
+    /// [`Error::DeviceReset`] or [`Error::DeviceFailed`], from then on for every batch.
+    ///
     /// [`Stats::rx_errors`]: crate::Stats::rx_errors
+    /// [`Error::BatchTooLarge`]: crate::Error::BatchTooLarge
+    /// [`Error::DeviceRemoved`]: crate::Error::DeviceRemoved
+    /// [`Error::DeviceReset`]: crate::Error::DeviceReset
+    /// [`Error::DeviceFailed`]: crate::Error::DeviceFailed
     pub fn rx_batch<E: Extend<Packet>>(
         &mut self,
         queue: u16,
@@ -25,13 +35,19 @@ impl<B: CheckedBus> Virtio<B> {
         if queue != 0 {
             return Err(self.no_queue("receive", queue));
         }
+        self.failed()?;
         let rx = &mut self.rx;
+        // One packet per chain of `chain` descriptors: the most the queue ever holds.
+        let ring = rx.vq.size().get();
+        crate::config::check_rx_batch(max, ring, ring / usize::from(self.chain))?;
         let totals = &mut self.totals;
         let mut received = 0;
+        let mut used_entries = 0;
         while received < max {
             let Some(used) = rx.vq.pop_used() else {
                 break;
             };
+            used_entries += 1;
             // 2.4.8: `id` is the head of the chain the device used. Only a head the driver
             // posted and has not had back yet is believed.
             let head = usize::try_from(used.id)
@@ -74,6 +90,14 @@ impl<B: CheckedBus> Virtio<B> {
         if fill(rx, self.chain) > 0 && rx.vq.publish() {
             let index = rx.vq.index();
             self.notify(index)?;
+        }
+        if used_entries > 0 {
+            self.rx_idle = 0;
+        } else {
+            self.rx_idle = self.rx_idle.wrapping_add(1);
+            if health_check_due(self.rx_idle) {
+                self.check_health()?;
+            }
         }
         Ok(received)
     }

@@ -10,7 +10,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use super::*;
-use crate::memory::{DeviceAddresses, DmaRegion, PlainAllocator};
+use crate::memory::{DeviceAddresses, DmaDomain, DmaRegion, PlainAllocator};
 
 // Feature bits (5.1.3, 6).
 const F_CSUM: u32 = 1 << 0;
@@ -37,12 +37,24 @@ const AVAIL_F_NO_INTERRUPT: u16 = 1;
 const HDR: usize = 10;
 
 /// DMA memory whose device addresses are small fake numbers, so that they fit QUEUE_PFN, with a
-/// table the model uses to reach the memory behind them.
-#[derive(Clone, Default)]
+/// table the model uses to reach the memory behind them: a DMA domain of its own.
+#[derive(Clone)]
 struct FakeDma {
     plain: PlainAllocator,
     next: Rc<Cell<u64>>,
     map: Rc<RefCell<Vec<(u64, usize, usize)>>>,
+    domain: DmaDomain,
+}
+
+impl Default for FakeDma {
+    fn default() -> Self {
+        FakeDma {
+            plain: PlainAllocator::new(),
+            next: Rc::default(),
+            map: Rc::default(),
+            domain: DmaDomain::new_model(),
+        }
+    }
 }
 
 impl DmaAllocator for FakeDma {
@@ -56,12 +68,13 @@ impl DmaAllocator for FakeDma {
             .borrow_mut()
             .push((base, virt.as_ptr() as usize, len));
         // SAFETY: the memory belongs to `region`, which the new region keeps alive as its keeper;
-        // the fake addresses are linear over it.
+        // the fake addresses are linear over it, and the model reaches them through `map`.
         Ok(unsafe {
             DmaRegion::from_shared(
                 virt,
                 len,
                 DeviceAddresses::Linear { base },
+                self.domain,
                 true,
                 Arc::new(region),
             )
@@ -98,6 +111,9 @@ struct State {
     fail_on_driver: bool,
     /// Port IO fails from now on.
     io_broken: bool,
+    /// The device is gone from the bus: reads give all ones, writes go nowhere, and no access
+    /// fails loudly (as port IO to a removed PCI device does).
+    removed: bool,
     io_error: Option<std::io::ErrorKind>,
     /// Control commands received: class, command, argument.
     ctrl_commands: Vec<(u8, u8, u8)>,
@@ -356,6 +372,9 @@ impl FakeBus {
             s.io_error = Some(std::io::ErrorKind::BrokenPipe);
             return u64::MAX;
         }
+        if s.removed {
+            return u64::MAX >> (64 - 8 * width);
+        }
         s.reg_read(offset, width)
     }
 
@@ -363,6 +382,9 @@ impl FakeBus {
         let mut s = self.0.borrow_mut();
         if s.io_broken {
             s.io_error = Some(std::io::ErrorKind::BrokenPipe);
+            return;
+        }
+        if s.removed {
             return;
         }
         s.reg_write(offset, width, value);
@@ -396,6 +418,13 @@ impl Bus for FakeBus {
     }
     unsafe fn write64(&self, _: usize, _: u64) {
         panic!("no 64-bit registers in the legacy header")
+    }
+}
+
+/// The model reaches the memory of its FakeDma, and no other.
+impl DmaMaster for FakeBus {
+    fn dma_domain(&self) -> DmaDomain {
+        self.0.borrow().dma.as_ref().unwrap().domain
     }
 }
 
@@ -834,4 +863,197 @@ fn dropping_the_driver_resets_the_device() {
     assert_eq!(s.status, 0);
     assert_eq!(s.status_writes.last(), Some(&0));
     assert!(s.queues.iter().all(|q| q.pfn == 0));
+}
+
+#[test]
+fn a_batch_larger_than_the_queue_holds_is_refused_and_takes_nothing() {
+    // 256 receive entries: 256 packets at once with ANY_LAYOUT, 128 with two descriptors each.
+    for (features, at_once) in [(F_ALL, 256), (F_ALL & !F_ANY_LAYOUT, 128)] {
+        let (mut dev, state) = open(features);
+        assert!(state.borrow_mut().deliver(&frame(1, 60)));
+        let mut got = Vec::new();
+        let err = dev.rx_batch(0, &mut got, at_once + 1).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::BatchTooLarge { batch, ring: 256, max } if batch == at_once + 1 && max == at_once
+            ),
+            "{err}"
+        );
+        assert!(got.is_empty());
+        // Nothing was taken: the frame is still there for a batch of the right size.
+        assert_eq!(dev.rx_batch(0, &mut got, at_once).unwrap(), 1);
+        assert_eq!(got[0].to_vec(), frame(1, 60));
+        assert_eq!(dev.stats().rx_errors, 0);
+    }
+}
+
+#[test]
+fn buffer_sizes_outside_the_drivers_rule_are_refused_with_the_rule() {
+    for (size, ok) in [
+        (1024, false),
+        (2048, true),
+        (3000, false),
+        (1 << 16, true),
+        (1 << 22, false),
+    ] {
+        let (state, dma) = device(F_ALL);
+        let config = Config {
+            buffer_size: size,
+            ..config()
+        };
+        match Virtio::new("fake".into(), FakeBus(state), &dma, &config) {
+            Ok(dev) => {
+                assert!(ok, "buffer size {size} was taken");
+                assert_eq!(dev.rx_pool(0).unwrap().buffer_size(), size);
+            }
+            Err(err) => {
+                assert!(!ok, "buffer size {size}: {err}");
+                let msg = err.to_string();
+                assert!(
+                    msg.contains("use a power of two from 2048 to 2097152"),
+                    "{msg}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn packets_from_memory_the_device_does_not_reach_are_refused_and_kept() {
+    let (mut dev, state) = open(F_ALL);
+    let plain = Mempool::new(&PlainAllocator::new(), 4, 2048).unwrap();
+    let other = Mempool::new(&FakeDma::default(), 4, 2048).unwrap();
+    for foreign in [&plain, &other] {
+        let mut queue = packets(&state, &[frame(1, 60), frame(2, 60)]);
+        let mut p = foreign.alloc().unwrap();
+        p.set_len(60).unwrap();
+        queue.insert(1, p);
+        let before: Vec<(u32, u32)> = queue
+            .iter()
+            .map(|p| (p.pool().id(), p.pool_index()))
+            .collect();
+        let notes = state.borrow().notifications.len();
+        let err = dev.tx_batch(0, &mut queue).unwrap_err();
+        assert!(
+            matches!(&err, Error::ForeignDmaDomain { what, .. } if what.starts_with("packet 1 ")),
+            "{err}"
+        );
+        let after: Vec<(u32, u32)> = queue
+            .iter()
+            .map(|p| (p.pool().id(), p.pool_index()))
+            .collect();
+        assert_eq!(after, before, "every packet stays, in order");
+        assert_eq!(state.borrow().notifications.len(), notes, "no notification");
+        assert_eq!(dev.tx_pending(0), 0, "nothing in flight");
+        assert!(
+            state.borrow_mut().transmit().is_empty(),
+            "nothing was offered"
+        );
+    }
+}
+
+#[test]
+fn an_allocator_the_device_does_not_reach_is_refused_at_open() {
+    let (state, _dma) = device(F_ALL);
+    let err = Virtio::new(
+        "fake".into(),
+        FakeBus(state.clone()),
+        &PlainAllocator::new(),
+        &config(),
+    )
+    .err()
+    .unwrap();
+    assert!(matches!(err, Error::ForeignDmaDomain { .. }), "{err}");
+    // The device was left failed and reset, as after any init error.
+    assert_eq!(state.borrow().status, 0);
+}
+
+/// Calls `batch` until it fails, at most `n` times.
+fn first_error(n: usize, mut batch: impl FnMut() -> Result<usize>) -> Option<Error> {
+    (0..n).find_map(|_| batch().err())
+}
+
+#[test]
+fn a_removed_device_is_reported_by_empty_batches_and_dropped_without_waiting() {
+    let (mut dev, state) = open(F_ALL);
+    assert!(state.borrow_mut().deliver(&frame(1, 60)));
+    let mut got = Vec::new();
+    assert_eq!(dev.rx_batch(0, &mut got, 32).unwrap(), 1);
+    state.borrow_mut().removed = true;
+    // The first empty batch after traffic checks the status, and it reads 0xff.
+    let e = dev.rx_batch(0, &mut got, 32).unwrap_err();
+    assert!(
+        matches!(&e, Error::DeviceRemoved { device } if device == "fake"),
+        "{e}"
+    );
+    // Every batch after it says so at once; a transmit batch takes nothing.
+    let mut queue = packets(&state, &[frame(2, 60)]);
+    assert!(matches!(
+        dev.tx_batch(0, &mut queue),
+        Err(Error::DeviceRemoved { .. })
+    ));
+    assert_eq!(queue.len(), 1);
+    let pool = dev.rx_pool(0).unwrap().clone();
+    assert_eq!(
+        pool.free_count() + dev.buffers_held() + got.len(),
+        pool.capacity()
+    );
+    let start = std::time::Instant::now();
+    drop(dev);
+    assert!(
+        start.elapsed() < STEP_TIMEOUT,
+        "waited for a device that is gone"
+    );
+    assert_eq!(pool.free_count() + got.len(), pool.capacity());
+}
+
+#[test]
+fn an_idle_device_that_is_removed_is_reported_within_the_check_interval() {
+    let (mut dev, state) = open(F_ALL);
+    let mut got = Vec::new();
+    let mut nothing = VecDeque::new();
+    for _ in 0..100 {
+        assert_eq!(dev.rx_batch(0, &mut got, 32).unwrap(), 0);
+        assert_eq!(dev.tx_batch(0, &mut nothing).unwrap(), 0);
+    }
+    state.borrow_mut().removed = true;
+    let checks = crate::error::HEALTH_CHECK_EVERY as usize;
+    let e = first_error(checks, || dev.rx_batch(0, &mut got, 32));
+    assert!(matches!(e, Some(Error::DeviceRemoved { .. })), "{e:?}");
+}
+
+#[test]
+fn a_device_reset_under_the_driver_is_reported_by_an_empty_batch() {
+    let (mut dev, state) = open(F_ALL);
+    // The device resets itself (as QEMU's does on a system reset): its status reads 0.
+    state.borrow_mut().status = 0;
+    let checks = crate::error::HEALTH_CHECK_EVERY as usize;
+    let e = first_error(checks, || dev.tx_batch(0, &mut VecDeque::new())).unwrap();
+    match &e {
+        Error::DeviceReset { evidence, .. } => {
+            assert!(evidence.contains("0x00, without DRIVER_OK"), "{evidence}")
+        }
+        other => panic!("{other}"),
+    }
+    assert!(e.to_string().contains("open it again"), "{e}");
+    assert!(matches!(
+        dev.rx_batch(0, &mut Vec::new(), 32),
+        Err(Error::DeviceReset { .. })
+    ));
+}
+
+#[test]
+fn a_device_that_gives_up_while_running_is_an_error() {
+    let (mut dev, state) = open(F_ALL);
+    state.borrow_mut().status |= S_FAILED;
+    let e = dev.rx_batch(0, &mut Vec::new(), 32).unwrap_err();
+    assert!(
+        e.to_string().contains("FAILED or DEVICE_NEEDS_RESET"),
+        "{e}"
+    );
+    let (mut dev, state) = open(F_ALL);
+    state.borrow_mut().io_broken = true;
+    let e = dev.rx_batch(0, &mut Vec::new(), 32).unwrap_err();
+    assert!(e.to_string().contains("is the device still there"), "{e}");
 }

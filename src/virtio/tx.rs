@@ -10,26 +10,41 @@ use tock_registers::interfaces::Writeable;
 use super::queue::NET_HDR_LEN;
 use super::{CheckedBus, Virtio};
 use crate::Result;
-use crate::memory::{Packet, USABLE_HEADROOM};
+use crate::error::health_check_due;
+use crate::memory::{Packet, USABLE_HEADROOM, check_domain};
 use crate::regs::Descriptor;
 use crate::regs::virtio::{NetHdr, net_hdr};
 
 impl<B: CheckedBus> Virtio<B> {
     /// Sends packets from the front of `packets` on transmit queue `queue` (only 0 exists);
     /// returns how many it took. Packets that do not fit the queue stay in `packets`, in order.
-    /// An empty packet is taken, dropped and counted in [`Stats::tx_errors`].
+    /// An empty packet is taken, dropped and counted in [`Stats::tx_errors`]. If one of the
+    /// packets the queue could take comes from a pool in memory the device does not reach
+    /// ([`Virtio::dma_domain`]), nothing is taken: the error names it and every packet stays in
+    /// `packets`.
+    ///
+    /// A device that has gone away, was reset or gave up is reported once a batch takes nothing
+    /// (the queue is full, or there was nothing to send), as [`Virtio::rx_batch`] does.
     ///
     /// [`Stats::tx_errors`]: crate::Stats::tx_errors
     pub fn tx_batch(&mut self, queue: u16, packets: &mut VecDeque<Packet>) -> Result<usize> {
         if queue != 0 {
             return Err(self.no_queue("transmit", queue));
         }
+        self.failed()?;
         reap(self);
+        // The packets this batch may take, at most one per free head, must all be in memory the
+        // device reaches; otherwise nothing is taken.
+        let offered = packets.len().min(self.tx.free.len());
+        check_domain(&*packets, offered, self.domain, &self.name)?;
         let chain = self.chain;
         let tx = &mut self.tx;
         let mut taken = 0;
         let mut placed = 0;
-        while let Some(&head) = tx.free.last() {
+        while taken < offered {
+            let Some(&head) = tx.free.last() else {
+                break;
+            };
             let Some(mut packet) = packets.pop_front() else {
                 break;
             };
@@ -49,6 +64,14 @@ impl<B: CheckedBus> Virtio<B> {
         if placed > 0 && tx.vq.publish() {
             let index = tx.vq.index();
             self.notify(index)?;
+        }
+        if taken > 0 {
+            self.tx_idle = 0;
+        } else {
+            self.tx_idle = self.tx_idle.wrapping_add(1);
+            if health_check_due(self.tx_idle) {
+                self.check_health()?;
+            }
         }
         Ok(taken)
     }

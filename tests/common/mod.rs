@@ -67,16 +67,22 @@ impl FakeSysfs {
     }
 
     /// Binds the device at `address` to a kernel driver `driver`: a `driver` link to
-    /// `drivers/<driver>`, which holds an empty `unbind` file, as in the real tree.
+    /// `drivers/<driver>`, which holds empty `unbind` and `bind` files, as in the real tree.
     pub fn bind(&self, address: &str, driver: &str) {
         let drv = self.tmp.path().join("drivers").join(driver);
         fs::create_dir_all(&drv).unwrap();
         fs::write(drv.join("unbind"), b"").unwrap();
+        fs::write(drv.join("bind"), b"").unwrap();
         std::os::unix::fs::symlink(&drv, self.root().join(address).join("driver")).unwrap();
     }
 
     /// What was written to `driver`'s `unbind` file: the addresses unbound from it.
     pub fn unbound(&self, driver: &str) -> String {
         fs::read_to_string(self.tmp.path().join("drivers").join(driver).join("unbind")).unwrap()
+    }
+
+    /// What was written to `driver`'s `bind` file: the addresses given (back) to it.
+    pub fn bound(&self, driver: &str) -> String {
+        fs::read_to_string(self.tmp.path().join("drivers").join(driver).join("bind")).unwrap()
     }
 }
