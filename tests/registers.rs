@@ -66,8 +66,8 @@ fn descriptors_have_their_declared_sizes() {
     assert_eq!(align_of::<ixgbe::AdvRxDesc>(), 16);
     assert_eq!(size_of::<ixgbe::AdvTxDesc>(), 16);
     assert_eq!(size_of::<ixgbe::LegacyRxDesc>(), 16);
-    assert_eq!(ixgbe::adv_rx_desc::WB_STATUS_ERROR_OFFSET, 8);
-    assert_eq!(ixgbe::adv_rx_desc::WB_PKT_LEN_OFFSET, 12);
+    assert_eq!(ixgbe::adv_rx_desc::written_back::STATUS_ERROR_OFFSET, 8);
+    assert_eq!(ixgbe::adv_rx_desc::written_back::PKT_LEN_OFFSET, 12);
     assert_eq!(size_of::<virtio::VirtqDesc>(), 16);
     assert_eq!(size_of::<virtio::VirtqUsedElem>(), 8);
     assert_eq!(size_of::<virtio::NetHdr>(), 10);
@@ -329,13 +329,13 @@ fn mmio_accesses_are_plain_little_endian_loads_and_stores() {
         // is used (the reads below happen after the last use of `bus`).
         let bus = unsafe { Mmio::new(base, 64) };
         let view = ixgbe::adv_rx_desc::View::new(&bus).unwrap();
-        view.read_pkt_addr().set(0x1122_3344_5566_7788);
-        view.read_hdr_addr().set(0);
+        view.to_device().pkt_addr().set(0x1122_3344_5566_7788);
+        view.to_device().hdr_addr().set(0);
         // SAFETY: offsets are inside the window and aligned.
         unsafe { bus.write32(8, 0x3) };
-        let status = view.wb_status_error().extract();
-        assert!(status.is_set(ixgbe::adv_rx_desc::WB_STATUS_ERROR::DD));
-        assert!(status.is_set(ixgbe::adv_rx_desc::WB_STATUS_ERROR::EOP));
+        let status = view.written_back().status_error().extract();
+        assert!(status.is_set(ixgbe::adv_rx_desc::written_back::STATUS_ERROR::DD));
+        assert!(status.is_set(ixgbe::adv_rx_desc::written_back::STATUS_ERROR::EOP));
     }
     assert_eq!(&window.0[0..8], &0x1122_3344_5566_7788u64.to_le_bytes());
     assert_eq!(&window.0[8..12], &3u32.to_le_bytes());
