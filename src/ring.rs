@@ -1,5 +1,8 @@
 //! Power-of-two ring index arithmetic, shared by every driver.
 //!
+//! Only the arithmetic: the memory a descriptor ring occupies is
+//! [`DescRing`](crate::memory::DescRing), which takes a [`RingSize`].
+//!
 //! Descriptor rings hold a power-of-two number of slots, so wrapping an index is a mask rather
 //! than a division. Two styles of index are in use, and this module serves both.
 //!
@@ -140,95 +143,6 @@ impl RingSize {
 impl std::fmt::Display for RingSize {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", self.size)
-    }
-}
-
-/// A ring of DMA descriptors of layout `D` (declared in a datasheet file) in one physically
-/// contiguous DMA region: the memory both the driver and the device walk.
-///
-/// This is the one place that turns a ring index into a pointer into device-shared memory;
-/// drivers get typed views of single descriptors from it and never hold references into the
-/// ring.
-pub struct DescRing<D> {
-    region: crate::memory::DmaRegion,
-    size: RingSize,
-    _layout: core::marker::PhantomData<fn() -> D>,
-}
-
-impl<D: crate::regs::Descriptor> DescRing<D> {
-    /// A zeroed ring of `size` descriptors from `allocator`, contiguous for the device.
-    pub fn new<A: crate::memory::DmaAllocator + ?Sized>(
-        allocator: &A,
-        size: RingSize,
-    ) -> Result<Self> {
-        let bytes = size.get() * D::SIZE;
-        let region = allocator.allocate(bytes, true)?;
-        if region.len() < bytes || !(region.as_ptr() as usize).is_multiple_of(D::ALIGN) {
-            return Err(crate::Error::InvalidMemoryRequest {
-                problem: format!(
-                    "the DMA allocator returned {} bytes at {:p} for a ring of {bytes} bytes aligned to {}",
-                    region.len(),
-                    region.as_ptr(),
-                    D::ALIGN
-                ),
-            });
-        }
-        Ok(Self {
-            region,
-            size,
-            _layout: core::marker::PhantomData,
-        })
-    }
-
-    /// Number of descriptors.
-    #[inline(always)]
-    pub fn size(&self) -> RingSize {
-        self.size
-    }
-
-    /// Bytes the ring occupies.
-    pub fn bytes(&self) -> usize {
-        self.size.get() * D::SIZE
-    }
-
-    /// The device address of the first descriptor (what the device's base registers get).
-    pub fn device_addr(&self) -> u64 {
-        // The region is at least `bytes()` long and contiguous, so offset 0 has an address.
-        self.region.device_addr(0).unwrap_or_default()
-    }
-
-    /// The region behind the ring (for code that fills it wholesale, such as virtqueues).
-    pub fn region(&self) -> &crate::memory::DmaRegion {
-        &self.region
-    }
-
-    /// A typed view of descriptor `index` (taken modulo the ring size), borrowed from the ring
-    /// so that it cannot outlive the memory.
-    #[inline(always)]
-    pub fn get(&self, index: usize) -> DescRef<'_, D::View> {
-        let i = self.size.mask(index);
-        DescRef {
-            // SAFETY: `i < size`, and `new` checked the region holds `size * D::SIZE` bytes at
-            // an address aligned to `D::ALIGN`; `D::SIZE` is a multiple of `D::ALIGN` (the
-            // generator checks it), so descriptor `i` is in bounds and aligned. The view is
-            // borrowed from `self`, which owns the region, so the memory outlives it.
-            view: unsafe { D::view(self.region.virt().add(i * D::SIZE)) },
-            _ring: core::marker::PhantomData,
-        }
-    }
-}
-
-/// One descriptor of a [`DescRing`]: derefs to the descriptor's typed view.
-pub struct DescRef<'ring, V> {
-    view: V,
-    _ring: core::marker::PhantomData<&'ring ()>,
-}
-
-impl<V> core::ops::Deref for DescRef<'_, V> {
-    type Target = V;
-    #[inline(always)]
-    fn deref(&self) -> &V {
-        &self.view
     }
 }
 

@@ -10,14 +10,14 @@ use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
 
 use super::{BUFFER_SIZES, Ixgbe, RxRing, STEP_TIMEOUT, TxRing};
 use crate::config::Config;
-use crate::memory::{DmaAllocator, Mempool};
+use crate::memory::{DescRing, DmaAllocator, Mempool};
 use crate::regs::Bus;
 use crate::regs::ixgbe::{
     self, AUTOC, CTRL, CTRL_EXT, DCA_RXCTRL, DMATXCTL, DTXMXSZRQ, EEC, EIMC, FCTRL, HLREG0, LINKS,
     MRQC, PacketBuffer, RDRXCTL, RETA, RTTDCS, RXCTRL, RXDCTL, RXPBSIZE, Reta, RssKey, SRRCTL,
     TXDCTL, TXPBSIZE,
 };
-use crate::ring::{DescRing, RingSize};
+use crate::ring::RingSize;
 use crate::{Error, Result};
 
 /// Receive packet buffer 0 gets the whole 512 KB when DCB and virtualisation are off
@@ -184,7 +184,7 @@ impl<B: Bus> Ixgbe<B> {
         let ring_size = RingSize::for_driver(config.rx_ring_size)?;
         for n in 0..usize::from(config.rx_queues) {
             let queue = ixgbe::RxQueue::try_from(n)?;
-            let ring = DescRing::new(dma, ring_size)?;
+            let ring = DescRing::new(dma, ring_size, ixgbe::RING_BASE_ALIGN)?;
             let pool = Mempool::new(dma, config.rx_mempool_size(), config.buffer_size)?;
             let regs = &self.regs;
             // 8.2.3.8.7: advanced descriptors with one buffer, BSIZEPACKET KB each, and drop
@@ -406,7 +406,7 @@ impl<B: Bus> Ixgbe<B> {
         let ring_size = RingSize::for_driver(config.tx_ring_size)?;
         for n in 0..usize::from(config.tx_queues) {
             let queue = ixgbe::TxQueue::try_from(n)?;
-            let ring = DescRing::new(dma, ring_size)?;
+            let ring = DescRing::new(dma, ring_size, ixgbe::RING_BASE_ALIGN)?;
             let regs = &self.regs;
             // 8.2.3.9.5 to 8.2.3.9.7: ring base and length.
             let base = ring.device_addr();

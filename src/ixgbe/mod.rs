@@ -16,13 +16,12 @@ use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
 
 use crate::config::{BufferSizes, Config, Link, MacAddress, Stats};
 use crate::error::Failure;
-use crate::memory::{DmaAllocator, DmaDomain, InDomain, Mempool, Packet};
+use crate::memory::{DescRing, DmaAllocator, DmaDomain, InDomain, Mempool, Packet};
 use crate::regs::ixgbe::{
     self, AdvRxDesc, AdvTxDesc, CTRL, FCTRL, LINKS, RAH, RAL, RXCTRL, RXDCTL, ReceiveAddress,
     Registers, SECRXCTRL, SECRXSTAT, TXDCTL,
 };
 use crate::regs::{Bus, DmaMaster};
-use crate::ring::DescRing;
 use crate::{Error, Result};
 
 pub use init::{DEFAULT_RSS_KEY, RSS_KEY_LEN, RSS_MAX_QUEUES, RSS_TABLE_LEN};

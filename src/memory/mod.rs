@@ -29,7 +29,11 @@
 //! anything the device reads as one block (a packet buffer) must not straddle one. The
 //! [`Mempool`] guarantees that for its buffers by using power-of-two entry sizes up to
 //! [`HUGE_PAGE_SIZE`].
+//!
+//! A descriptor ring's memory is a [`DescRing`]: one contiguous region at the base alignment the
+//! device asks for, handing out typed views of its descriptors.
 
+mod desc_ring;
 mod hugepage;
 mod mempool;
 mod plain;
@@ -40,6 +44,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 
+pub use desc_ring::{DescRef, DescRing};
 pub use hugepage::{DEFAULT_HUGE_DIR, HugePageAllocator};
 pub use mempool::{
     DEFAULT_BUFFER_SIZE, HEADROOM, MIN_BUFFER_SIZE, Mempool, Packet, RawBuffer, USABLE_HEADROOM,

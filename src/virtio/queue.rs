@@ -14,7 +14,7 @@ use std::sync::atomic::{Ordering, fence};
 use tock_registers::interfaces::{Readable, Writeable};
 
 use super::layout::VirtqLayout;
-use crate::memory::{DmaAllocator, DmaRegion};
+use crate::memory::{DescRing, DmaAllocator, DmaRegion};
 use crate::regs::virtio::{
     LEGACY_QUEUE_ALIGN, QUEUE_PFN_SHIFT, VirtqAvailElem, VirtqDesc, VirtqUsedElem, net_hdr,
     virtq_avail, virtq_desc::FLAGS, virtq_used,
@@ -23,7 +23,7 @@ use crate::regs::virtio::{
 /// Bytes of the legacy `virtio_net_hdr` in front of every frame (5.1.6).
 pub(crate) const NET_HDR_LEN: usize = net_hdr::SIZE;
 use crate::regs::{Descriptor, Mmio};
-use crate::ring::{DescRing, RingSize};
+use crate::ring::RingSize;
 use crate::{Error, Result};
 
 /// Asks the allocator under it for at least `bytes`, whatever the caller asks: a [`DescRing`]
@@ -89,7 +89,9 @@ impl Virtqueue {
         })?;
         let ring_size = RingSize::new(usize::from(size))?;
         let bytes = layout.total + scratch;
-        let desc = DescRing::new(&AtLeast { dma, bytes }, ring_size)?;
+        // 2.4: the descriptor table's own alignment (its layout's); the whole queue's page
+        // alignment, which the legacy interface adds, is checked below with its own error.
+        let desc = DescRing::new(&AtLeast { dma, bytes }, ring_size, VirtqDesc::ALIGN)?;
         let region = desc.region();
         if region.len() < bytes || !region.is_contiguous() {
             return Err(Error::InvalidMemoryRequest {
