@@ -20,17 +20,13 @@ use crate::regs::ixgbe::{
 use crate::ring::RingSize;
 use crate::{Error, Result};
 
-/// Receive packet buffer 0 gets the whole 512 KB when DCB and virtualisation are off
-/// (datasheet 4.6.11.3.4, "no DCB"): RXPBSIZE.SIZE counts KB.
-const RX_PACKET_BUFFER_KB: u32 = 0x200;
-/// Transmit packet buffer 0 gets the whole 160 KB in the same configuration.
-const TX_PACKET_BUFFER_KB: u32 = 0xA0;
 /// TXDCTL prefetch and host thresholds: prefetch when fewer than 36 descriptors are on chip,
 /// fetch in bursts of at least 8 (datasheet 8.2.3.9.10; PTHRESH + WTHRESH stays within the 40
 /// on-chip descriptors, and HTHRESH is non-zero because PTHRESH is used). WTHRESH stays 0 so
 /// the device writes DD back for every descriptor with RS, at once (7.2.3.5.1).
 const TX_PTHRESH: u32 = 36;
 const TX_HTHRESH: u32 = 8;
+const _: () = assert!(TX_PTHRESH <= ixgbe::TX_ONCHIP_DESC);
 
 /// Bytes of the RSS hash key: RSSRK holds it in ten 32-bit words, first byte lowest (datasheet
 /// 8.2.3.7.14).
@@ -158,7 +154,7 @@ impl<B: Bus> Ixgbe<B> {
         // 4.6.11.3.4: without DCB all packet buffer space goes to buffer 0.
         for pb in PacketBuffer::all() {
             let size = if pb.get() == 0 {
-                RXPBSIZE::SIZE::value::<RX_PACKET_BUFFER_KB>()
+                RXPBSIZE::SIZE::value::<{ ixgbe::RX_PACKET_BUFFER_KB }>()
             } else {
                 RXPBSIZE::SIZE::CLEAR
             };
@@ -394,7 +390,7 @@ impl<B: Bus> Ixgbe<B> {
         regs.rttdcs().modify(RTTDCS::ARBDIS::SET);
         for pb in PacketBuffer::all() {
             let size = if pb.get() == 0 {
-                TXPBSIZE::SIZE::value::<TX_PACKET_BUFFER_KB>()
+                TXPBSIZE::SIZE::value::<{ ixgbe::TX_PACKET_BUFFER_KB }>()
             } else {
                 TXPBSIZE::SIZE::CLEAR
             };

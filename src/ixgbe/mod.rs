@@ -110,6 +110,8 @@ pub struct Ixgbe<B: Bus> {
 
 /// How long a datasheet step may take before the driver gives up on the device.
 const STEP_TIMEOUT: Duration = Duration::from_secs(2);
+/// The longest pause between two polls of a wait (driver choice: ixy polls every 10 ms).
+const POLL_INTERVAL: Duration = Duration::from_millis(10);
 
 impl<B: Bus> Ixgbe<B> {
     /// Resets and initialises the port whose registers are on `bus` (datasheet 4.6.3), with DMA
@@ -424,7 +426,7 @@ impl<B: Bus> Ixgbe<B> {
                 });
             }
             std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(ixgbe::POLL_INTERVAL_MS));
+            pause = (pause * 2).min(POLL_INTERVAL);
         }
     }
 
