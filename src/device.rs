@@ -502,12 +502,40 @@ mod tests {
         );
     }
 
+    /// Plain memory in the domain of a sysfs BAR (physical addresses): the driver allocates
+    /// its rings from it before it touches the device, and no device is behind the fake BAR to
+    /// use the addresses.
+    struct PlainAsPhysical;
+
+    impl DmaAllocator for PlainAsPhysical {
+        fn allocate(&self, size: usize, contiguous: bool) -> Result<crate::memory::DmaRegion> {
+            let region = crate::memory::PlainAllocator::new().allocate(size, contiguous)?;
+            let (virt, len, contiguous) = (region.virt(), region.len(), region.is_contiguous());
+            // SAFETY: the memory belongs to `region`, which the new region keeps alive as its
+            // keeper; nothing reaches it by DMA (the BAR is a plain file).
+            Ok(unsafe {
+                crate::memory::DmaRegion::from_shared(
+                    virt,
+                    len,
+                    crate::memory::DeviceAddresses::Identity,
+                    crate::memory::DmaDomain::Physical,
+                    contiguous,
+                    std::sync::Arc::new(region),
+                )
+            })
+        }
+    }
+
     #[test]
     fn a_device_whose_driver_init_fails_goes_back_to_its_driver() {
         // An 82599 whose BAR0 is plain file memory: CTRL.RST never clears, so the reset times
-        // out inside the driver's initialisation.
+        // out inside the driver's initialisation (after the rings are allocated, which needs
+        // memory of the BAR's domain).
         let (sysfs, pci, config) = fake(0x8086, 0x10fb, true);
-        let err = take_over_err(&pci, PciDriver::Ixgbe, &config);
+        let err = match take_over(&pci, PciDriver::Ixgbe, Rc::new(PlainAsPhysical), &config) {
+            Ok(dev) => panic!("{} opened", dev.name()),
+            Err(e) => e,
+        };
         assert_eq!(sysfs.bound("kdrv"), ADDR);
         assert!(
             matches!(&err, Error::GivenBack { error, .. } if matches!(**error, Error::Timeout { .. })),

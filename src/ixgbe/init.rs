@@ -1,74 +1,102 @@
-//! Bringing an 82599 up: datasheet 4.6.3 (general initialisation), 4.6.4 (link), 4.6.5
-//! (statistics), 4.6.7 (receive) and 4.6.8 (transmit).
+//! Bringing an 82599 up, as one listing of the datasheet's initialisation flow: 4.6.3 (general
+//! initialisation) and the sections it hands over to, 4.6.4 (link), 4.6.5 (statistics), 4.6.7
+//! (receive) and 4.6.8 (transmit).
 //!
-//! Where ixy got a step wrong (the research notes list them), this does what the datasheet says
-//! and the comment says what differs.
+//! Read [`Ixgbe::init`] from top to bottom: all memory first, then one comment per datasheet
+//! step naming its section and saying what the datasheet asks, then the code that does it.
+//! `init_rx` and `init_tx` follow it in the same style. A step rixy does differently or skips
+//! is tagged `// DEPARTS <section>:` with the reason. The waits and the receive-enable
+//! handshake the steps use close the file.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
 
-use super::{BUFFER_SIZES, Ixgbe, RxRing, STEP_TIMEOUT, TxRing};
+use super::filters::promisc_bits;
+use super::rx::RxRing;
+use super::tx::TxRing;
+use super::{BUFFER_SIZES, DEFAULT_RSS_KEY, Ixgbe, RSS_TABLE_LEN};
 use crate::config::Config;
-use crate::memory::{DescRing, DmaAllocator, Mempool};
+use crate::memory::DmaAllocator;
 use crate::regs::Bus;
 use crate::regs::ixgbe::{
     self, AUTOC, CTRL, CTRL_EXT, DCA_RXCTRL, DMATXCTL, DTXMXSZRQ, EEC, EIMC, FCTRL, HLREG0, LINKS,
-    MRQC, PacketBuffer, RDRXCTL, RETA, RTTDCS, RXCTRL, RXDCTL, RXPBSIZE, Reta, RssKey, SRRCTL,
-    TXDCTL, TXPBSIZE,
+    MRQC, PacketBuffer, RDBAL, RDRXCTL, RTTDCS, RXCTRL, RXDCTL, RXPBSIZE, Registers, SECRXCTRL,
+    SECRXSTAT, SRRCTL, TDBAL, TXDCTL, TXPBSIZE, adv_rx_desc, adv_tx_desc,
 };
-use crate::ring::RingSize;
+use crate::ring::{MIN_DRIVER_RING, RingSize};
 use crate::{Error, Result};
 
-/// TXDCTL prefetch and host thresholds: prefetch when fewer than 36 descriptors are on chip,
-/// fetch in bursts of at least 8 (datasheet 8.2.3.9.10; PTHRESH + WTHRESH stays within the 40
-/// on-chip descriptors, and HTHRESH is non-zero because PTHRESH is used). WTHRESH stays 0 so
-/// the device writes DD back for every descriptor with RS, at once (7.2.3.5.1).
+/// How long a datasheet step may take before the driver gives up on the device (driver
+/// choice: every step the datasheet times is done in milliseconds).
+const STEP_TIMEOUT: Duration = Duration::from_secs(2);
+/// The first pause of a wait; each later one doubles, up to [`POLL_INTERVAL`] (driver choice:
+/// the model and a healthy device finish most steps within microseconds).
+const FIRST_PAUSE: Duration = Duration::from_micros(10);
+/// The longest pause between two polls of a wait (driver choice: ixy polls every 10 ms).
+const POLL_INTERVAL: Duration = Duration::from_millis(10);
+
+// 8.2.3.8.1, 8.2.3.9.5: RDBAL and TDBAL hold a ring's base address from bit 7 up, so a ring
+// starts on a RING_BASE_ALIGN boundary: `RxRing::new` and `TxRing::new` ask `DescRing` for it.
+const _: () = assert!(
+    1 << RDBAL::RDBAL::SHIFT == ixgbe::RING_BASE_ALIGN
+        && 1 << TDBAL::TDBAL::SHIFT == ixgbe::RING_BASE_ALIGN
+);
+// 8.2.3.8.3, 8.2.3.9.7: RDLEN and TDLEN are multiples of RING_LEN_MULTIPLE bytes. Every ring
+// the driver takes is a power of two of at least MIN_DRIVER_RING descriptors, so it is enough
+// that the smallest is.
+const _: () = assert!(
+    (MIN_DRIVER_RING * adv_rx_desc::SIZE).is_multiple_of(ixgbe::RING_LEN_MULTIPLE)
+        && (MIN_DRIVER_RING * adv_tx_desc::SIZE).is_multiple_of(ixgbe::RING_LEN_MULTIPLE)
+);
+
+/// TXDCTL prefetch and host thresholds (driver choice within 8.2.3.9.10): prefetch when fewer
+/// than 36 descriptors are on chip, fetch in bursts of at least 8. PTHRESH + WTHRESH stays
+/// within the on-chip descriptors, and HTHRESH is non-zero because PTHRESH is used. WTHRESH
+/// stays 0 so the device writes DD back for every descriptor with RS, at once (7.2.3.5.1).
 const TX_PTHRESH: u32 = 36;
 const TX_HTHRESH: u32 = 8;
-const _: () = assert!(TX_PTHRESH <= ixgbe::TX_ONCHIP_DESC);
-
-/// Bytes of the RSS hash key: RSSRK holds it in ten 32-bit words, first byte lowest (datasheet
-/// 8.2.3.7.14).
-pub const RSS_KEY_LEN: usize = RssKey::COUNT * 4;
-/// Entries of the RSS redirection table: RETA holds four per register (8.2.3.7.15), and the
-/// hash's seven low bits pick one (7.1.2.8).
-pub const RSS_TABLE_LEN: usize = Reta::COUNT * 4;
-/// Most receive queues RSS can spread frames over: a redirection table entry is 4 bits wide.
-pub const RSS_MAX_QUEUES: u16 = 1 << RETA::ENTRY0::BITS;
-
-/// The hash key rixy programs when a port opens with several receive queues: the key of the
-/// datasheet's RSS verification suite (7.1.2.8.3), which Microsoft's RSS specification
-/// publishes with the expected hash of sample flows and DPDK's ixgbe driver also uses by
-/// default. With it, the queue a flow lands on can be checked against published values.
-///
-/// It is not symmetric: the two directions of one connection may land on different queues. An
-/// application that needs both on one queue sets a key whose bytes repeat with a period of two
-/// (for example `0x6d, 0x5a` twenty times), which hashes a flow and its reverse alike, with
-/// [`Ixgbe::set_rss_key`].
-pub const DEFAULT_RSS_KEY: [u8; RSS_KEY_LEN] = [
-    0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3, 0x8f, 0xb0,
-    0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30, 0xf2, 0x0c,
-    0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
-];
+const TX_WTHRESH: u32 = 0;
+const _: () = assert!(TX_PTHRESH + TX_WTHRESH <= ixgbe::TX_ONCHIP_DESC && TX_HTHRESH > 0);
 
 impl<B: Bus> Ixgbe<B> {
+    /// Brings the port up (4.6.3): memory, reset, link, statistics, receive, transmit, in the
+    /// datasheet's order.
     pub(super) fn init<A: DmaAllocator + ?Sized>(
         &mut self,
         dma: &A,
         config: &Config,
     ) -> Result<()> {
-        // 8.2.3.8.7: the NIC writes at most BSIZEPACKET KB into a buffer: the room after the
-        // headroom in whole KB, never more (ixy gave the NIC 2 KB of a 2 KB buffer whose data
-        // starts 64 bytes in). BUFFER_SIZES, checked in `new`, keeps it from a full frame to
-        // the field's 16 KB.
+        // 8.2.3.8.7: the device writes at most BSIZEPACKET KB into a receive buffer. rixy gives
+        // it the room after the headroom in whole KB, never more; BUFFER_SIZES, checked in
+        // `new`, keeps that between a full frame and the field's 16 KB.
         let bsize_kb =
             BUFFER_SIZES.device_room(config.buffer_size) / ixgbe::BUFFER_SIZE_GRANULARITY;
 
-        // 4.6.3.2: a reset the driver did not start may still be running: the previous
-        // owner's close resets the device (rixy's drop does), and a device in reset drops
-        // every write. Wait for CTRL.RST to read 0 and give the device the 10 ms it needs after
-        // a reset before the first write; the driver cannot tell how long ago it ended.
+        // Memory (4.6.7, 4.6.8): each ring, its buffers and their pool exist before a register
+        // points at them. All of it is allocated here, before the first register write, so no
+        // step below can fail for lack of memory.
+        let rx_ring = RingSize::for_driver(config.rx_ring_size)?;
+        for n in 0..usize::from(config.rx_queues) {
+            self.rx.push(RxRing::new(
+                dma,
+                ixgbe::RxQueue::try_from(n)?,
+                rx_ring,
+                config.rx_mempool_size(),
+                config.buffer_size,
+                bsize_kb * ixgbe::BUFFER_SIZE_GRANULARITY,
+            )?);
+        }
+        let tx_ring = RingSize::for_driver(config.tx_ring_size)?;
+        for n in 0..usize::from(config.tx_queues) {
+            self.tx
+                .push(TxRing::new(dma, ixgbe::TxQueue::try_from(n)?, tx_ring)?);
+        }
+
+        // DEPARTS 4.6.3.2: a step the flow does not have: wait for a reset rixy did not start.
+        // The previous owner's close may have reset the device (rixy's own drop does), and a
+        // device in reset drops every write. The driver cannot tell how long ago that reset
+        // ended, so it also gives it the settling time of 4.6.3.2 before the first write.
         self.wait(
             "a reset already in progress (CTRL.RST clearing)",
             "is the device present and powered? a removed device reads all ones",
@@ -77,13 +105,18 @@ impl<B: Bus> Ixgbe<B> {
         )?;
         std::thread::sleep(Duration::from_millis(ixgbe::RESET_SETTLE_MS));
 
-        // 4.6.3.1: mask every interrupt (bit 31 of EIMC is reserved: ixy wrote it) and clear
-        // pending causes.
+        // 4.6.3.1: the flow starts with every interrupt masked (EIMC) and the pending causes
+        // cleared (EICR clears when read).
         self.disable_interrupts();
 
-        // 4.6.3.2: global reset. CTRL.RST resets the whole device, LRST the link; both clear
-        // themselves when the reset is done. 8.2.3.1.1: wait about 1 ms before touching the
-        // device again, and 4.6.3.2: at least 10 ms after it completes.
+        // 4.6.3.2: a global reset puts the device in a known state. CTRL.RST resets the whole
+        // device and CTRL.LRST the link; both clear themselves when done. 8.2.3.1.1: after
+        // setting RST, wait about 1 ms before reading it or touching any other register;
+        // 4.6.3.2: after the reset completes, wait at least 10 ms before configuring.
+        // DEPARTS 4.6.3.2: no master disable first (CTRL.GIO_MASTER_DISABLE, then
+        // STATUS.GIO_MASTER_ENABLE_STATUS reading 0), which drains the device's DMA requests
+        // before a reset. At open nothing of rixy's is in flight: the device was reset at the
+        // previous owner's close (waited for above) or stopped by the kernel driver's unbind.
         self.regs.ctrl().write(CTRL::RST::SET + CTRL::LRST::SET);
         std::thread::sleep(Duration::from_millis(ixgbe::RESET_ACCESS_DELAY_MS));
         self.wait(
@@ -97,10 +130,15 @@ impl<B: Bus> Ixgbe<B> {
         )?;
         std::thread::sleep(Duration::from_millis(ixgbe::RESET_SETTLE_MS));
 
-        // 4.6.3.1 again: the reset re-enabled nothing, but the flow asks to mask after it too.
+        // 4.6.3.1 again: the flow masks interrupts once more after the reset.
         self.disable_interrupts();
 
-        // 4.6.3: wait for the EEPROM auto-read and for DMA initialisation before configuring.
+        // DEPARTS 8.2.3.1.3: CTRL_EXT.DRV_LOAD, which tells manageability firmware that a
+        // driver owns the port, is never set. rixy assumes no firmware shares the port with it;
+        // with such firmware the port would look driverless to it.
+
+        // 4.6.3: configure nothing before the device has loaded its EEPROM settings (EEC.ARD)
+        // and finished its DMA initialisation (RDRXCTL.DMAIDONE).
         self.wait(
             "the EEPROM auto-read (EEC.ARD)",
             "the device's EEPROM may be missing or corrupt",
@@ -114,44 +152,51 @@ impl<B: Bus> Ixgbe<B> {
             |r| r.rdrxctl().is_set(RDRXCTL::DMAIDONE),
         )?;
 
-        // 4.6.4: 10 Gb/s serial link, then restart auto-negotiation.
+        // 4.6.4: the link is set up through AUTOC (link mode, then a restart of
+        // auto-negotiation); it comes up on its own afterwards.
+        // DEPARTS 4.6.4: one fixed mode, 10 Gb/s serial, for every 82599 variant, with none of
+        // the media-specific set-up (SFP+ module identification, KR/KX4 choice) Linux does:
+        // the mode ixy programs, and the one the model implements.
+        // DEPARTS 8.2.3.4.11: AUTOC is written without taking the software/firmware semaphore
+        // (SWSM.SWESMBI, then SW_FW_SYNC.SW_MAC_CSR_SM) that guards it against manageability
+        // firmware: the same assumption as DRV_LOAD above, that no firmware shares the port.
         self.regs
             .autoc()
             .modify(AUTOC::LMS::SERIAL_10G + AUTOC::PMA_PMD_10G::XAUI);
         self.regs.autoc().modify(AUTOC::RESTART_AN::SET);
 
-        // 4.6.5: the statistics registers clear on read; start from zero.
+        // 4.6.5: the statistics registers clear when read; reading them all once starts every
+        // count from zero.
         self.stats();
         self.totals = Default::default();
 
-        self.init_rx(dma, config, bsize_kb as u32)?;
-        self.init_tx(dma, config)?;
+        // 4.6.7, then 4.6.8.
+        self.init_rx(config, bsize_kb as u32)?;
+        self.init_tx()?;
 
-        // Receive filters change only while receive is off (8.2.3.7.1); ixy set promiscuous
-        // mode after enabling receive.
-        self.set_promisc(config.promisc)?;
+        // DEPARTS 4.6.3.1: the flow ends by enabling the interrupts the driver uses. rixy
+        // polls, so every cause stays masked.
 
         self.wait_for_link(config.link_timeout);
         Ok(())
     }
 
+    /// 4.6.3.1: masks every interrupt cause (the defined ones: bit 31 of EIMC is reserved) and
+    /// clears the pending ones by reading EICR.
     fn disable_interrupts(&mut self) {
         self.regs.eimc().write(EIMC::CAUSES::SET);
         let _pending = self.regs.eicr().take();
     }
 
-    /// 4.6.7: receive initialisation.
-    fn init_rx<A: DmaAllocator + ?Sized>(
-        &mut self,
-        dma: &A,
-        config: &Config,
-        bsize_kb: u32,
-    ) -> Result<()> {
+    /// 4.6.7: receive initialisation. Every queue's memory is already allocated, with a buffer
+    /// in each descriptor.
+    fn init_rx(&mut self, config: &Config, bsize_kb: u32) -> Result<()> {
         let regs = &self.regs;
-        // Receive stays off while it is configured.
+        // Receive stays off while it is configured; it is enabled last.
         regs.rxctrl().modify(RXCTRL::RXEN::CLEAR);
 
-        // 4.6.11.3.4: without DCB all packet buffer space goes to buffer 0.
+        // 4.6.11.3.4: without DCB or virtualisation one packet buffer gets all the receive
+        // packet buffer memory, the other seven none.
         for pb in PacketBuffer::all() {
             let size = if pb.get() == 0 {
                 RXPBSIZE::SIZE::value::<{ ixgbe::RX_PACKET_BUFFER_KB }>()
@@ -161,8 +206,9 @@ impl<B: Bus> Ixgbe<B> {
             regs.rxpbsize(pb).write(size);
         }
 
-        // 4.6.7: strip the CRC, and RDRXCTL.CRCStrip must match HLREG0.RXCRCSTRP. 8.2.3.8.8:
-        // RSCFRSTSIZE is cleared and RSCACKC and FCOE_WRFIX are set by software (ixy left them).
+        // 4.6.7: CRC stripping is set in two places that must agree, HLREG0.RXCRCSTRP and
+        // RDRXCTL.CRCSTRIP. 8.2.3.8.8: software clears RSCFRSTSIZE and sets RSCACKC and
+        // FCOE_WRFIX.
         regs.hlreg0().modify(HLREG0::RXCRCSTRP::SET);
         regs.rdrxctl().modify(
             RDRXCTL::CRCSTRIP::SET
@@ -171,54 +217,48 @@ impl<B: Bus> Ixgbe<B> {
                 + RDRXCTL::FCOE_WRFIX::SET,
         );
 
-        // Accept broadcast frames (8.2.3.7.1).
-        regs.fctrl().modify(FCTRL::BAM::SET);
+        // 4.6.7, 8.2.3.7.1: the receive filters are set while receive is off: broadcast
+        // accepted (FCTRL.BAM), and every unicast and multicast address too in promiscuous mode
+        // (UPE, MPE). Receive address 0 keeps the address the device loaded from its EEPROM.
+        // DEPARTS 4.6.7: the multicast table array (MTA) is not zeroed, although a reset does
+        // not clear it: rixy programs no multicast filter and leaves the table as it finds it.
+        // Outside promiscuous mode a multicast frame whose hash bit is set in a stale table is
+        // received.
+        regs.fctrl()
+            .modify(FCTRL::BAM::SET + promisc_bits(config.promisc));
 
-        // 4.6.7: set CTRL_EXT.NS_DIS (no snoop disable) before enabling queues.
+        // 4.6.7: no-snoop stays off for all DMA (CTRL_EXT.NS_DIS) before queues are enabled.
         regs.ctrl_ext().modify(CTRL_EXT::NS_DIS::SET);
 
-        let ring_size = RingSize::for_driver(config.rx_ring_size)?;
-        for n in 0..usize::from(config.rx_queues) {
-            let queue = ixgbe::RxQueue::try_from(n)?;
-            let ring = DescRing::new(dma, ring_size, ixgbe::RING_BASE_ALIGN)?;
-            let pool = Mempool::new(dma, config.rx_mempool_size(), config.buffer_size)?;
-            let regs = &self.regs;
-            // 8.2.3.8.7: advanced descriptors with one buffer, BSIZEPACKET KB each, and drop
-            // frames when no descriptor is free rather than blocking the other queues.
+        for rx in &self.rx {
+            let queue = rx.queue;
+            // 8.2.3.8.7: advanced descriptors with one buffer of BSIZEPACKET KB each, and frames
+            // dropped when no descriptor is free rather than blocking the other queues.
             regs.srrctl(queue).write(
                 SRRCTL::DESCTYPE::ADV_ONE_BUF
                     + SRRCTL::BSIZEPACKET::val_checked(bsize_kb)?
                     + SRRCTL::DROP_EN::SET,
             );
-            // 8.2.3.8.1 to 8.2.3.8.3: ring base (128-byte aligned) and length in bytes.
-            let base = ring.device_addr();
+            // 8.2.3.8.1 to 8.2.3.8.3: the ring's base (RING_BASE_ALIGN-aligned, as `RxRing`
+            // allocated it) and its length in bytes.
+            let base = rx.ring.device_addr();
             regs.rdbal(queue).set(base as u32);
             regs.rdbah(queue).set((base >> 32) as u32);
-            regs.rdlen(queue).set(ring.bytes() as u32);
-            // The head (RDH, read-only: 8.2.3.8.4) is 0 after the reset; the tail starts there
+            regs.rdlen(queue).set(rx.ring.bytes() as u32);
+            // 8.2.3.8.4: the head (RDH, read-only) is 0 after the reset; the tail starts there
             // too, so the device owns nothing until the queue runs.
             regs.rdt(queue).set(0);
-            // 4.6.7: "clear bit 12 of the DCA_RXCTRL register" (reserved, resets to 1).
+            // 4.6.7: bit 12 of DCA_RXCTRL (reserved, 1 after reset) is cleared.
             regs.dca_rxctrl(queue)
                 .modify(DCA_RXCTRL::RESERVED_12::CLEAR);
-            self.rx.push(RxRing {
-                queue,
-                ring,
-                posted: (0..ring_size.get()).map(|_| None).collect(),
-                pool,
-                next: 0,
-                nic_buffer: bsize_kb as usize * ixgbe::BUFFER_SIZE_GRANULARITY,
-                dropping: false,
-                idle: 0,
-            });
         }
 
-        // 7.1.2.8: several queues are fed by RSS, set up before receive is enabled.
+        // 7.1.2.8: with several queues RSS spreads frames over them; it is set up before
+        // receive is enabled.
         self.init_rss()?;
 
-        // 4.6.7: each queue gets its buffers, is enabled, and only once ENABLE reads back as 1
-        // does its tail move. ixy enabled RXEN before the queues; the datasheet enables the
-        // receive path "only after all other settings are done".
+        // 4.6.7: a queue is enabled (RXDCTL.ENABLE), and only once ENABLE reads back as 1 may
+        // its tail move; the receive path as a whole is enabled after everything else.
         for i in 0..self.rx.len() {
             self.start_rx_queue(i)?;
         }
@@ -251,120 +291,11 @@ impl<B: Bus> Ixgbe<B> {
         Ok(())
     }
 
-    /// Sets the 40-byte Toeplitz key RSS hashes with (datasheet 7.1.2.8, RSSRK 8.2.3.7.14).
-    /// Frames already received stay on their queues; the next ones are spread by the new key.
-    /// An error if the device was opened with one receive queue (RSS is off then).
-    pub fn set_rss_key(&mut self, key: &[u8; RSS_KEY_LEN]) -> Result<()> {
-        self.rss_on()?;
-        self.write_rss_key(key);
-        Ok(())
-    }
-
-    /// Sets the redirection table (RETA, datasheet 8.2.3.7.15): entry `i` names the receive
-    /// queue of the frames whose RSS hash has `i` in its seven low bits. Every entry must name
-    /// one of the device's receive queues; otherwise nothing is written and the error names the
-    /// first entry that does not.
-    pub fn set_rss_table(&mut self, table: &[u16; RSS_TABLE_LEN]) -> Result<()> {
-        let queues = self.rss_on()?;
-        if let Some((entry, &queue)) = table.iter().enumerate().find(|&(_, &q)| q >= queues) {
-            return Err(Error::InvalidConfig {
-                problem: format!(
-                    "{}: RSS redirection table entry {entry} names receive queue {queue}, but the device has {queues} receive queues (0 to {}); the table was left as it was: name only those",
-                    self.name,
-                    queues - 1
-                ),
-            });
-        }
-        self.write_rss_table(table)
-    }
-
-    /// The RSS hash key in use, or `None` when RSS is off (one receive queue).
-    pub fn rss_key(&self) -> Option<[u8; RSS_KEY_LEN]> {
-        self.rss_on().ok()?;
-        let mut key = [0u8; RSS_KEY_LEN];
-        for (word, bytes) in RssKey::all().zip(key.chunks_exact_mut(4)) {
-            bytes.copy_from_slice(&self.regs.rssrk(word).get().to_le_bytes());
-        }
-        Some(key)
-    }
-
-    /// The redirection table in use, or `None` when RSS is off (one receive queue).
-    pub fn rss_table(&self) -> Option<[u16; RSS_TABLE_LEN]> {
-        self.rss_on().ok()?;
-        let mut table = [0u16; RSS_TABLE_LEN];
-        for (reg, entries) in Reta::all().zip(table.chunks_exact_mut(4)) {
-            let reta = self.regs.reta(reg).extract();
-            for (entry, field) in
-                entries
-                    .iter_mut()
-                    .zip([RETA::ENTRY0, RETA::ENTRY1, RETA::ENTRY2, RETA::ENTRY3])
-            {
-                *entry = reta.read(field) as u16;
-            }
-        }
-        Some(table)
-    }
-
-    /// The receive queue count, if RSS spreads frames over them; an error saying how to get
-    /// RSS otherwise.
-    fn rss_on(&self) -> Result<u16> {
-        let queues = self.rx_queues();
-        if queues < 2 {
-            return Err(Error::InvalidConfig {
-                problem: format!(
-                    "{}: RSS spreads received frames over several receive queues, and the device was opened with {queues}: open it with 2 to {RSS_MAX_QUEUES} receive queues to set the RSS key or table",
-                    self.name
-                ),
-            });
-        }
-        Ok(queues)
-    }
-
-    fn write_rss_key(&self, key: &[u8; RSS_KEY_LEN]) {
-        for (word, bytes) in RssKey::all().zip(key.chunks_exact(4)) {
-            let value = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-            self.regs.rssrk(word).set(value);
-        }
-    }
-
-    /// Writes the table, four entries per RETA register; an entry wider than its field is an
-    /// error before anything is written.
-    fn write_rss_table(&self, table: &[u16; RSS_TABLE_LEN]) -> Result<()> {
-        let mut values = Vec::with_capacity(Reta::COUNT);
-        for four in table.chunks_exact(4) {
-            let field = |i: usize| u32::from(four[i]);
-            values.push(
-                RETA::ENTRY0::val_checked(field(0))?
-                    + RETA::ENTRY1::val_checked(field(1))?
-                    + RETA::ENTRY2::val_checked(field(2))?
-                    + RETA::ENTRY3::val_checked(field(3))?,
-            );
-        }
-        for (reg, value) in Reta::all().zip(values) {
-            self.regs.reta(reg).write(value);
-        }
-        Ok(())
-    }
-
+    /// 4.6.7: enables receive queue `i`, waits for ENABLE to read 1, then hands the device
+    /// every descriptor but the last (the device owns head..tail-1, 7.1.9).
     fn start_rx_queue(&mut self, i: usize) -> Result<()> {
-        let rx = &mut self.rx[i];
-        let size = rx.ring.size();
-        // Post a buffer in every descriptor; the last one stays the driver's (the device owns
-        // head..tail-1, so at most N-1 descriptors are handed over).
-        for slot in 0..size.get() {
-            let packet = rx.pool.alloc().ok_or_else(|| Error::InvalidConfig {
-                problem: format!(
-                    "the receive mempool of {} buffers ran out filling a ring of {}",
-                    rx.pool.capacity(),
-                    size
-                ),
-            })?;
-            let desc = rx.ring.get(slot);
-            desc.to_device().pkt_addr().set(packet.device_addr());
-            desc.to_device().hdr_addr().set(0);
-            rx.posted[slot] = Some(packet);
-        }
-        let queue = rx.queue;
+        let queue = self.rx[i].queue;
+        let last = self.rx[i].ring.size().get() - 1;
         self.regs.rxdctl(queue).modify(RXDCTL::ENABLE::SET);
         self.wait(
             "a receive queue to start (RXDCTL.ENABLE reading 1)",
@@ -372,21 +303,21 @@ impl<B: Bus> Ixgbe<B> {
             STEP_TIMEOUT,
             |r| r.rxdctl(queue).is_set(RXDCTL::ENABLE),
         )?;
-        let last = size.get() - 1;
         self.regs.rdt(queue).set(last as u32);
         Ok(())
     }
 
-    /// 4.6.8: transmit initialisation.
-    fn init_tx<A: DmaAllocator + ?Sized>(&mut self, dma: &A, config: &Config) -> Result<()> {
+    /// 4.6.8: transmit initialisation. Every queue's ring is already allocated.
+    fn init_tx(&mut self) -> Result<()> {
         let regs = &self.regs;
-        // CRC and padding of short frames by the NIC (8.2.3.22.8).
+        // 8.2.3.22.8: the device appends the CRC and pads short frames.
         regs.hlreg0()
             .modify(HLREG0::TXCRCEN::SET + HLREG0::TXPADEN::SET);
 
-        // 4.6.8: with the transmit arbiter disabled, set packet buffer sizes and the DMA read
-        // request size, then enable the arbiter again. ixy only cleared ARBDIS and wrote
-        // reserved bits of DTXMXSZRQ.
+        // 4.6.8: the packet buffer sizes and the DMA read request size are set while the
+        // transmit arbiter is disabled (RTTDCS.ARBDIS), which is enabled again afterwards.
+        // 4.6.11.3.4: without DCB or virtualisation one packet buffer gets all the transmit
+        // packet buffer memory.
         regs.rttdcs().modify(RTTDCS::ARBDIS::SET);
         for pb in PacketBuffer::all() {
             let size = if pb.get() == 0 {
@@ -399,38 +330,28 @@ impl<B: Bus> Ixgbe<B> {
         regs.dtxmxszrq().write(DTXMXSZRQ::MAX_BYTES_NUM_REQ::SET);
         regs.rttdcs().modify(RTTDCS::ARBDIS::CLEAR);
 
-        let ring_size = RingSize::for_driver(config.tx_ring_size)?;
-        for n in 0..usize::from(config.tx_queues) {
-            let queue = ixgbe::TxQueue::try_from(n)?;
-            let ring = DescRing::new(dma, ring_size, ixgbe::RING_BASE_ALIGN)?;
-            let regs = &self.regs;
-            // 8.2.3.9.5 to 8.2.3.9.7: ring base and length.
-            let base = ring.device_addr();
+        for tx in &self.tx {
+            let queue = tx.queue;
+            // 8.2.3.9.5 to 8.2.3.9.7: the ring's base and its length in bytes; 8.2.3.9.10: the
+            // fetch thresholds.
+            let base = tx.ring.device_addr();
             regs.tdbal(queue).set(base as u32);
             regs.tdbah(queue).set((base >> 32) as u32);
-            regs.tdlen(queue).set(ring.bytes() as u32);
+            regs.tdlen(queue).set(tx.ring.bytes() as u32);
             regs.txdctl(queue).write(
                 TXDCTL::PTHRESH::value::<TX_PTHRESH>()
                     + TXDCTL::HTHRESH::value::<TX_HTHRESH>()
-                    + TXDCTL::WTHRESH::CLEAR,
+                    + TXDCTL::WTHRESH::value::<TX_WTHRESH>(),
             );
-            self.tx.push(TxRing {
-                queue,
-                ring,
-                in_flight: (0..ring_size.get()).map(|_| None).collect(),
-                next: 0,
-                clean: 0,
-                marks: std::collections::VecDeque::with_capacity(ring_size.get()),
-                idle: 0,
-            });
         }
 
-        // 4.6.8: DMATXCTL.TE before any queue is enabled. ixy overwrote the whole register.
+        // 4.6.8: the transmit DMA is enabled (DMATXCTL.TE) before any queue is.
         self.regs.dmatxctl().modify(DMATXCTL::TE::SET);
 
         for i in 0..self.tx.len() {
             let queue = self.tx[i].queue;
-            // TDH (read-only, 8.2.3.9.8) is 0 after the reset; TDT = TDH: the ring is empty.
+            // 4.6.8: a queue is enabled with an empty ring: TDH (read-only, 8.2.3.9.8) is 0
+            // after the reset and TDT = TDH. Its tail moves only once ENABLE reads 1.
             self.regs.tdt(queue).set(0);
             self.regs.txdctl(queue).modify(TXDCTL::ENABLE::SET);
             self.wait(
@@ -460,6 +381,55 @@ impl<B: Bus> Ixgbe<B> {
                 self.name,
                 timeout.as_millis()
             ),
+        }
+    }
+
+    /// Turns the receive path on or off (4.6.7): on the 82599 RXCTRL.RXEN changes only while
+    /// the security block's receive path is stopped (SECRXCTRL.RX_DIS set, then
+    /// SECRXSTAT.SECRX_RDY reading 1), as Linux's `ixgbe_enable_rx_dma_82599` does too.
+    pub(super) fn set_receive(&mut self, on: bool) -> Result<()> {
+        self.regs.secrxctrl().modify(SECRXCTRL::RX_DIS::SET);
+        self.wait(
+            "the receive security path to stop (SECRXSTAT.SECRX_RDY)",
+            "the device did not stop its receive path",
+            STEP_TIMEOUT,
+            |r| r.secrxstat().is_set(SECRXSTAT::SECRX_RDY),
+        )?;
+        let rxen = if on {
+            RXCTRL::RXEN::SET
+        } else {
+            RXCTRL::RXEN::CLEAR
+        };
+        self.regs.rxctrl().modify(rxen);
+        self.regs.secrxctrl().modify(SECRXCTRL::RX_DIS::CLEAR);
+        Ok(())
+    }
+
+    /// Polls `done` until it holds, sleeping between polls, for at most `timeout`; a device
+    /// that never gets there is an error naming what it did not do, never a hang.
+    fn wait(
+        &self,
+        what: &'static str,
+        hint: &'static str,
+        timeout: Duration,
+        mut done: impl FnMut(&Registers<B>) -> bool,
+    ) -> Result<()> {
+        let start = Instant::now();
+        let mut pause = FIRST_PAUSE;
+        loop {
+            if done(&self.regs) {
+                return Ok(());
+            }
+            if start.elapsed() >= timeout {
+                return Err(Error::Timeout {
+                    device: self.name.clone(),
+                    what,
+                    waited_ms: timeout.as_millis() as u64,
+                    hint,
+                });
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(POLL_INTERVAL);
         }
     }
 }

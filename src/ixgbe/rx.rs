@@ -1,16 +1,81 @@
-//! Batched receive (datasheet 7.1): poll the DD bit of the write-back descriptors, hand the
-//! packets over, post fresh buffers, and move the tail once per batch.
+//! A receive queue and batched receive (datasheet 7.1): poll the DD bit of the write-back
+//! descriptors, hand the packets over, post fresh buffers, and move the tail once per batch.
 
+use std::rc::Rc;
 use std::sync::atomic::{Ordering, fence};
 
 use tock_registers::interfaces::{Readable, Writeable};
 
 use super::Ixgbe;
-use crate::Result;
 use crate::error::health_check_due;
-use crate::memory::Packet;
+use crate::memory::{DescRing, DmaAllocator, Mempool, Packet};
 use crate::regs::Bus;
 use crate::regs::ixgbe::adv_rx_desc::written_back::STATUS_ERROR;
+use crate::regs::ixgbe::{self, AdvRxDesc};
+use crate::ring::RingSize;
+use crate::{Error, Result};
+
+/// One receive queue: its descriptor ring, the packets posted to it and the pool they come from.
+pub(super) struct RxRing {
+    pub(super) queue: ixgbe::RxQueue,
+    pub(super) ring: DescRing<AdvRxDesc>,
+    /// The packet whose buffer descriptor `i` points to.
+    pub(super) posted: Vec<Option<Packet>>,
+    pub(super) pool: Rc<Mempool>,
+    /// The next descriptor the device will write back.
+    pub(super) next: usize,
+    /// Bytes the device may write into one buffer (SRRCTL.BSIZEPACKET).
+    pub(super) nic_buffer: usize,
+    /// Inside a frame being dropped: the last descriptor seen had no EOP, so the ones after it
+    /// up to the next EOP belong to the same frame.
+    pub(super) dropping: bool,
+    /// Batches in a row that found nothing (for the health check).
+    pub(super) idle: u32,
+}
+
+impl RxRing {
+    /// The memory of receive queue `queue` (4.6.7: memory before any register is written): a ring of
+    /// `size` descriptors at the base alignment RDBAL needs, a pool of `pool_size` buffers of
+    /// `buffer_size` bytes, and a buffer posted in every descriptor in the read format
+    /// (7.1.6.1). The device may write `nic_buffer` bytes into each (SRRCTL.BSIZEPACKET).
+    pub(super) fn new<A: DmaAllocator + ?Sized>(
+        dma: &A,
+        queue: ixgbe::RxQueue,
+        size: RingSize,
+        pool_size: usize,
+        buffer_size: usize,
+        nic_buffer: usize,
+    ) -> Result<Self> {
+        let ring = DescRing::<AdvRxDesc>::new(dma, size, ixgbe::RING_BASE_ALIGN)?;
+        let pool = Mempool::new(dma, pool_size, buffer_size)?;
+        // Every descriptor gets a buffer; the tail will hand over all but the last (the device
+        // owns head..tail-1, so at most N-1 descriptors are the device's, 7.1.9).
+        let mut posted = Vec::with_capacity(size.get());
+        for slot in 0..size.get() {
+            let packet = pool.alloc().ok_or_else(|| Error::InvalidConfig {
+                problem: format!(
+                    "the receive mempool of {} buffers ran out filling a ring of {}",
+                    pool.capacity(),
+                    size
+                ),
+            })?;
+            let desc = ring.get(slot);
+            desc.to_device().pkt_addr().set(packet.device_addr());
+            desc.to_device().hdr_addr().set(0);
+            posted.push(Some(packet));
+        }
+        Ok(RxRing {
+            queue,
+            ring,
+            posted,
+            pool,
+            next: 0,
+            nic_buffer,
+            dropping: false,
+            idle: 0,
+        })
+    }
+}
 
 impl<B: Bus> Ixgbe<B> {
     /// Receives up to `max` packets from receive queue `queue` into `out`; returns how many.

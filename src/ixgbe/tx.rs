@@ -1,5 +1,5 @@
-//! Batched transmit (datasheet 7.2): clean completed batches, place new packets, and move the
-//! tail once per batch.
+//! A transmit queue and batched transmit (datasheet 7.2): clean completed batches, place new
+//! packets, and move the tail once per batch.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{Ordering, fence};
@@ -9,11 +9,50 @@ use tock_registers::interfaces::{Readable, Writeable};
 use super::Ixgbe;
 use crate::Result;
 use crate::error::health_check_due;
-use crate::memory::{Packet, check_domain};
+use crate::memory::{DescRing, DmaAllocator, Packet, check_domain};
 use crate::regs::Bus;
-use crate::regs::ixgbe::MIN_TX_PAYLEN;
 use crate::regs::ixgbe::adv_tx_desc::to_device::{CMD_TYPE_LEN, OLINFO_STATUS};
 use crate::regs::ixgbe::adv_tx_desc::written_back::STATUS;
+use crate::regs::ixgbe::{self, AdvTxDesc, MIN_TX_PAYLEN};
+use crate::ring::RingSize;
+
+/// One transmit queue: its descriptor ring and the packets in flight.
+pub(super) struct TxRing {
+    pub(super) queue: ixgbe::TxQueue,
+    pub(super) ring: DescRing<AdvTxDesc>,
+    /// The packet descriptor `i` sends, until it is cleaned.
+    pub(super) in_flight: Vec<Option<Packet>>,
+    /// The next free descriptor (TDT after the batch).
+    pub(super) next: usize,
+    /// The oldest descriptor not cleaned yet.
+    pub(super) clean: usize,
+    /// The last descriptor of every batch in flight, oldest first: only these ask for a status
+    /// write-back (RS), so one DD check frees a whole batch. Capacity: the ring size, so it
+    /// never grows on the transmit path.
+    pub(super) marks: VecDeque<usize>,
+    /// Batches in a row that took nothing (for the health check).
+    pub(super) idle: u32,
+}
+
+impl TxRing {
+    /// The memory of transmit queue `queue` (4.6.8: memory before any register is written): a zeroed
+    /// ring of `size` descriptors at the base alignment TDBAL needs.
+    pub(super) fn new<A: DmaAllocator + ?Sized>(
+        dma: &A,
+        queue: ixgbe::TxQueue,
+        size: RingSize,
+    ) -> Result<Self> {
+        Ok(TxRing {
+            queue,
+            ring: DescRing::new(dma, size, ixgbe::RING_BASE_ALIGN)?,
+            in_flight: (0..size.get()).map(|_| None).collect(),
+            next: 0,
+            clean: 0,
+            marks: VecDeque::with_capacity(size.get()),
+            idle: 0,
+        })
+    }
+}
 
 impl<B: Bus> Ixgbe<B> {
     /// Sends packets from the front of `packets` on transmit queue `queue`; returns how many it
