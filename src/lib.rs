@@ -39,6 +39,7 @@ pub mod apps;
 pub mod config;
 mod device;
 pub mod error;
+pub mod frame;
 pub mod ixgbe;
 pub mod memory;
 pub mod pci;

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use rixy::apps::frame::FrameSpec;
+use rixy::frame::FrameSpec;
 use rixy::sim::{PortConfig, Severity, World};
 use rixy::{Config, Device, Mempool, Packet};
 
