@@ -3,7 +3,8 @@
 //!
 //! The simulated traffic source ([`crate::sim`]) sends it, `rixy-pktgen` builds it with
 //! [`FrameSpec`], `rixy-fwd` [`touch`]es it, and the tests read it back with [`parse`] and
-//! [`seq`]. It is part of the library, not of the apps.
+//! [`seq`]. It is part of the library, not of the apps, so it is there without the `apps`
+//! feature too.
 //!
 //! ## Layout
 //!

@@ -4,6 +4,10 @@
 //! constants). The test frame pktgen sends is not here but in [`crate::frame`]: the simulated
 //! traffic source sends it too.
 //!
+//! This module and the three apps come with the cargo feature `apps` (on by default), which
+//! brings clap and ctrlc; a program that only drives NICs depends on rixy with
+//! `default-features = false` and gets the driver alone.
+//!
 //! - [`cli`]: the command lines of the three apps (clap) and their value parsers,
 //! - [`pcap`]: a writer for classic pcap files,
 //! - [`stats`]: the per-second rate lines and the totals line,
