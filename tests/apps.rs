@@ -870,3 +870,25 @@ fn pcap_stops_after_its_duration() {
     assert_test_frames(&capture, captured as usize);
     assert_eq!(rate_lines(&stdout, "sim:0").len(), 1, "{stdout}");
 }
+
+/// A device that falls off the bus while an app runs ends the app: each batch that comes back
+/// empty lets the driver look, it finds the device gone, and the app prints one line naming the
+/// device and exits with 1 (the hidden `--sim-inject removed` removes the simulated port right
+/// after it opens).
+#[test]
+fn a_device_removed_while_running_ends_each_app_with_one_error_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (bin, mut args) in each_app("sim:6", tmp.path()) {
+        args.extend(["--duration", "5", "--sim-inject", "removed"].map(String::from));
+        let out = run(bin, &args_of(&args));
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{bin}: {stderr}");
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{bin}: not one line:\n{stderr}");
+        assert!(
+            lines[0].starts_with("error: sim:6: the device is gone"),
+            "{bin}: {}",
+            lines[0]
+        );
+    }
+}

@@ -255,6 +255,7 @@ fn inject(port: &sim::Port, mistake: SimMistake) -> AppResult<()> {
             // No ring is that long: rixy's rings hold at most 4096 descriptors.
             regs.rdt(q).set(0xFFFF);
         }
+        SimMistake::Removed => port.surprise_removal(),
     }
     Ok(())
 }
