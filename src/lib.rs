@@ -35,6 +35,11 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+// The unit tests of `device` include the integration tests' shared helpers, which name the
+// crate `rixy` as every user of it does.
+#[cfg(test)]
+extern crate self as rixy;
+
 pub mod apps;
 pub mod config;
 mod device;

@@ -567,7 +567,7 @@ fn life(world: &World, g: &Port, a: &Port) {
         let mut back = Vec::new();
         gen_dev.rx_batch(0, &mut back, 32).unwrap();
         echoed.extend(back.iter().map(|p| rixy::apps::frame::seq(p).unwrap()));
-        if sent % 512 == 0 {
+        if sent.is_multiple_of(512) {
             gen_dev.stats();
             a_dev.stats();
         }

@@ -433,7 +433,7 @@ fn base64_decode(text: &str) -> Result<Vec<u8>, String> {
         .into())
     };
     let bytes = text.as_bytes();
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(format!(
             "{} base64 characters are not a multiple of 4",
             bytes.len()

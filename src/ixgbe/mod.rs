@@ -387,6 +387,15 @@ impl<B: Bus> Ixgbe<B> {
         self.domain
     }
 
+    /// The device address of every packet buffer the queues hold (receive buffers posted,
+    /// transmits not cleaned), found by walking each ring's slots: for accounting checks that
+    /// must see which buffers are held, not only how many.
+    pub fn held_buffer_addrs(&self) -> Vec<u64> {
+        let rx = self.rx.iter().flat_map(|r| r.posted.iter().flatten());
+        let tx = self.tx.iter().flat_map(|t| t.in_flight.iter().flatten());
+        rx.chain(tx).map(Packet::device_addr).collect()
+    }
+
     /// The mempool of receive queue `queue`.
     pub fn rx_pool(&self, queue: u16) -> Option<&Rc<Mempool>> {
         self.rx.get(usize::from(queue)).map(|r| &r.pool)

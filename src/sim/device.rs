@@ -1527,7 +1527,7 @@ impl Device {
             Direction::Tx => self.tx_ring(q),
         };
         let mut ok = true;
-        if base == 0 || base % 128 != 0 {
+        if base == 0 || !base.is_multiple_of(128) {
             self.report(
                 Severity::Error,
                 "ring-base-invalid",
@@ -1543,7 +1543,7 @@ impl Device {
             Direction::Rx => fmask(RDLEN::LEN),
             Direction::Tx => fmask(TDLEN::LEN),
         };
-        if len_bytes == 0 || len_bytes % 128 != 0 || len_bytes & !len_field != 0 {
+        if len_bytes == 0 || !len_bytes.is_multiple_of(128) || len_bytes & !len_field != 0 {
             self.report(
                 Severity::Error,
                 "ring-length-invalid",

@@ -957,7 +957,7 @@ impl SimBar {
 fn bad_offset(d: &mut Device, offset: usize, width: usize) -> Option<u32> {
     let rule = if offset.checked_add(width).is_none_or(|e| e > BAR_LEN) {
         "access-outside-bar"
-    } else if offset % 4 != 0 {
+    } else if !offset.is_multiple_of(4) {
         "access-misaligned"
     } else {
         return None;
