@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use rixy::Error;
 use rixy::pci::{
-    Capability, Msix, PciAddress, PciAddressField::*, PciAddressProblem, PciAddressProblem::*,
-    PciDevice,
+    Capability, ConfigFile, Msix, PciAddress, PciAddressField::*, PciAddressProblem,
+    PciAddressProblem::*, PciDevice,
 };
 use rixy::regs::MemBus;
 use rixy::regs::pci::cap_header::CAP_ID;
@@ -194,6 +194,23 @@ struct MsixFields {
     pba: (u32, u32),
     enabled: bool,
     function_masked: bool,
+}
+
+impl MsixFields {
+    /// What the MSI-X reader must find for this capability at `offset`.
+    fn at(&self, offset: usize) -> Msix {
+        let bar = |bir: u32| Bar::new(bir as usize).unwrap();
+        Msix {
+            offset,
+            vectors: self.vectors,
+            table_bar: bar(self.table.0),
+            table_offset: self.table.1,
+            pba_bar: bar(self.pba.0),
+            pba_offset: self.pba.1,
+            enabled: self.enabled,
+            function_masked: self.function_masked,
+        }
+    }
 }
 
 /// A NIC's MSI-X capability: 64 vectors, the table at 0 and the pending bits at 0x2000 of BAR3,
@@ -438,6 +455,9 @@ fn the_generated_header_has_the_layout_of_figure_6_1() {
     assert_eq!(c.subsystem_id().get(), 0x2f2e);
     assert_eq!(c.capabilities_ptr().get(), 0x34);
     assert_eq!(c.interrupt_pin().get(), 0x3d);
+    // The bits rixy acts on (6.2.2, 6.2.3), as the specification numbers them.
+    assert_eq!(COMMAND::BUS_MASTER::SET.value, 1 << 2);
+    assert_eq!(STATUS::CAPABILITIES_LIST::SET.value, 1 << 4);
     assert_eq!(cap_header::SIZE, 2);
     assert_eq!(
         (
@@ -469,9 +489,14 @@ fn a_config_file_that_ends_early_is_a_read_error() {
     assert_eq!(dev.vendor_id().unwrap(), 0x8086);
 }
 
-/// The error of a malformed capability list, with its problem text.
-fn malformed(result: rixy::Result<impl std::fmt::Debug>) -> String {
-    match result {
+/// The problem `read` reports for a device with configuration space `config`, which must be a
+/// malformed capability list.
+fn malformed<T: std::fmt::Debug>(
+    config: &ConfigImage,
+    read: impl FnOnce(&ConfigFile) -> rixy::Result<T>,
+) -> String {
+    let fake = FakeDevice::with_config(config, None);
+    match read(fake.open().unwrap().config()) {
         Err(Error::BadPciCapabilities { address, problem }) => {
             assert_eq!(address.to_string(), ADDR);
             problem
@@ -518,52 +543,47 @@ fn walks_the_capability_list_and_reads_msix() {
         Some(caps[2])
     );
     assert_eq!(dev.config().find_capability(CAP_ID::ID::MSI).unwrap(), None);
-    assert_eq!(
-        dev.config().msix().unwrap(),
-        Some(Msix {
-            offset: 0x50,
-            vectors: 64,
-            table_bar: Bar::at::<3>(),
-            table_offset: 0,
-            pba_bar: Bar::at::<3>(),
-            pba_offset: 0x2000,
-            enabled: false,
-            function_masked: true,
-        })
-    );
+    assert_eq!(dev.config().msix().unwrap(), Some(NIC_MSIX.at(0x50)));
     // Reading capabilities writes nothing.
     assert_eq!(fs::read(fake.dir.join("config")).unwrap(), config.bytes());
 }
 
 #[test]
 fn msix_fields_come_from_their_own_bits() {
-    // Table and pending bits in different BARs at offsets that use every offset bit, the largest
-    // table, enabled and unmasked: each field of the reader against a value of its own.
-    let msix = MsixFields {
-        vectors: 2048,
-        table: (0, 0xffff_fff8),
-        pba: (5, 0x0000_0008),
-        enabled: true,
-        function_masked: false,
-    };
-    let config = ConfigImage::new()
-        .capability_list(0xf0)
-        .msix(0xf0, 0, &msix);
-    let fake = FakeDevice::with_config(&config, None);
-    let found = fake.open().unwrap().config().msix().unwrap().unwrap();
-    assert_eq!(
-        found,
-        Msix {
-            offset: 0xf0,
-            vectors: 2048,
-            table_bar: Bar::at::<0>(),
-            table_offset: 0xffff_fff8,
-            pba_bar: Bar::at::<5>(),
-            pba_offset: 8,
-            enabled: true,
-            function_masked: false,
-        }
-    );
+    // The capability's words as raw bits, written out from PCI 3.0 6.8.2.3 to 6.8.2.5 rather
+    // than through registers/pci.toml's fields: TABLE_SIZE in bits 10:0, FUNCTION_MASK bit 14,
+    // ENABLE bit 15; a BIR in bits 2:0 and the QWORD-aligned offset above it. The table sits in
+    // BAR0 at 0xfffffff8, the pending bits in BAR5 at 8.
+    for (control, vectors, enabled, function_masked) in
+        [(0x87ffu16, 2048, true, false), (0x4000, 1, false, true)]
+    {
+        let config =
+            ConfigImage::new()
+                .capability_list(0xf0)
+                .capability(0xf0, CAP_ID::ID::MSIX.value, 0);
+        config.put(
+            0xf0 + msix_cap::MESSAGE_CONTROL_OFFSET,
+            &control.to_le_bytes(),
+        );
+        config.put(0xf0 + msix_cap::TABLE_OFFSET, &0xffff_fff8u32.to_le_bytes());
+        config.put(0xf0 + msix_cap::PBA_OFFSET, &0x0000_000du32.to_le_bytes());
+        let fake = FakeDevice::with_config(&config, None);
+        let found = fake.open().unwrap().config().msix().unwrap().unwrap();
+        assert_eq!(
+            found,
+            Msix {
+                offset: 0xf0,
+                vectors,
+                table_bar: Bar::at::<0>(),
+                table_offset: 0xffff_fff8,
+                pba_bar: Bar::at::<5>(),
+                pba_offset: 8,
+                enabled,
+                function_masked,
+            },
+            "message control {control:#06x}"
+        );
+    }
 }
 
 #[test]
@@ -594,17 +614,21 @@ fn a_looping_capability_list_is_an_error() {
         .capability_list(0x40)
         .capability(0x40, CAP_ID::ID::POWER_MANAGEMENT.value, 0x50)
         .msix(0x50, 0x40, &NIC_MSIX);
-    let fake = FakeDevice::with_config(&config, None);
-    let dev = fake.open().unwrap();
-    let problem = malformed(dev.config().capabilities());
     assert_eq!(
-        problem,
+        malformed(&config, ConfigFile::capabilities),
         "the next pointer of the capability at 0x50 points back to the capability at 0x40: the list loops"
     );
     // Every way in walks the whole list, so none of them loops forever either.
-    malformed(dev.config().find_capability(CAP_ID::ID::MSIX));
-    let err = dev.config().msix().unwrap_err();
-    let msg = err.to_string();
+    malformed(&config, |c| c.find_capability(CAP_ID::ID::MSIX));
+    malformed(&config, ConfigFile::msix);
+    let fake = FakeDevice::with_config(&config, None);
+    let msg = fake
+        .open()
+        .unwrap()
+        .config()
+        .msix()
+        .unwrap_err()
+        .to_string();
     assert!(
         msg.contains(ADDR) && msg.contains("malformed capability list") && msg.contains("loops"),
         "{msg}"
@@ -615,10 +639,7 @@ fn a_looping_capability_list_is_an_error() {
         CAP_ID::ID::VENDOR_SPECIFIC.value,
         0xff,
     );
-    let fake = FakeDevice::with_config(&config, None);
-    assert!(
-        malformed(fake.open().unwrap().config().capabilities()).contains("at 0xfc: the list loops")
-    );
+    assert!(malformed(&config, ConfigFile::capabilities).contains("at 0xfc: the list loops"));
 }
 
 #[test]
@@ -628,51 +649,45 @@ fn a_pointer_into_the_header_is_an_error() {
         CAP_ID::ID::POWER_MANAGEMENT.value,
         0x10,
     );
-    let fake = FakeDevice::with_config(&config, None);
     assert_eq!(
-        malformed(fake.open().unwrap().config().capabilities()),
+        malformed(&config, ConfigFile::capabilities),
         "the next pointer of the capability at 0x40 points to 0x10, inside the 64-byte header"
     );
     let config = ConfigImage::new().capability_list(0x3c);
-    let fake = FakeDevice::with_config(&config, None);
     assert_eq!(
-        malformed(fake.open().unwrap().config().capabilities()),
+        malformed(&config, ConfigFile::capabilities),
         "CAPABILITIES_PTR points to 0x3c, inside the 64-byte header"
     );
 }
 
 #[test]
 fn a_bad_msix_capability_is_an_error() {
-    // A table BIR of 7 (reserved: BIRs 0 to 5 name BAR0 to BAR5).
-    let bad_bir = MsixFields {
+    // BIRs 6 and 7 are reserved: 0 to 5 name BAR0 to BAR5.
+    let with = |msix: MsixFields| {
+        ConfigImage::new()
+            .capability_list(0x40)
+            .msix(0x40, 0, &msix)
+    };
+    let bad_table = with(MsixFields {
         table: (7, 0),
         ..NIC_MSIX
-    };
-    let config = ConfigImage::new()
-        .capability_list(0x40)
-        .msix(0x40, 0, &bad_bir);
-    let fake = FakeDevice::with_config(&config, None);
+    });
     assert_eq!(
-        malformed(fake.open().unwrap().config().msix()),
+        malformed(&bad_table, ConfigFile::msix),
         "the MSI-X capability at 0x40 puts its table in BAR 7, and BARs are 0 to 5"
     );
-    let bad_bir = MsixFields {
+    let bad_pba = with(MsixFields {
         pba: (6, 0),
         ..NIC_MSIX
-    };
-    let config = ConfigImage::new()
-        .capability_list(0x40)
-        .msix(0x40, 0, &bad_bir);
-    let fake = FakeDevice::with_config(&config, None);
-    assert!(malformed(fake.open().unwrap().config().msix()).contains("pending bit array in BAR 6"));
+    });
+    assert!(malformed(&bad_pba, ConfigFile::msix).contains("pending bit array in BAR 6"));
     // An MSI-X capability at 0xf8 would end at 0x104, past the 256 bytes of config space.
     let config =
         ConfigImage::new()
             .capability_list(0xf8)
             .capability(0xf8, CAP_ID::ID::MSIX.value, 0);
-    let fake = FakeDevice::with_config(&config, None);
     assert_eq!(
-        malformed(fake.open().unwrap().config().msix()),
+        malformed(&config, ConfigFile::msix),
         "the MSI-X capability at 0xf8 runs past the end of the 256-byte configuration space"
     );
 }

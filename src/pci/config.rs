@@ -25,7 +25,7 @@ use tock_registers::interfaces::Readable;
 
 use super::PciAddress;
 use crate::error::{Error, Result};
-use crate::regs::Bus;
+use crate::regs::byte_copy_bus;
 use crate::regs::pci::cap_header::{CAP_ID, NEXT_PTR};
 use crate::regs::pci::msix_cap::{MESSAGE_CONTROL, PBA, TABLE};
 use crate::regs::pci::{
@@ -88,37 +88,9 @@ impl ConfigBus<'_> {
     }
 }
 
-/// Configuration accesses need no alignment of their own: every method is one `pread` or `pwrite`
-/// of the file at the window's base plus `offset`.
-impl Bus for ConfigBus<'_> {
-    fn len(&self) -> usize {
-        self.len
-    }
-    unsafe fn read8(&self, offset: usize) -> u8 {
-        u8::from_le_bytes(self.read(offset))
-    }
-    unsafe fn read16(&self, offset: usize) -> u16 {
-        u16::from_le_bytes(self.read(offset))
-    }
-    unsafe fn read32(&self, offset: usize) -> u32 {
-        u32::from_le_bytes(self.read(offset))
-    }
-    unsafe fn read64(&self, offset: usize) -> u64 {
-        u64::from_le_bytes(self.read(offset))
-    }
-    unsafe fn write8(&self, offset: usize, value: u8) {
-        self.write(offset, &value.to_le_bytes());
-    }
-    unsafe fn write16(&self, offset: usize, value: u16) {
-        self.write(offset, &value.to_le_bytes());
-    }
-    unsafe fn write32(&self, offset: usize, value: u32) {
-        self.write(offset, &value.to_le_bytes());
-    }
-    unsafe fn write64(&self, offset: usize, value: u64) {
-        self.write(offset, &value.to_le_bytes());
-    }
-}
+// Configuration accesses need no alignment of their own: every access is one `pread` or `pwrite`
+// of the file at the window's base plus its offset.
+byte_copy_bus!(ConfigBus<'_>, |bus| bus.len, read, write);
 
 /// One entry of a function's capability list (6.7).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

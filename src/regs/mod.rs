@@ -34,6 +34,7 @@
 mod bus;
 mod handle;
 
+pub(crate) use bus::byte_copy_bus;
 pub use bus::{Bus, DmaMaster, MemBus, Mmio, PortIo, Word};
 pub use handle::{RcReg, Reg};
 
