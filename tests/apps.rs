@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 mod common;
 
 use common::FakeSysfs;
-use rixy::apps::frame::{self, FrameSpec};
 use rixy::apps::pcap::PcapWriter;
+use rixy::frame::{self, FrameSpec};
 
 const PKTGEN: &str = env!("CARGO_BIN_EXE_rixy-pktgen");
 const FWD: &str = env!("CARGO_BIN_EXE_rixy-fwd");

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser};
 
-use crate::apps::frame::{MAX_FRAME_LEN, MIN_FRAME_LEN, SEQ_OFFSET};
+use crate::frame::{MAX_FRAME_LEN, MIN_FRAME_LEN, SEQ_OFFSET};
 use crate::{Config, MacAddress};
 
 /// What a device argument accepts, for `--help`.
