@@ -381,6 +381,18 @@ pub enum Error {
         /// What is wrong.
         problem: String,
     },
+
+    /// A capability list in configuration space (PCI 3.0, 6.7) that cannot be right: a pointer
+    /// into the header, a loop, a capability that does not fit or names no BAR.
+    #[error(
+        "PCI device {address} has a malformed capability list: {problem}; its configuration space is broken or this is not a PCI function (see lspci -vv -s {address} as root)"
+    )]
+    BadPciCapabilities {
+        /// The address.
+        address: crate::pci::PciAddress,
+        /// What is wrong, naming the offsets.
+        problem: String,
+    },
 }
 
 impl Error {
