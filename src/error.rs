@@ -267,6 +267,17 @@ pub enum Error {
         capacity: usize,
     },
 
+    /// A test frame ([`crate::frame`]) size outside what Ethernet allows without jumbo frames.
+    #[error(
+        "a frame of {size} bytes is outside {}..={}: give a size in that range (without the 4-byte FCS)",
+        crate::frame::MIN_FRAME_LEN,
+        crate::frame::MAX_FRAME_LEN
+    )]
+    FrameSize {
+        /// The size asked for.
+        size: usize,
+    },
+
     /// A raw buffer handed to a mempool it does not come from.
     #[error(
         "raw buffer {index} belongs to mempool #{owner}, not to mempool #{pool}: return buffers to the pool that allocated them"
@@ -368,6 +379,18 @@ pub enum Error {
         /// The BAR index.
         bar: u8,
         /// What is wrong.
+        problem: String,
+    },
+
+    /// A capability list in configuration space (PCI 3.0, 6.7) that cannot be right: a pointer
+    /// into the header, a loop, a capability that does not fit or names no BAR.
+    #[error(
+        "PCI device {address} has a malformed capability list: {problem}; its configuration space is broken or this is not a PCI function (see lspci -vv -s {address} as root)"
+    )]
+    BadPciCapabilities {
+        /// The address.
+        address: crate::pci::PciAddress,
+        /// What is wrong, naming the offsets.
         problem: String,
     },
 }

@@ -132,6 +132,7 @@ fn the_sample_and_the_real_datasheets_pass_and_generate_code() {
         "tests/datasheets/good.toml",
         "registers/ixgbe.toml",
         "registers/virtio.toml",
+        "registers/pci.toml",
     ] {
         let src = std::fs::read_to_string(root().join(label)).unwrap();
         match codegen::generate(label, &src) {

@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use rixy::apps::frame::FrameSpec;
+use rixy::frame::FrameSpec;
 use rixy::sim::{PortConfig, Severity, World};
 use rixy::{Config, Device, Packet};
 

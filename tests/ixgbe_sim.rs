@@ -7,7 +7,7 @@ mod common;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use rixy::apps::frame::FrameSpec;
+use rixy::frame::FrameSpec;
 use rixy::sim::{Delayed, Pace, Port, PortConfig, Report, Severity, SourceConfig, World};
 use rixy::{Config, Device, Error, MacAddress, Mempool, Packet};
 
@@ -109,7 +109,7 @@ fn generator_forwarder_sink_exact_count_and_order() {
         world.step();
         a_dev.rx_batch(0, &mut forwarded, 32).unwrap();
         for p in forwarded.iter_mut() {
-            rixy::apps::frame::touch(p);
+            rixy::frame::touch(p);
         }
         b_dev.tx_batch(0, &mut forwarded).unwrap();
         world.step();
@@ -118,10 +118,7 @@ fn generator_forwarder_sink_exact_count_and_order() {
 
     let kept = sink.kept();
     assert_eq!(kept.len(), COUNT as usize);
-    let seqs: Vec<u32> = kept
-        .iter()
-        .map(|f| rixy::apps::frame::seq(f).unwrap())
-        .collect();
+    let seqs: Vec<u32> = kept.iter().map(|f| rixy::frame::seq(f).unwrap()).collect();
     assert!(
         seqs.iter().copied().eq(0..COUNT),
         "out of order or duplicated"
@@ -434,7 +431,7 @@ fn a_sim_port_opened_by_address_receives_its_line_rate_source_in_real_time() {
     let mut seqs = Vec::new();
     while start.elapsed() < Duration::from_millis(200) {
         dev.rx_batch(0, &mut got, 32).unwrap();
-        seqs.extend(got.drain(..).map(|p| rixy::apps::frame::seq(&p).unwrap()));
+        seqs.extend(got.drain(..).map(|p| rixy::frame::seq(&p).unwrap()));
     }
     assert!(seqs.len() > 1000, "only {} frames in 200 ms", seqs.len());
     assert!(

@@ -50,8 +50,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rixy::apps::frame;
 use rixy::apps::pcap::{GLOBAL_HEADER_LEN, LINKTYPE_ETHERNET, MAGIC, RECORD_HEADER_LEN};
+use rixy::frame;
 
 /// The guest's NICs: PCI address, MAC address, link partner (index), extra device properties.
 /// `ci/qemu/payload` names the same addresses and MACs.

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::ptr::NonNull;
 
 use rixy::regs::ixgbe::{self, RXDCTL, Registers, RxQueue, RxQueue16, SRRCTL, TXDCTL, TxQueue};
-use rixy::regs::{Access, Bus, MemBus, Mmio, PortIo, virtio};
+use rixy::regs::{Access, Bus, MemBus, Mmio, PortIo, pci, virtio};
 use rixy::virtio::layout::VirtqLayout;
 use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
 
@@ -278,11 +278,16 @@ fn the_offset_map_covers_every_register_element_once() {
             .iter()
             .map(|&(offset, id, element)| (offset, id.info().name.to_string(), element))
             .collect(),
+        pci::MAP
+            .iter()
+            .map(|&(offset, id, element)| (offset, id.info().name.to_string(), element))
+            .collect(),
     ];
-    for (map, file) in generated
-        .iter()
-        .zip(["registers/ixgbe.toml", "registers/virtio.toml"])
-    {
+    for (map, file) in generated.iter().zip([
+        "registers/ixgbe.toml",
+        "registers/virtio.toml",
+        "registers/pci.toml",
+    ]) {
         let declared = declared_elements(file);
         let missing: Vec<_> = declared
             .iter()

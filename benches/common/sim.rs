@@ -33,7 +33,7 @@ use std::rc::Rc;
 use criterion::measurement::Measurement;
 use criterion::{BenchmarkGroup, BenchmarkId, Throughput};
 use rixy::Config;
-use rixy::apps::frame::touch;
+use rixy::frame::touch;
 use rixy::ixgbe::Ixgbe;
 use rixy::memory::DmaDomain;
 use rixy::memory::{Mempool, Packet};

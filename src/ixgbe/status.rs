@@ -152,7 +152,7 @@ impl<B: Bus> Ixgbe<B> {
     /// Remembers `failure` (every batch from now on reports it) and returns its error.
     fn fail(&mut self, failure: Failure) -> Error {
         let error = failure.error(&self.name);
-        log::error!("{error}");
+        log::debug!("{error}");
         self.failure = Some(failure);
         error
     }

@@ -392,32 +392,43 @@ impl DmaMaster for MemBus {
     }
 }
 
-impl Bus for MemBus {
-    fn len(&self) -> usize {
-        self.bytes.borrow().len()
-    }
-    unsafe fn read8(&self, offset: usize) -> u8 {
-        u8::from_le_bytes(self.get(offset))
-    }
-    unsafe fn read16(&self, offset: usize) -> u16 {
-        u16::from_le_bytes(self.get(offset))
-    }
-    unsafe fn read32(&self, offset: usize) -> u32 {
-        u32::from_le_bytes(self.get(offset))
-    }
-    unsafe fn read64(&self, offset: usize) -> u64 {
-        u64::from_le_bytes(self.get(offset))
-    }
-    unsafe fn write8(&self, offset: usize, value: u8) {
-        self.poke(offset, &value.to_le_bytes());
-    }
-    unsafe fn write16(&self, offset: usize, value: u16) {
-        self.poke(offset, &value.to_le_bytes());
-    }
-    unsafe fn write32(&self, offset: usize, value: u32) {
-        self.poke(offset, &value.to_le_bytes());
-    }
-    unsafe fn write64(&self, offset: usize, value: u64) {
-        self.poke(offset, &value.to_le_bytes());
-    }
+/// Implements [`Bus`] for `$ty`, a window whose every access, of any width, is one call that copies
+/// the value's little-endian bytes: `$read::<N>(offset) -> [u8; N]` and `$write(offset, &bytes)`.
+/// `len` is `$len` with the window bound to `$this`.
+macro_rules! byte_copy_bus {
+    ($ty:ty, |$this:ident| $len:expr, $read:ident, $write:ident) => {
+        impl $crate::regs::Bus for $ty {
+            fn len(&self) -> usize {
+                let $this = self;
+                $len
+            }
+            unsafe fn read8(&self, offset: usize) -> u8 {
+                u8::from_le_bytes(self.$read(offset))
+            }
+            unsafe fn read16(&self, offset: usize) -> u16 {
+                u16::from_le_bytes(self.$read(offset))
+            }
+            unsafe fn read32(&self, offset: usize) -> u32 {
+                u32::from_le_bytes(self.$read(offset))
+            }
+            unsafe fn read64(&self, offset: usize) -> u64 {
+                u64::from_le_bytes(self.$read(offset))
+            }
+            unsafe fn write8(&self, offset: usize, value: u8) {
+                self.$write(offset, &value.to_le_bytes());
+            }
+            unsafe fn write16(&self, offset: usize, value: u16) {
+                self.$write(offset, &value.to_le_bytes());
+            }
+            unsafe fn write32(&self, offset: usize, value: u32) {
+                self.$write(offset, &value.to_le_bytes());
+            }
+            unsafe fn write64(&self, offset: usize, value: u64) {
+                self.$write(offset, &value.to_le_bytes());
+            }
+        }
+    };
 }
+pub(crate) use byte_copy_bus;
+
+byte_copy_bus!(MemBus, |bus| bus.bytes.borrow().len(), get, poke);

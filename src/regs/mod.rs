@@ -1,9 +1,9 @@
 //! Typed registers, generated from the datasheet files in `registers/`.
 //!
-//! `build.rs` turns every `registers/<device>.toml` into a module here ([`ixgbe`], [`virtio`]):
-//! one bitfield module per register in tock-registers' shape (`RXDCTL::ENABLE::SET`), a register
-//! block whose methods hand out typed handles (`regs.rxdctl(queue)`), index types for register
-//! arrays, descriptor layouts with views, and constants. Every item's documentation names the
+//! `build.rs` turns every `registers/<device>.toml` into a module here ([`ixgbe`], [`virtio`],
+//! [`pci`]): one bitfield module per register in tock-registers' shape (`RXDCTL::ENABLE::SET`), a
+//! register block whose methods hand out typed handles (`regs.rxdctl(queue)`), index types for
+//! register arrays, descriptor layouts with views, and constants. Every item's documentation names the
 //! datasheet section it comes from, so `cargo doc` is a browsable datasheet.
 //!
 //! The handles sit on a [`Bus`]: [`Mmio`] for a mapped BAR or DMA memory, [`PortIo`] for a
@@ -34,6 +34,7 @@
 mod bus;
 mod handle;
 
+pub(crate) use bus::byte_copy_bus;
 pub use bus::{Bus, DmaMaster, MemBus, Mmio, PortIo, Word};
 pub use handle::{RcReg, Reg};
 

@@ -556,7 +556,7 @@ impl<B: CheckedBus> Virtio<B> {
             return Ok(());
         };
         let error = failure.error(&self.name);
-        log::error!("{error}");
+        log::debug!("{error}");
         self.failure = Some(failure);
         Err(error)
     }
