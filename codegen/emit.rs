@@ -6,7 +6,7 @@
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
-use super::check::{Descriptor, Device, Field, Placement, Register, Word};
+use super::checked::{Descriptor, Device, Field, Format, Placement, Register, Word};
 use super::model::Access;
 
 fn uint(width: u32) -> TokenStream {
@@ -135,7 +135,8 @@ fn bitfield_module(
     doc: &str,
     fields: &[Field],
 ) -> TokenStream {
-    let modname = format_ident!("{}", name);
+    // A format's word is labelled `FORMAT.WORD`; its module is the word's name.
+    let modname = format_ident!("{}", name.rsplit('.').next().unwrap_or(name));
     let ty = uint(width);
     let width_lit = width;
     let reset_lit = lit(reset, width);
@@ -264,16 +265,22 @@ fn field_items(reg: &str, width: u32, f: &Field) -> TokenStream {
     }
 }
 
-fn handle_type(reg_mod: &proc_macro2::Ident, width: u32, access: Access) -> (TokenStream, bool) {
+/// The handle type of a register or word on a bus of type `bus_ty` (`&B`).
+fn handle_type(
+    bus_ty: &TokenStream,
+    reg_mod: &proc_macro2::Ident,
+    width: u32,
+    access: Access,
+) -> (TokenStream, bool) {
     let ty = uint(width);
     let marker = access_marker(access);
     match access {
         Access::Rc | Access::RcW1c => (
-            quote!(crate::regs::RcReg<&B, #ty, #reg_mod::Register, #marker>),
+            quote!(crate::regs::RcReg<#bus_ty, #ty, #reg_mod::Register, #marker>),
             true,
         ),
         _ => (
-            quote!(crate::regs::Reg<&B, #ty, #reg_mod::Register, #marker>),
+            quote!(crate::regs::Reg<#bus_ty, #ty, #reg_mod::Register, #marker>),
             false,
         ),
     }
@@ -283,7 +290,7 @@ fn register_accessor(dev: &Device, r: &Register) -> TokenStream {
     let method = method_ident(&r.name);
     let fields_of = r.alias_of.as_deref().unwrap_or(&r.name);
     let reg_mod = format_ident!("{}", fields_of);
-    let (handle, needs_mut) = handle_type(&reg_mod, r.width, r.access);
+    let (handle, needs_mut) = handle_type(&quote!(&B), &reg_mod, r.width, r.access);
     let ctor = if needs_mut {
         quote!(crate::regs::RcReg::new)
     } else {
@@ -367,7 +374,7 @@ fn register_accessor(dev: &Device, r: &Register) -> TokenStream {
     }
 }
 
-fn index_type(ix: &super::check::Index) -> TokenStream {
+fn index_type(ix: &super::checked::Index) -> TokenStream {
     let name = format_ident!("{}", ix.name);
     let count = usize_lit(ix.count);
     let doc = format!("{} (0 to {}).", ix.doc, ix.count - 1);
@@ -433,37 +440,29 @@ fn descriptor_items(dev: &Device, d: &Descriptor) -> TokenStream {
         "{}\n\nSection {} of the {}. {} bytes.",
         d.doc, d.section, dev.source, d.size
     );
-    let mut bitfields = Vec::new();
-    let mut accessors = Vec::new();
-    let mut word_consts = Vec::new();
-    for f in &d.formats {
-        for w in &f.words {
-            let full = match &f.name {
-                Some(p) => format!("{p}_{}", w.name),
-                None => w.name.clone(),
-            };
-            let wdoc = format!(
-                "{} (in the {}: {})",
-                w.doc,
-                f.name
-                    .as_deref()
-                    .map_or("descriptor".to_string(), |n| format!("{n} format")),
-                f.doc
-            );
-            bitfields.push(bitfield_module(
-                &full, w.width, 0, &f.section, &wdoc, &w.fields,
-            ));
-            accessors.push(word_accessor(f.name.as_deref(), w, &full));
-            let off_name = format_ident!("{}_OFFSET", full);
-            let off = usize_lit(w.offset);
-            let odoc = format!("Byte offset of {full} in the descriptor.");
-            word_consts.push(quote!(#[doc = #odoc] pub const #off_name: usize = #off;));
+    // A single layout: its words are the view's own methods, their offsets and bitfield modules
+    // sit in the descriptor's module. Several formats: the view hands out one view per format
+    // (`view.to_device()`), and each format's words sit in the format's module.
+    let (consts, accessors, modules) = match d.formats.as_slice() {
+        [f] if f.name.is_none() => format_words(f, quote!(&B), quote!(&self.bus)),
+        _ => {
+            let (accessors, modules) = d.formats.iter().map(|f| format_items(d, f)).unzip();
+            (Vec::new(), accessors, modules)
         }
-    }
-    let view_doc = format!(
+    };
+    let mut view_doc = format!(
         "Typed access to one {} in memory shared with the device, through a bus that covers its {} bytes.",
         d.name, d.size
     );
+    if d.formats.iter().any(|f| f.name.is_some()) {
+        let methods: Vec<String> = d
+            .formats
+            .iter()
+            .map(|f| method_ident(f.name.as_deref().unwrap_or_default()))
+            .map(|m| format!("[`{m}`](Self::{m})"))
+            .collect();
+        view_doc.push_str(&format!(" Its formats: {}.", methods.join(", ")));
+    }
     let struct_doc = format!(
         "The memory image of one {}: {} bytes, aligned to {}.",
         d.name, d.size, d.align
@@ -499,7 +498,7 @@ fn descriptor_items(dev: &Device, d: &Descriptor) -> TokenStream {
             pub const SIZE: usize = #size;
             /// Alignment in bytes.
             pub const ALIGN: usize = #align;
-            #(#word_consts)*
+            #(#consts)*
             #[doc = #view_doc]
             pub struct View<B> {
                 pub(in super) bus: B,
@@ -519,15 +518,101 @@ fn descriptor_items(dev: &Device, d: &Descriptor) -> TokenStream {
                 }
                 #(#accessors)*
             }
-            #(#bitfields)*
+            #(#modules)*
         }
     }
 }
 
-fn word_accessor(format: Option<&str>, w: &Word, full: &str) -> TokenStream {
-    let method = method_ident(full);
-    let reg_mod = format_ident!("{}", full);
-    let (handle, _) = handle_type(&reg_mod, w.width, w.access);
+/// What the words of one layout generate: their offset constants, their accessors on a view
+/// whose bus has type `bus_ty` and is reached as `bus` (the descriptor's own view, or a format's
+/// view that borrows it), and their bitfield modules.
+fn format_words(
+    f: &Format,
+    bus_ty: TokenStream,
+    bus: TokenStream,
+) -> (Vec<TokenStream>, Vec<TokenStream>, Vec<TokenStream>) {
+    let mut out = (Vec::new(), Vec::new(), Vec::new());
+    for w in &f.words {
+        // The name errors and docs give the word: `TO_DEVICE.CMD_TYPE_LEN` in a format.
+        let label = match &f.name {
+            Some(p) => format!("{p}.{}", w.name),
+            None => w.name.clone(),
+        };
+        let wdoc = format!(
+            "{} (in the {}: {})",
+            w.doc,
+            f.name
+                .as_deref()
+                .map_or("descriptor".to_string(), |n| format!("{n} format")),
+            f.doc
+        );
+        let off_name = format_ident!("{}_OFFSET", w.name);
+        let off = usize_lit(w.offset);
+        let odoc = format!("Byte offset of {label} in the descriptor.");
+        out.0
+            .push(quote!(#[doc = #odoc] pub const #off_name: usize = #off;));
+        out.1
+            .push(word_accessor(f.name.as_deref(), w, &bus_ty, &bus));
+        out.2.push(bitfield_module(
+            &label, w.width, 0, &f.section, &wdoc, &w.fields,
+        ));
+    }
+    out
+}
+
+/// What one format of a descriptor generates: the method of the descriptor's view that reads
+/// the descriptor in that format, and the format's module, which holds its words' offsets and
+/// bitfields and the format's view (it borrows the descriptor's view).
+fn format_items(d: &Descriptor, f: &Format) -> (TokenStream, TokenStream) {
+    let name = f.name.as_deref().unwrap_or_default();
+    let fmod = method_ident(name);
+    let accessor_doc = format!(
+        "The {} in its {name} format (section {}): {}.",
+        d.name, f.section, f.doc
+    );
+    let doc = format!(
+        "The {name} format of {}: {}\n\nSection {}.",
+        d.name, f.doc, f.section
+    );
+    let view_doc = format!(
+        "One {} read as its {name} format; made by the descriptor's [`View`](super::View).",
+        d.name
+    );
+    let (word_consts, accessors, bitfields) = format_words(f, quote!(&'a B), quote!(self.bus));
+    let accessor = quote! {
+        #[doc = #accessor_doc]
+        #[inline(always)]
+        pub fn #fmod(&self) -> #fmod::View<'_, B> {
+            #fmod::View { bus: &self.bus }
+        }
+    };
+    let module = quote! {
+        #[doc = #doc]
+        #[allow(non_snake_case)]
+        pub mod #fmod {
+            #(#word_consts)*
+            #[doc = #view_doc]
+            pub struct View<'a, B> {
+                pub(in super) bus: &'a B,
+            }
+            impl<'a, B: crate::regs::Bus> View<'a, B> {
+                #(#accessors)*
+            }
+            #(#bitfields)*
+        }
+    };
+    (accessor, module)
+}
+
+fn word_accessor(
+    format: Option<&str>,
+    w: &Word,
+    bus_ty: &TokenStream,
+    bus: &TokenStream,
+) -> TokenStream {
+    let method = method_ident(&w.name);
+    let reg_mod = format_ident!("{}", w.name);
+    let (handle, _) = handle_type(bus_ty, &reg_mod, w.width, w.access);
     let off = usize_lit(w.offset);
     let fmt = format.map_or(String::new(), |f| format!(" ({f} format)"));
     let doc = format!(
@@ -544,7 +629,7 @@ fn word_accessor(format: Option<&str>, w: &Word, full: &str) -> TokenStream {
         pub fn #method(&self) -> #handle {
             // SAFETY: the generator checked that this word lies inside the descriptor, and
             // `new` checked that the bus covers the whole descriptor.
-            unsafe { crate::regs::Reg::new(&self.bus, #off) }
+            unsafe { crate::regs::Reg::new(#bus, #off) }
         }
     }
 }

@@ -1,10 +1,13 @@
 //! rixy's register generator: reads the datasheet files in `registers/`, checks them and writes
 //! typed Rust. `build.rs` runs it on every build; the generator tests include it directly.
 //!
-//! `registers/FORMAT.md` describes the input; `check` rejects what is wrong with
-//! `file:line:col: register NAME: problem`; `emit` writes the code.
+//! `registers/FORMAT.md` describes the input. `model` is a file as written; `check` turns it
+//! into the `checked` form, or rejects what is wrong with `file:line:col: register NAME:
+//! problem`; `emit` writes the code from the checked form. `tests/datasheets/good.rs` shows what
+//! it writes for the sample datasheet `tests/datasheets/good.toml`.
 
 pub mod check;
+pub mod checked;
 pub mod emit;
 pub mod model;
 

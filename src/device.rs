@@ -340,6 +340,13 @@ impl Device {
         each_backend!(&self.backend, d => d.buffers_held())
     }
 
+    /// The device address of every packet buffer the device's queues hold, found by walking
+    /// their rings. With the pools' [`Mempool::free_buffer_addrs`] and the applications' packets,
+    /// each buffer of a pool appears exactly once.
+    pub fn held_buffer_addrs(&self) -> Vec<u64> {
+        each_backend!(&self.backend, d => d.held_buffer_addrs())
+    }
+
     /// The device's address.
     pub fn name(&self) -> &str {
         each_backend!(&self.backend, d => d.name())

@@ -267,6 +267,17 @@ pub enum Error {
         capacity: usize,
     },
 
+    /// A test frame ([`crate::frame`]) size outside what Ethernet allows without jumbo frames.
+    #[error(
+        "a frame of {size} bytes is outside {}..={}: give a size in that range (without the 4-byte FCS)",
+        crate::frame::MIN_FRAME_LEN,
+        crate::frame::MAX_FRAME_LEN
+    )]
+    FrameSize {
+        /// The size asked for.
+        size: usize,
+    },
+
     /// A raw buffer handed to a mempool it does not come from.
     #[error(
         "raw buffer {index} belongs to mempool #{owner}, not to mempool #{pool}: return buffers to the pool that allocated them"

@@ -31,14 +31,28 @@
 //!
 //! Registers are data: every register, field and descriptor layout comes from the datasheet
 //! files in `registers/`, turned into typed accessors by `build.rs`; see [`regs`].
+//!
+//! ## Cargo features
+//!
+//! - `apps` (on by default): the module `apps` (command lines with clap, the stats console,
+//!   the pcap writer, Ctrl-C handling with ctrlc) and the programs `rixy-pktgen`, `rixy-fwd`
+//!   and `rixy-pcap`. With `default-features = false` rixy is the driver alone: the drivers,
+//!   the model and the test frame ([`frame`]), without clap and ctrlc.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+// The unit tests of `device` include the integration tests' shared helpers, which name the
+// crate `rixy` as every user of it does.
+#[cfg(test)]
+extern crate self as rixy;
+
+#[cfg(feature = "apps")]
 pub mod apps;
 pub mod config;
 mod device;
 pub mod error;
+pub mod frame;
 pub mod ixgbe;
 pub mod memory;
 pub mod pci;

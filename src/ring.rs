@@ -9,16 +9,18 @@
 //! software, both in `0..N` (datasheet 7.1.9 for receive, 7.2.3 for transmit). The device owns
 //! the descriptors `head..tail-1` (modulo N); software owns the rest. Head equal to tail means
 //! the device owns nothing, so software can hand over at most N-1 descriptors: a ring with all N
-//! handed over would again read head == tail and look empty. [`RingSize::in_flight`] and
-//! [`RingSize::free_to_hand_over`] encode this rule once, and always add up to N-1.
+//! handed over would again read head == tail and look empty. The transmit path stops when
+//! [`RingSize::next`] of its next slot is the oldest slot not yet cleaned, and counts what is
+//! outstanding with [`RingSize::distance`]; the receive path moves the tail to the slot before
+//! its next one, [`RingSize::advance`] by N-1.
 //!
 //! ```
 //! use rixy::ring::RingSize;
 //! let ring = RingSize::for_driver(512)?;
-//! // The device owns 510, 511, 0, 1, 2.
-//! assert_eq!(ring.in_flight(510, 3), 5);
-//! assert_eq!(ring.free_to_hand_over(510, 3), 506);
+//! // Cleaned up to 510, next free slot 3: the device owns 510, 511, 0, 1, 2.
+//! assert_eq!(ring.distance(510, 3), 5);
 //! assert_eq!(ring.next(511), 0);
+//! assert_eq!(ring.advance(3, 511), 2);
 //! # Ok::<(), rixy::Error>(())
 //! ```
 //!
@@ -28,14 +30,11 @@
 //! `u16` counters that wrap at 65536 (virtio 1.0, 2.4.6 "The Virtqueue Available Ring" and 2.4.8
 //! "The Virtqueue Used Ring"; the slot is `idx % queue_size`). Because the queue size is a power
 //! of two no larger than 32768 (2.4 "Virtqueues"), 65536 is a multiple of it and
-//! [`RingSize::slot`] stays correct across the `u16` wrap. The number of entries between two
-//! counters is their wrapping difference, [`RingSize::pending`]; unlike head/tail rings, all N
-//! entries can be outstanding, since `avail.idx - used.idx == N` is distinguishable from 0.
+//! [`RingSize::slot`] stays correct across the `u16` wrap.
 //!
 //! ```
 //! use rixy::ring::RingSize;
 //! let queue = RingSize::new(256)?;
-//! assert_eq!(RingSize::pending(65530, 4), 10); // avail.idx wrapped, used.idx had not
 //! assert_eq!(queue.slot(65535), 255);
 //! assert_eq!(queue.slot(0), 0);
 //! # Ok::<(), rixy::Error>(())
@@ -131,46 +130,10 @@ impl RingSize {
         self.mask(to.wrapping_sub(from))
     }
 
-    /// Descriptors the device owns on a head/tail ring: `head..tail-1`, in `0..size`.
-    #[inline]
-    pub const fn in_flight(self, head: usize, tail: usize) -> usize {
-        self.distance(head, tail)
-    }
-
-    /// Descriptors software may still hand over on a head/tail ring before it is full. Software
-    /// owns `tail..head-1`, and one slot always stays empty so that full and empty differ:
-    /// `in_flight(h, t) + free_to_hand_over(h, t) == size - 1` for every `h`, `t`.
-    #[inline]
-    pub const fn free_to_hand_over(self, head: usize, tail: usize) -> usize {
-        self.mask_bits() - self.in_flight(head, tail)
-    }
-
     /// The slot a free-running virtio counter (`avail.idx`, `used.idx`, `last_used`) refers to.
     #[inline]
     pub const fn slot(self, counter: u16) -> usize {
         self.mask(counter as usize)
-    }
-
-    /// Entries between two free-running `u16` counters, `to - from` modulo 65536: how many
-    /// buffers the device has added to the used ring since `from` was read, or how many are
-    /// available but not yet used.
-    #[inline]
-    pub const fn pending(from: u16, to: u16) -> u16 {
-        to.wrapping_sub(from)
-    }
-
-    /// Entries software may still make available on a virtqueue whose driver has published
-    /// `avail_idx` and whose device has consumed up to `used_idx`. All `size` entries may be
-    /// outstanding at once. `None` when the counters are more than `size` apart, which a correct
-    /// device never produces: treat it as a device error.
-    #[inline]
-    pub const fn virtq_free(self, avail_idx: u16, used_idx: u16) -> Option<usize> {
-        let outstanding = Self::pending(used_idx, avail_idx) as usize;
-        if outstanding <= self.get() {
-            Some(self.get() - outstanding)
-        } else {
-            None
-        }
     }
 }
 
@@ -200,7 +163,7 @@ impl<D: crate::regs::Descriptor> DescRing<D> {
     ) -> Result<Self> {
         let bytes = size.get() * D::SIZE;
         let region = allocator.allocate(bytes, true)?;
-        if region.len() < bytes || region.as_ptr() as usize % D::ALIGN != 0 {
+        if region.len() < bytes || !(region.as_ptr() as usize).is_multiple_of(D::ALIGN) {
             return Err(crate::Error::InvalidMemoryRequest {
                 problem: format!(
                     "the DMA allocator returned {} bytes at {:p} for a ring of {bytes} bytes aligned to {}",
@@ -327,23 +290,8 @@ mod tests {
     }
 
     #[test]
-    fn head_tail_ownership() {
-        let r = RingSize::new(8).unwrap();
-        // empty: head == tail
-        assert_eq!(r.in_flight(3, 3), 0);
-        assert_eq!(r.free_to_hand_over(3, 3), 7);
-        // full: tail one behind head
-        assert_eq!(r.in_flight(3, 2), 7);
-        assert_eq!(r.free_to_hand_over(3, 2), 0);
-    }
-
-    #[test]
     fn free_running_counters() {
         let q = RingSize::new(4).unwrap();
-        assert_eq!(RingSize::pending(65535, 1), 2);
-        assert_eq!(q.virtq_free(2, 65535), Some(1));
-        assert_eq!(q.virtq_free(3, 65535), Some(0));
-        assert_eq!(q.virtq_free(4, 65535), None);
         assert_eq!(q.slot(65535), 3);
         assert_eq!(q.slot(65535u16.wrapping_add(1)), 0);
     }

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 mod common;
 
 use common::FakeSysfs;
-use rixy::apps::frame::{self, FrameSpec};
 use rixy::apps::pcap::PcapWriter;
+use rixy::frame::{self, FrameSpec};
 
 const PKTGEN: &str = env!("CARGO_BIN_EXE_rixy-pktgen");
 const FWD: &str = env!("CARGO_BIN_EXE_rixy-fwd");
@@ -869,4 +869,26 @@ fn pcap_stops_after_its_duration() {
     let capture = read_pcap(&fs::read(&path).unwrap());
     assert_test_frames(&capture, captured as usize);
     assert_eq!(rate_lines(&stdout, "sim:0").len(), 1, "{stdout}");
+}
+
+/// A device that falls off the bus while an app runs ends the app: each batch that comes back
+/// empty lets the driver look, it finds the device gone, and the app prints one line naming the
+/// device and exits with 1 (the hidden `--sim-inject removed` removes the simulated port right
+/// after it opens).
+#[test]
+fn a_device_removed_while_running_ends_each_app_with_one_error_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (bin, mut args) in each_app("sim:6", tmp.path()) {
+        args.extend(["--duration", "5", "--sim-inject", "removed"].map(String::from));
+        let out = run(bin, &args_of(&args));
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{bin}: {stderr}");
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{bin}: not one line:\n{stderr}");
+        assert!(
+            lines[0].starts_with("error: sim:6: the device is gone"),
+            "{bin}: {}",
+            lines[0]
+        );
+    }
 }

@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::Duration;
 
-use rixy::apps::frame::FrameSpec;
+use rixy::frame::FrameSpec;
 use rixy::ixgbe::Ixgbe;
 use rixy::memory::{DmaDomain, PlainAllocator};
 use rixy::sim::{Port, PortConfig, Severity, SinkHandle, World};

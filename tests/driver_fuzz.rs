@@ -34,7 +34,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use rixy::apps::frame::{self, FrameSpec};
+use rixy::frame::{self, FrameSpec};
 use rixy::sim::{BadWriteBack, Port, PortConfig, Severity, World};
 use rixy::{Config, Device, Error, MacAddress, Mempool, Packet};
 

@@ -5,10 +5,19 @@
 #[path = "../codegen/mod.rs"]
 mod codegen;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Diagnostics as the build prints them, one a line.
+fn joined(diags: &[codegen::Diag]) -> String {
+    diags
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn check_file(label: &str) -> Result<(), Vec<String>> {
@@ -82,6 +91,10 @@ const CASES: &[(&str, &str)] = &[
         "alias_fields.toml:24:20: register CTRL_OLD: an alias declares no fields; it shares the fields of CTRL",
     ),
     (
+        "format_takes_view_method.toml",
+        "format_takes_view_method.toml:14:8: descriptor DESC: format name NEW is taken: the descriptor's view has a method `new` of its own",
+    ),
+    (
         "bad_width.toml",
         "bad_width.toml:10:9: register ODD: width 24 is not 8, 16, 32 or 64",
     ),
@@ -122,26 +135,10 @@ fn the_sample_and_the_real_datasheets_pass_and_generate_code() {
     ] {
         let src = std::fs::read_to_string(root().join(label)).unwrap();
         match codegen::generate(label, &src) {
-            Ok((_, code)) => {
-                assert!(code.contains("pub mod"), "{label}");
-                // Every unsafe block in generated code says why it is sound.
-                for (n, line) in code.lines().enumerate() {
-                    if line.contains("unsafe {") {
-                        let prev = code.lines().nth(n - 1).unwrap_or_default();
-                        assert!(
-                            prev.trim_start().starts_with("// SAFETY:"),
-                            "{label}: line {n}: {line}"
-                        );
-                    }
-                }
-            }
-            Err(d) => panic!(
-                "{label}: {}",
-                d.iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            ),
+            // Its `// SAFETY:` comments are checked in the compiled output by
+            // tests/safety_comments.rs, with a lexer of its own.
+            Ok((_, code)) => assert!(code.contains("pub mod"), "{label}"),
+            Err(d) => panic!("{label}: {}", joined(&d)),
         }
     }
 }
@@ -196,5 +193,112 @@ fn build_writes_one_module_per_device() {
     assert_eq!(read, vec![dir.path().join("sample.toml")]);
     let code = std::fs::read_to_string(out.path().join("registers.rs")).unwrap();
     assert!(code.contains("pub mod sample"));
-    assert!(Path::new(&out.path().join("registers.rs")).exists());
+}
+
+/// Where the generated code of the sample datasheet is kept, and how to renew it.
+const SNAPSHOT: &str = "tests/datasheets/good.rs";
+const BLESS: &str = "RIXY_BLESS=1 cargo test --test generator";
+
+/// The code generated from the sample datasheet is kept in the repository, so that a reader
+/// sees what `build.rs` writes without building, and a change to the generator's output shows
+/// in review. After an intended change, renew it with `RIXY_BLESS=1 cargo test --test generator`.
+#[test]
+fn the_sample_datasheets_generated_code_matches_its_snapshot() {
+    let label = "tests/datasheets/good.toml";
+    let src = std::fs::read_to_string(root().join(label)).unwrap();
+    let (_, code) =
+        codegen::generate(label, &src).unwrap_or_else(|d| panic!("{label}: {}", joined(&d)));
+    let generated = format!(
+        "// @generated from {label} by the register generator (codegen/), as build.rs writes\n\
+         // registers/*.toml. Kept so that the generated code can be read without building;\n\
+         // tests/generator.rs fails when the generator's output changes. Renew it with\n\
+         // {BLESS}\n\n{code}"
+    );
+    let path = root().join(SNAPSHOT);
+    if std::env::var_os("RIXY_BLESS").is_some_and(|v| !v.is_empty() && v != "0") {
+        std::fs::write(&path, &generated).unwrap();
+        return;
+    }
+    let stored = std::fs::read_to_string(&path).unwrap_or_default();
+    if stored != generated {
+        let line = stored
+            .lines()
+            .zip(generated.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| stored.lines().count().min(generated.lines().count()));
+        panic!(
+            "{SNAPSHOT} differs from what the generator writes for {label}, first at line {}:\n  \
+             stored:    {:?}\n  generated: {:?}\nIf the change is intended, renew it with {BLESS}",
+            line + 1,
+            stored.lines().nth(line).unwrap_or("(end of file)"),
+            generated.lines().nth(line).unwrap_or("(end of file)"),
+        );
+    }
+}
+
+/// The fenced blocks of a Markdown file: (info string, body, line of the opening fence).
+fn fenced_blocks(doc: &str) -> Vec<(String, String, usize)> {
+    let mut blocks = Vec::new();
+    let mut open: Option<(String, String, usize)> = None;
+    for (n, line) in doc.lines().enumerate() {
+        match (&mut open, line.strip_prefix("```")) {
+            (None, Some(info)) => open = Some((info.trim().to_string(), String::new(), n + 1)),
+            (Some(_), Some(_)) => blocks.extend(open.take()),
+            (Some((_, body, _)), None) => {
+                body.push_str(line);
+                body.push('\n');
+            }
+            (None, None) => {}
+        }
+    }
+    assert!(open.is_none(), "a fenced block is not closed");
+    blocks
+}
+
+/// `registers/FORMAT.md`'s examples pass their own generator: its ```toml blocks build one
+/// datasheet file in order, which must pass after every block and generate code at the end; a
+/// ```toml bad block is a file of its own, rejected with exactly the diagnostics of the ```text
+/// block that follows it.
+#[test]
+fn the_format_documents_examples_pass_their_own_generator() {
+    let doc = std::fs::read_to_string(root().join("registers/FORMAT.md")).unwrap();
+    let blocks = fenced_blocks(&doc);
+    let (mut file, mut good, mut bad) = (String::new(), 0, 0);
+    for (i, (info, body, line)) in blocks.iter().enumerate() {
+        match info.as_str() {
+            "toml" => {
+                file.push_str(body);
+                file.push('\n');
+                good += 1;
+                if let Err(d) = codegen::check::check("FORMAT.md examples", &file) {
+                    panic!(
+                        "registers/FORMAT.md:{line}: with this example, the examples so far fail:\n{}\n--- the file they build:\n{file}",
+                        joined(&d)
+                    );
+                }
+            }
+            "toml bad" => {
+                bad += 1;
+                let expected = match blocks.get(i + 1) {
+                    Some((info, text, _)) if info == "text" => text.lines().collect::<Vec<_>>(),
+                    _ => panic!(
+                        "registers/FORMAT.md:{line}: a bad example needs a ```text block with its diagnostics after it"
+                    ),
+                };
+                let got = codegen::check::check("registers/example.toml", body)
+                    .map(drop)
+                    .expect_err(&format!(
+                        "registers/FORMAT.md:{line}: the bad example passes"
+                    ));
+                let got: Vec<String> = got.iter().map(ToString::to_string).collect();
+                assert_eq!(got, expected, "registers/FORMAT.md:{line}");
+            }
+            _ => {}
+        }
+    }
+    // The device, index, register, descriptor and constant examples, and the rejected file.
+    assert_eq!((good, bad), (5, 1), "the examples FORMAT.md holds");
+    if let Err(d) = codegen::generate("FORMAT.md examples", &file) {
+        panic!("{}", joined(&d));
+    }
 }

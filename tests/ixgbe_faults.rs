@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::Duration;
 
-use rixy::apps::frame::{self, FrameSpec};
+use rixy::frame::{self, FrameSpec};
 use rixy::sim::{BadWriteBack, Port, PortConfig, Severity, World};
 use rixy::{Config, Device, Error, MacAddress, Mempool, Packet};
 

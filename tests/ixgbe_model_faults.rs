@@ -8,7 +8,7 @@ use std::cell::Cell;
 use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use rixy::apps::frame::FrameSpec;
+use rixy::frame::FrameSpec;
 use rixy::ixgbe::Ixgbe;
 use rixy::memory::DmaDomain;
 use rixy::regs::ixgbe::{self as regs, CTRL, PacketBuffer, RegisterId, Registers, StatCounter};
@@ -566,8 +566,8 @@ fn life(world: &World, g: &Port, a: &Port) {
         world.step();
         let mut back = Vec::new();
         gen_dev.rx_batch(0, &mut back, 32).unwrap();
-        echoed.extend(back.iter().map(|p| rixy::apps::frame::seq(p).unwrap()));
-        if sent % 512 == 0 {
+        echoed.extend(back.iter().map(|p| rixy::frame::seq(p).unwrap()));
+        if sent.is_multiple_of(512) {
             gen_dev.stats();
             a_dev.stats();
         }

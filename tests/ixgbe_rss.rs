@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use rixy::apps::frame::{self, FrameSpec};
+use rixy::frame::{self, FrameSpec};
 use rixy::ixgbe::Ixgbe;
 use rixy::sim::{Port, PortConfig, Severity, SimBar, World};
 use rixy::{Config, Error, MacAddress, Packet};

@@ -2,12 +2,16 @@
 //! report from the model's checker, forwarding with exact counts and order, filters, and every
 //! injected fault ending in a clear error or a recovery, never a panic, a hang or a lost buffer.
 
+mod common;
+
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use rixy::apps::frame::FrameSpec;
+use rixy::frame::FrameSpec;
 use rixy::sim::{Delayed, Pace, Port, PortConfig, Report, Severity, SourceConfig, World};
 use rixy::{Config, Device, Error, MacAddress, Mempool, Packet};
+
+use common::accounting::check_buffers;
 
 fn config() -> Config {
     Config {
@@ -105,7 +109,7 @@ fn generator_forwarder_sink_exact_count_and_order() {
         world.step();
         a_dev.rx_batch(0, &mut forwarded, 32).unwrap();
         for p in forwarded.iter_mut() {
-            rixy::apps::frame::touch(p);
+            rixy::frame::touch(p);
         }
         b_dev.tx_batch(0, &mut forwarded).unwrap();
         world.step();
@@ -114,10 +118,7 @@ fn generator_forwarder_sink_exact_count_and_order() {
 
     let kept = sink.kept();
     assert_eq!(kept.len(), COUNT as usize);
-    let seqs: Vec<u32> = kept
-        .iter()
-        .map(|f| rixy::apps::frame::seq(f).unwrap())
-        .collect();
+    let seqs: Vec<u32> = kept.iter().map(|f| rixy::frame::seq(f).unwrap()).collect();
     assert!(
         seqs.iter().copied().eq(0..COUNT),
         "out of order or duplicated"
@@ -211,17 +212,13 @@ fn set_mac_keeps_the_address_valid_and_set_promisc_switches_live() {
     assert_clean(&port);
 }
 
-/// Buffers: free in every pool + held by the test + held by the device's rings = capacity.
+/// Every buffer of `pools` is in exactly one place: free in its pool, in a device's ring, or
+/// held by the test (each counted on its own, see `common::accounting`).
 #[track_caller]
-fn assert_accounted(pools: &[&std::rc::Rc<Mempool>], held_by_test: usize, devices: &[&Device]) {
-    let capacity: usize = pools.iter().map(|p| p.capacity()).sum();
-    let free: usize = pools.iter().map(|p| p.free_count()).sum();
-    let rings: usize = devices.iter().map(|d| d.buffers_held()).sum();
-    assert_eq!(
-        free + held_by_test + rings,
-        capacity,
-        "free {free} + test {held_by_test} + rings {rings}"
-    );
+fn assert_accounted(pools: &[&std::rc::Rc<Mempool>], held_by_test: &[Packet], devices: &[&Device]) {
+    if let Err(problem) = check_buffers(pools, devices, held_by_test) {
+        panic!("{problem}");
+    }
 }
 
 #[test]
@@ -238,7 +235,7 @@ fn a_burst_larger_than_the_ring_is_dropped_and_counted_then_traffic_resumes() {
     assert_eq!(stats.rx_packets, 255);
     assert_eq!(stats.rx_dropped, 745);
     let pool = dev.rx_pool(0).unwrap().clone();
-    assert_accounted(&[&pool], got.len(), &[&dev]);
+    assert_accounted(&[&pool], &got, &[&dev]);
     got.clear();
     port.inject_burst(10);
     world.step();
@@ -247,7 +244,7 @@ fn a_burst_larger_than_the_ring_is_dropped_and_counted_then_traffic_resumes() {
         10,
         "receiving resumed"
     );
-    assert_accounted(&[&pool], got.len(), &[&dev]);
+    assert_accounted(&[&pool], &got, &[&dev]);
 }
 
 #[test]
@@ -296,7 +293,7 @@ fn link_flaps_stall_and_resume_transmission_without_losing_buffers() {
     drop(q);
     let (a_pool, b_pool) = (a_dev.rx_pool(0).unwrap(), b_dev.rx_pool(0).unwrap());
     assert!(std::rc::Rc::ptr_eq(got[0].pool(), b_pool));
-    assert_accounted(&[&pool, a_pool, b_pool], got.len(), &[&a_dev, &b_dev]);
+    assert_accounted(&[&pool, a_pool, b_pool], &got, &[&a_dev, &b_dev]);
     for port in [&a, &b] {
         let bad: Vec<_> = reports(port, Severity::Warn);
         assert!(bad.is_empty(), "{bad:?}");
@@ -434,7 +431,7 @@ fn a_sim_port_opened_by_address_receives_its_line_rate_source_in_real_time() {
     let mut seqs = Vec::new();
     while start.elapsed() < Duration::from_millis(200) {
         dev.rx_batch(0, &mut got, 32).unwrap();
-        seqs.extend(got.drain(..).map(|p| rixy::apps::frame::seq(&p).unwrap()));
+        seqs.extend(got.drain(..).map(|p| rixy::frame::seq(&p).unwrap()));
     }
     assert!(seqs.len() > 1000, "only {} frames in 200 ms", seqs.len());
     assert!(

@@ -39,27 +39,67 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
     )
 }
 
-/// Checks free + raw + alive = capacity, and that the pool's counts match what the test holds.
+/// Every buffer of the pool turns up exactly once, counting three places separately: the pool's
+/// free stack (walked), the raw tokens the "ring" holds and the packets the test holds. The
+/// addresses found must be exactly the pool's buffers, none twice; and the pool's count of raw
+/// tokens must match the tokens held.
 fn check_accounting(
     pool: &Rc<Mempool>,
     alive: &[Packet],
     ring: &[RawBuffer],
 ) -> Result<(), TestCaseError> {
-    prop_assert_eq!(
-        pool.free_count() + pool.raw_count() + pool.alive_count(),
-        pool.capacity()
-    );
-    prop_assert_eq!(pool.alive_count(), alive.len());
-    prop_assert_eq!(pool.raw_count(), ring.len());
-    let mut seen = HashSet::new();
-    for index in alive
-        .iter()
-        .map(|p| p.pool_index())
-        .chain(ring.iter().map(|r| r.index()))
-    {
-        prop_assert!(seen.insert(index), "buffer {} handed out twice", index);
-        prop_assert!((index as usize) < pool.capacity());
+    let free = pool.free_buffer_addrs();
+    prop_assert_eq!(free.len(), pool.free_count());
+    let mut raw = Vec::new();
+    for r in ring {
+        match pool.raw_device_addr(r) {
+            Some(addr) => raw.push(addr),
+            None => {
+                return Err(TestCaseError::fail(format!(
+                    "token {r:?} is not the pool's"
+                )));
+            }
+        }
     }
+    let packets: Vec<u64> = alive.iter().map(Packet::device_addr).collect();
+    // Where each buffer of the pool is, from the region's own addresses.
+    let size = pool.buffer_size();
+    let mut place: HashMap<u64, &str> = HashMap::new();
+    for i in 0..pool.capacity() {
+        let addr = pool.region().device_addr(i * size + HEADROOM).unwrap();
+        place.insert(addr, "nowhere");
+    }
+    for (addrs, name) in [(&free, "free"), (&raw, "ring"), (&packets, "packet")] {
+        for &addr in addrs {
+            match place.get_mut(&addr) {
+                None => {
+                    return Err(TestCaseError::fail(format!(
+                        "{name} buffer {addr:#x} is not one of the pool's"
+                    )));
+                }
+                Some(p) if *p != "nowhere" => {
+                    return Err(TestCaseError::fail(format!(
+                        "buffer {addr:#x} is both {p} and {name}"
+                    )));
+                }
+                Some(p) => *p = name,
+            }
+        }
+    }
+    let lost: Vec<_> = place
+        .iter()
+        .filter(|(_, p)| **p == "nowhere")
+        .map(|(a, _)| format!("{a:#x}"))
+        .collect();
+    prop_assert!(
+        lost.is_empty(),
+        "buffers lost: {:?} (free {}, ring {}, packets {})",
+        lost,
+        free.len(),
+        raw.len(),
+        packets.len()
+    );
+    prop_assert_eq!(pool.raw_count(), ring.len());
     Ok(())
 }
 

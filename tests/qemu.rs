@@ -50,8 +50,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rixy::apps::frame;
 use rixy::apps::pcap::{GLOBAL_HEADER_LEN, LINKTYPE_ETHERNET, MAGIC, RECORD_HEADER_LEN};
+use rixy::frame;
 
 /// The guest's NICs: PCI address, MAC address, link partner (index), extra device properties.
 /// `ci/qemu/payload` names the same addresses and MACs.
@@ -433,7 +433,7 @@ fn base64_decode(text: &str) -> Result<Vec<u8>, String> {
         .into())
     };
     let bytes = text.as_bytes();
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(format!(
             "{} base64 characters are not a multiple of 4",
             bytes.len()

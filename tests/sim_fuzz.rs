@@ -80,7 +80,7 @@ fn write_bytes(r: &DmaRegion, off: usize, data: &[u8]) {
 
 /// A valid one-descriptor advanced TX data descriptor for `len` bytes at `addr`.
 fn tx_desc(addr: u64, len: u32) -> [u8; 16] {
-    use adv_tx_desc::{READ_CMD_TYPE_LEN as C, READ_OLINFO_STATUS as O};
+    use adv_tx_desc::to_device::{CMD_TYPE_LEN as C, OLINFO_STATUS as O};
     let cmd = (C::DTALEN::val_checked(len).unwrap()
         + C::DTYP::DATA
         + C::EOP::SET
@@ -90,16 +90,16 @@ fn tx_desc(addr: u64, len: u32) -> [u8; 16] {
         .value;
     let oli = O::PAYLEN::val_checked(len).unwrap().value;
     let mut d = [0u8; 16];
-    d[adv_tx_desc::READ_BUFFER_ADDR_OFFSET..][..8].copy_from_slice(&addr.to_le_bytes());
-    d[adv_tx_desc::READ_CMD_TYPE_LEN_OFFSET..][..4].copy_from_slice(&cmd.to_le_bytes());
-    d[adv_tx_desc::READ_OLINFO_STATUS_OFFSET..][..4].copy_from_slice(&oli.to_le_bytes());
+    d[adv_tx_desc::to_device::BUFFER_ADDR_OFFSET..][..8].copy_from_slice(&addr.to_le_bytes());
+    d[adv_tx_desc::to_device::CMD_TYPE_LEN_OFFSET..][..4].copy_from_slice(&cmd.to_le_bytes());
+    d[adv_tx_desc::to_device::OLINFO_STATUS_OFFSET..][..4].copy_from_slice(&oli.to_le_bytes());
     d
 }
 
 /// An advanced RX descriptor in the read format posting `addr`.
 fn rx_desc(addr: u64) -> [u8; 16] {
     let mut d = [0u8; 16];
-    d[adv_rx_desc::READ_PKT_ADDR_OFFSET..][..8].copy_from_slice(&addr.to_le_bytes());
+    d[adv_rx_desc::to_device::PKT_ADDR_OFFSET..][..8].copy_from_slice(&addr.to_le_bytes());
     d
 }
 
@@ -264,9 +264,9 @@ fn packet_over_too_many_descriptors_is_dropped() {
                 let mut d = tx_desc(buf, 60);
                 if i < 40 {
                     // Clear EOP: the packet goes on.
-                    let off = adv_tx_desc::READ_CMD_TYPE_LEN_OFFSET;
+                    let off = adv_tx_desc::to_device::CMD_TYPE_LEN_OFFSET;
                     let cmd = u32::from_le_bytes(d[off..off + 4].try_into().unwrap());
-                    let eop = adv_tx_desc::READ_CMD_TYPE_LEN::EOP::SET.value;
+                    let eop = adv_tx_desc::to_device::CMD_TYPE_LEN::EOP::SET.value;
                     d[off..off + 4].copy_from_slice(&(cmd & !eop).to_le_bytes());
                 }
                 write_bytes(&ring, i * 16, &d);
@@ -1068,7 +1068,7 @@ impl Case {
                 dtyp,
                 paylen,
             } => {
-                use adv_tx_desc::{READ_CMD_TYPE_LEN as C, READ_OLINFO_STATUS as O};
+                use adv_tx_desc::to_device::{CMD_TYPE_LEN as C, OLINFO_STATUS as O};
                 let addr = if buf == 255 {
                     0
                 } else {
@@ -1089,10 +1089,11 @@ impl Case {
                 }
                 let oli = O::PAYLEN::val_checked(paylen).unwrap().value;
                 let mut b = [0u8; 16];
-                b[adv_tx_desc::READ_BUFFER_ADDR_OFFSET..][..8].copy_from_slice(&addr.to_le_bytes());
-                b[adv_tx_desc::READ_CMD_TYPE_LEN_OFFSET..][..4]
+                b[adv_tx_desc::to_device::BUFFER_ADDR_OFFSET..][..8]
+                    .copy_from_slice(&addr.to_le_bytes());
+                b[adv_tx_desc::to_device::CMD_TYPE_LEN_OFFSET..][..4]
                     .copy_from_slice(&cmd.value.to_le_bytes());
-                b[adv_tx_desc::READ_OLINFO_STATUS_OFFSET..][..4]
+                b[adv_tx_desc::to_device::OLINFO_STATUS_OFFSET..][..4]
                     .copy_from_slice(&oli.to_le_bytes());
                 b
             }
@@ -1103,7 +1104,8 @@ impl Case {
                     m.buf(usize::from(buf))
                 };
                 let mut b = rx_desc(addr);
-                b[adv_rx_desc::READ_HDR_ADDR_OFFSET..][..8].copy_from_slice(&hdr.to_le_bytes());
+                b[adv_rx_desc::to_device::HDR_ADDR_OFFSET..][..8]
+                    .copy_from_slice(&hdr.to_le_bytes());
                 b
             }
         }

@@ -61,12 +61,12 @@ impl Rings {
     fn post_rx(&self, i: u32, buf: u64) {
         write64(
             &self.rx,
-            i as usize * 16 + adv_rx_desc::READ_PKT_ADDR_OFFSET,
+            i as usize * 16 + adv_rx_desc::to_device::PKT_ADDR_OFFSET,
             buf,
         );
         write64(
             &self.rx,
-            i as usize * 16 + adv_rx_desc::READ_HDR_ADDR_OFFSET,
+            i as usize * 16 + adv_rx_desc::to_device::HDR_ADDR_OFFSET,
             0,
         );
     }
@@ -79,24 +79,32 @@ impl Rings {
             std::ptr::copy_nonoverlapping(data.as_ptr(), self.bufs.as_ptr().add(off), data.len())
         };
         let len = data.len() as u32;
-        let cmd = (adv_tx_desc::READ_CMD_TYPE_LEN::DTALEN::val_checked(len).unwrap()
-            + adv_tx_desc::READ_CMD_TYPE_LEN::DTYP::DATA
-            + adv_tx_desc::READ_CMD_TYPE_LEN::EOP::SET
-            + adv_tx_desc::READ_CMD_TYPE_LEN::IFCS::SET
-            + adv_tx_desc::READ_CMD_TYPE_LEN::RS::SET
-            + adv_tx_desc::READ_CMD_TYPE_LEN::DEXT::SET)
+        let cmd = (adv_tx_desc::to_device::CMD_TYPE_LEN::DTALEN::val_checked(len).unwrap()
+            + adv_tx_desc::to_device::CMD_TYPE_LEN::DTYP::DATA
+            + adv_tx_desc::to_device::CMD_TYPE_LEN::EOP::SET
+            + adv_tx_desc::to_device::CMD_TYPE_LEN::IFCS::SET
+            + adv_tx_desc::to_device::CMD_TYPE_LEN::RS::SET
+            + adv_tx_desc::to_device::CMD_TYPE_LEN::DEXT::SET)
             .value;
-        let oli = adv_tx_desc::READ_OLINFO_STATUS::PAYLEN::val_checked(len)
+        let oli = adv_tx_desc::to_device::OLINFO_STATUS::PAYLEN::val_checked(len)
             .unwrap()
             .value;
         let d = i as usize * 16;
         write64(
             &self.tx,
-            d + adv_tx_desc::READ_BUFFER_ADDR_OFFSET,
+            d + adv_tx_desc::to_device::BUFFER_ADDR_OFFSET,
             self.buf(b),
         );
-        write32(&self.tx, d + adv_tx_desc::READ_CMD_TYPE_LEN_OFFSET, cmd);
-        write32(&self.tx, d + adv_tx_desc::READ_OLINFO_STATUS_OFFSET, oli);
+        write32(
+            &self.tx,
+            d + adv_tx_desc::to_device::CMD_TYPE_LEN_OFFSET,
+            cmd,
+        );
+        write32(
+            &self.tx,
+            d + adv_tx_desc::to_device::OLINFO_STATUS_OFFSET,
+            oli,
+        );
     }
 
     fn buffer_bytes(&self, b: usize, len: usize) -> Vec<u8> {
@@ -548,7 +556,7 @@ fn clean_init_rx_into_ring_and_tx_to_sink() {
     for i in 0..2 {
         let d = rings.tx_desc(i);
         assert_eq!(
-            d[adv_tx_desc::WB_STATUS_OFFSET] & 1,
+            d[adv_tx_desc::written_back::STATUS_OFFSET] & 1,
             1,
             "DD on descriptor {i}"
         );
@@ -602,13 +610,13 @@ fn wthresh_batches_writeback_and_burst_drops() {
     world.step();
     assert_eq!(sink.frames(), 3);
     assert!(
-        (0..3).all(|i| rings.tx_desc(i)[adv_tx_desc::WB_STATUS_OFFSET] & 1 == 0),
+        (0..3).all(|i| rings.tx_desc(i)[adv_tx_desc::written_back::STATUS_OFFSET] & 1 == 0),
         "held below WTHRESH"
     );
     rings.post_tx(3, 603, &frame);
     regs.tdt(T0).set(4);
     world.step();
-    assert!((0..4).all(|i| rings.tx_desc(i)[adv_tx_desc::WB_STATUS_OFFSET] & 1 == 1));
+    assert!((0..4).all(|i| rings.tx_desc(i)[adv_tx_desc::written_back::STATUS_OFFSET] & 1 == 1));
 
     // A burst larger than the free descriptors with DROP_EN: QPRDC counts the rest.
     port.inject_burst(600);

@@ -17,7 +17,7 @@ use std::rc::Rc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use rixy::apps::frame::{self, FrameSpec};
+use rixy::frame::{self, FrameSpec};
 use rixy::memory::HugePageAllocator;
 use rixy::pci::PciDevice;
 use rixy::regs::PortIo;

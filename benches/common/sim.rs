@@ -33,12 +33,12 @@ use std::rc::Rc;
 use criterion::measurement::Measurement;
 use criterion::{BenchmarkGroup, BenchmarkId, Throughput};
 use rixy::Config;
-use rixy::apps::frame::touch;
+use rixy::frame::touch;
 use rixy::ixgbe::Ixgbe;
 use rixy::memory::DmaDomain;
 use rixy::memory::{Mempool, Packet};
 use rixy::regs::Descriptor;
-use rixy::regs::ixgbe::adv_tx_desc::{READ_CMD_TYPE_LEN as CMD, READ_OLINFO_STATUS as OLINFO};
+use rixy::regs::ixgbe::adv_tx_desc::to_device::{CMD_TYPE_LEN, OLINFO_STATUS};
 use rixy::regs::ixgbe::{AdvRxDesc, AdvTxDesc, RegisterId, Registers, RxQueue, TxQueue};
 use rixy::regs::{Bus, DmaMaster};
 use rixy::sim::{Pace, Port, PortConfig, Severity, SimBar, SourceConfig, World};
@@ -655,8 +655,8 @@ fn post(ring: &mut RingView, buffer: u64) {
     // SAFETY: the slot is a descriptor of the ring (see `RingView::slot`), written back by the
     // model and not yet handed over again; nothing else references the ring's memory.
     let desc = unsafe { AdvRxDesc::view(ring.slot(ring.next)) };
-    desc.read_pkt_addr().set(buffer);
-    desc.read_hdr_addr().set(0);
+    desc.to_device().pkt_addr().set(buffer);
+    desc.to_device().hdr_addr().set(0);
     ring.next = ring.next.wrapping_add(1);
 }
 
@@ -667,18 +667,19 @@ fn send(ring: &mut RingView, buffer: u64, last: bool) {
     // SAFETY: as in `post`: a descriptor the device has finished with (the step completed the
     // whole ring) or never had.
     let desc = unsafe { AdvTxDesc::view(ring.slot(ring.next)) };
-    let mut command = CMD::DTYP::DATA
-        + CMD::DEXT::SET
-        + CMD::EOP::SET
-        + CMD::IFCS::SET
-        + CMD::DTALEN::value::<{ FRAME_LEN as u32 }>();
+    let mut command = CMD_TYPE_LEN::DTYP::DATA
+        + CMD_TYPE_LEN::DEXT::SET
+        + CMD_TYPE_LEN::EOP::SET
+        + CMD_TYPE_LEN::IFCS::SET
+        + CMD_TYPE_LEN::DTALEN::value::<{ FRAME_LEN as u32 }>();
     if last {
-        command += CMD::RS::SET;
+        command += CMD_TYPE_LEN::RS::SET;
     }
-    desc.read_buffer_addr().set(buffer);
-    desc.read_cmd_type_len().write(command);
-    desc.read_olinfo_status()
-        .write(OLINFO::PAYLEN::value::<{ FRAME_LEN as u32 }>());
+    desc.to_device().buffer_addr().set(buffer);
+    desc.to_device().cmd_type_len().write(command);
+    desc.to_device()
+        .olinfo_status()
+        .write(OLINFO_STATUS::PAYLEN::value::<{ FRAME_LEN as u32 }>());
     ring.next = ring.next.wrapping_add(1);
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser};
 
-use crate::apps::frame::{MAX_FRAME_LEN, MIN_FRAME_LEN, SEQ_OFFSET};
+use crate::frame::{MAX_FRAME_LEN, MIN_FRAME_LEN, SEQ_OFFSET};
 use crate::{Config, MacAddress};
 
 /// What a device argument accepts, for `--help`.
@@ -41,6 +41,9 @@ pub enum SimMistake {
     /// Writes receive queue 0's tail beyond its ring: an ERROR (`tail-out-of-range`), which the
     /// device ignores.
     Error,
+    /// Not a mistake but a device fault: the port falls off the bus right after it opens
+    /// (surprise removal), so the app's batches fail with `DeviceRemoved`.
+    Removed,
 }
 
 impl DeviceOptions {

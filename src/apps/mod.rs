@@ -1,9 +1,14 @@
 //! What rixy's applications share: `rixy-pktgen`, `rixy-fwd` and `rixy-pcap` (in `src/bin/`)
 //! are thin loops over the public device API, and everything else they need lives here, where
-//! it can be tested and reused (the QEMU payload checker reads captures with [`frame`]).
+//! it can be tested and reused (the QEMU payload checker reads captures with [`pcap`]'s
+//! constants). The test frame pktgen sends is not here but in [`crate::frame`]: the simulated
+//! traffic source sends it too.
+//!
+//! This module and the three apps come with the cargo feature `apps` (on by default), which
+//! brings clap and ctrlc; a program that only drives NICs depends on rixy with
+//! `default-features = false` and gets the driver alone.
 //!
 //! - [`cli`]: the command lines of the three apps (clap) and their value parsers,
-//! - [`frame`]: the UDP/IPv4 test frame pktgen sends, and its sequence number,
 //! - [`pcap`]: a writer for classic pcap files,
 //! - [`stats`]: the per-second rate lines and the totals line,
 //! - [`stop`]: when to stop (Ctrl-C, SIGTERM, a duration).
@@ -15,7 +20,6 @@
 //! rixy's driver drove the port ([`ModelWatch`]), and fails when any report is an ERROR.
 
 pub mod cli;
-pub mod frame;
 pub mod pcap;
 pub mod stats;
 pub mod stop;
@@ -37,7 +41,8 @@ use stats::Meter;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AppError {
-    /// The device could not be opened or failed while running.
+    /// The device could not be opened or failed while running, or the library refused a
+    /// request (such as a test frame size outside Ethernet's, [`crate::Error::FrameSize`]).
     #[error(transparent)]
     Device(#[from] crate::Error),
 
@@ -57,17 +62,6 @@ pub enum AppError {
         path: PathBuf,
         /// Why not.
         source: std::io::Error,
-    },
-
-    /// A test frame size outside what Ethernet allows without jumbo frames.
-    #[error(
-        "a frame of {size} bytes is outside {}..={}: give a size in that range (without the 4-byte FCS)",
-        frame::MIN_FRAME_LEN,
-        frame::MAX_FRAME_LEN
-    )]
-    FrameSize {
-        /// The size asked for.
-        size: usize,
     },
 
     /// The signal handler for Ctrl-C could not be installed.
@@ -261,6 +255,7 @@ fn inject(port: &sim::Port, mistake: SimMistake) -> AppResult<()> {
             // No ring is that long: rixy's rings hold at most 4096 descriptors.
             regs.rdt(q).set(0xFFFF);
         }
+        SimMistake::Removed => port.surprise_removal(),
     }
     Ok(())
 }
@@ -365,7 +360,7 @@ mod tests {
     #[test]
     fn errors_print_on_one_line() {
         assert_eq!(one_line("a\nb  c\r\n"), "a b c");
-        let e = AppError::FrameSize { size: 20 };
+        let e = AppError::from(crate::Error::FrameSize { size: 20 });
         assert_eq!(
             e.to_string(),
             "a frame of 20 bytes is outside 60..=1514: give a size in that range (without the 4-byte FCS)"

@@ -10,10 +10,10 @@ use std::time::Instant;
 
 use clap::Parser;
 use rixy::apps::cli::FwdArgs;
-use rixy::apps::frame;
 use rixy::apps::stats::{CoarseClock, Console, Meter};
 use rixy::apps::stop::Stop;
 use rixy::apps::{self, AppError, AppResult, DRAIN_TIMEOUT, ModelWatch};
+use rixy::frame;
 use rixy::pci::PciAddress;
 use rixy::{Config, Device, Packet, Result};
 

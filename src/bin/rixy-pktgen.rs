@@ -1,7 +1,7 @@
 //! rixy-pktgen: sends sequence-numbered UDP/IPv4 test frames, like ixy's pktgen.
 //!
 //! Every buffer of the generator's mempool is filled with the frame once, at start; per packet
-//! only the length and the sequence number are written (`rixy::apps::frame` has the layout).
+//! only the length and the sequence number are written (`rixy::frame` has the layout).
 //! `rixy-pktgen --help` lists the options.
 
 use std::collections::VecDeque;
@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use rixy::apps::cli::PktgenArgs;
-use rixy::apps::frame::{self, FrameSpec};
 use rixy::apps::stats::{CoarseClock, Console, Meter};
 use rixy::apps::stop::Stop;
 use rixy::apps::{self, AppError, AppResult, DRAIN_TIMEOUT, ModelWatch};
+use rixy::frame::{self, FrameSpec};
 use rixy::memory::DEFAULT_BUFFER_SIZE;
 use rixy::{Config, Packet};
 

@@ -364,8 +364,8 @@ impl<B: Bus> Ixgbe<B> {
                 ),
             })?;
             let desc = rx.ring.get(slot);
-            desc.read_pkt_addr().set(packet.device_addr());
-            desc.read_hdr_addr().set(0);
+            desc.to_device().pkt_addr().set(packet.device_addr());
+            desc.to_device().hdr_addr().set(0);
             rx.posted[slot] = Some(packet);
         }
         let queue = rx.queue;

@@ -361,7 +361,7 @@ impl<B: Bus> Ixgbe<B> {
     /// Remembers `failure` (every batch from now on reports it) and returns its error.
     fn fail(&mut self, failure: Failure) -> Error {
         let error = failure.error(&self.name);
-        log::error!("{error}");
+        log::debug!("{error}");
         self.failure = Some(failure);
         error
     }
@@ -385,6 +385,15 @@ impl<B: Bus> Ixgbe<B> {
     /// domain.
     pub fn dma_domain(&self) -> DmaDomain {
         self.domain
+    }
+
+    /// The device address of every packet buffer the queues hold (receive buffers posted,
+    /// transmits not cleaned), found by walking each ring's slots: for accounting checks that
+    /// must see which buffers are held, not only how many.
+    pub fn held_buffer_addrs(&self) -> Vec<u64> {
+        let rx = self.rx.iter().flat_map(|r| r.posted.iter().flatten());
+        let tx = self.tx.iter().flat_map(|t| t.in_flight.iter().flatten());
+        rx.chain(tx).map(Packet::device_addr).collect()
     }
 
     /// The mempool of receive queue `queue`.

@@ -10,7 +10,7 @@ use crate::Result;
 use crate::error::health_check_due;
 use crate::memory::Packet;
 use crate::regs::Bus;
-use crate::regs::ixgbe::adv_rx_desc::WB_STATUS_ERROR;
+use crate::regs::ixgbe::adv_rx_desc::written_back::STATUS_ERROR;
 
 impl<B: Bus> Ixgbe<B> {
     /// Receives up to `max` packets from receive queue `queue` into `out`; returns how many.
@@ -50,21 +50,19 @@ impl<B: Bus> Ixgbe<B> {
             let desc = rx.ring.get(index);
             // 7.1.6.2: the device sets DD in the write-back once the descriptor is done. The
             // driver polls memory, never RDH (which may run ahead of the write-back).
-            let status = desc.wb_status_error().extract();
-            if !status.is_set(WB_STATUS_ERROR::DD) {
+            let status = desc.written_back().status_error().extract();
+            if !status.is_set(STATUS_ERROR::DD) {
                 break;
             }
             // Read the rest of the write-back only after DD was seen set.
             fence(Ordering::Acquire);
-            let length = usize::from(desc.wb_pkt_len().get());
-            let eop = status.is_set(WB_STATUS_ERROR::EOP);
+            let length = usize::from(desc.written_back().pkt_len().get());
+            let eop = status.is_set(STATUS_ERROR::EOP);
             // A whole frame: its only descriptor (EOP, and the one before ended a frame too),
             // no MAC error (RXE is valid with EOP), and no more bytes than BSIZEPACKET allows
             // (`nic_buffer` never exceeds the buffer).
-            let whole = eop
-                && !rx.dropping
-                && !status.is_set(WB_STATUS_ERROR::RXE)
-                && length <= rx.nic_buffer;
+            let whole =
+                eop && !rx.dropping && !status.is_set(STATUS_ERROR::RXE) && length <= rx.nic_buffer;
             // 7.1.6.1: the read format gives the device a buffer; a zero header address also
             // clears DD, which shares its bit.
             if whole {
@@ -73,8 +71,8 @@ impl<B: Bus> Ixgbe<B> {
                 let Some(fresh) = rx.pool.alloc() else {
                     break;
                 };
-                desc.read_pkt_addr().set(fresh.device_addr());
-                desc.read_hdr_addr().set(0);
+                desc.to_device().pkt_addr().set(fresh.device_addr());
+                desc.to_device().hdr_addr().set(0);
                 if let Some(mut packet) = rx.posted[index].replace(fresh) {
                     // The length fits the buffer (checked above), so this holds.
                     if packet.set_len(length).is_ok() {
@@ -90,8 +88,8 @@ impl<B: Bus> Ixgbe<B> {
                 let Some(buffer) = rx.posted[index].as_ref().map(Packet::device_addr) else {
                     break;
                 };
-                desc.read_pkt_addr().set(buffer);
-                desc.read_hdr_addr().set(0);
+                desc.to_device().pkt_addr().set(buffer);
+                desc.to_device().hdr_addr().set(0);
                 // The first descriptor of a bad frame counts it; a frame that goes on (no EOP)
                 // keeps the descriptors after it dropped, up to its EOP.
                 if !rx.dropping {

@@ -12,9 +12,8 @@ use crate::error::health_check_due;
 use crate::memory::{Packet, check_domain};
 use crate::regs::Bus;
 use crate::regs::ixgbe::MIN_TX_PAYLEN;
-use crate::regs::ixgbe::adv_tx_desc::{
-    READ_CMD_TYPE_LEN as CMD, READ_OLINFO_STATUS as OLINFO, WB_STATUS,
-};
+use crate::regs::ixgbe::adv_tx_desc::to_device::{CMD_TYPE_LEN, OLINFO_STATUS};
+use crate::regs::ixgbe::adv_tx_desc::written_back::STATUS;
 
 impl<B: Bus> Ixgbe<B> {
     /// Sends packets from the front of `packets` on transmit queue `queue`; returns how many it
@@ -45,7 +44,7 @@ impl<B: Bus> Ixgbe<B> {
         // it has fetched it. Only the last descriptor of each batch has RS: when its DD is set,
         // the whole batch has been read and its buffers can go back to their pools.
         while let Some(&mark) = tx.marks.front() {
-            if !tx.ring.get(mark).wb_status().is_set(WB_STATUS::DD) {
+            if !tx.ring.get(mark).written_back().status().is_set(STATUS::DD) {
                 break;
             }
             let end = size.next(mark);
@@ -73,8 +72,8 @@ impl<B: Bus> Ixgbe<B> {
             taken += 1;
             let length = packet.len() as u32;
             let (Ok(dtalen), Ok(paylen)) = (
-                CMD::DTALEN::val_checked(length),
-                OLINFO::PAYLEN::val_checked(length),
+                CMD_TYPE_LEN::DTALEN::val_checked(length),
+                OLINFO_STATUS::PAYLEN::val_checked(length),
             ) else {
                 self.totals.tx_errors += 1;
                 continue;
@@ -85,12 +84,15 @@ impl<B: Bus> Ixgbe<B> {
             }
             // 7.2.3.2.4: an advanced data descriptor holding a whole frame: end of packet and
             // insert the FCS. RS goes on the batch's last descriptor below.
-            let command =
-                CMD::DTYP::DATA + CMD::DEXT::SET + CMD::EOP::SET + CMD::IFCS::SET + dtalen;
+            let command = CMD_TYPE_LEN::DTYP::DATA
+                + CMD_TYPE_LEN::DEXT::SET
+                + CMD_TYPE_LEN::EOP::SET
+                + CMD_TYPE_LEN::IFCS::SET
+                + dtalen;
             let desc = tx.ring.get(tx.next);
-            desc.read_buffer_addr().set(packet.device_addr());
-            desc.read_cmd_type_len().write(command);
-            desc.read_olinfo_status().write(paylen);
+            desc.to_device().buffer_addr().set(packet.device_addr());
+            desc.to_device().cmd_type_len().write(command);
+            desc.to_device().olinfo_status().write(paylen);
             tx.in_flight[tx.next] = Some(packet);
             last = Some((tx.next, command));
             tx.next = size.next(tx.next);
@@ -99,8 +101,9 @@ impl<B: Bus> Ixgbe<B> {
             // The descriptor is still the driver's: the tail has not passed it yet.
             tx.ring
                 .get(index)
-                .read_cmd_type_len()
-                .write(command + CMD::RS::SET);
+                .to_device()
+                .cmd_type_len()
+                .write(command + CMD_TYPE_LEN::RS::SET);
             tx.marks.push_back(index);
             let queue = tx.queue;
             // The descriptors must be visible before the tail hands them over (7.2.3.3).

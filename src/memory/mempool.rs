@@ -26,10 +26,12 @@
 //! ## Ownership and accounting
 //!
 //! A buffer is in exactly one of three places: on the pool's free stack, inside a live
-//! [`Packet`], or inside a [`RawBuffer`] token that a driver keeps in a descriptor ring while the
-//! device owns the buffer. So at every moment
-//! `free_count() + raw_count() + alive_count() == capacity()`, and, because neither `Packet` nor
-//! `RawBuffer` can be cloned, no buffer is ever handed out twice.
+//! [`Packet`] (the drivers' rings hold packets too), or inside a [`RawBuffer`] token. Neither
+//! `Packet` nor `RawBuffer` can be cloned, so no buffer is ever handed out twice. Tests hold the
+//! pool and the drivers to this by counting each place on its own:
+//! [`Mempool::free_buffer_addrs`] walks the free stack, a driver's `held_buffer_addrs` walks its
+//! rings, and the test counts the packets and tokens it holds; every buffer of the pool must
+//! turn up exactly once.
 //!
 //! The pool is single-threaded, like ixy's: the packet path takes no lock and allocates nothing on
 //! the heap (the free stack is allocated once, at full capacity). `Packet` holds an [`Rc`] to its
@@ -131,7 +133,8 @@ impl Mempool {
                 problem: "this process has created 2^32 mempools; reuse pools instead".into(),
             })?;
         let region = allocator.allocate(total, false)?;
-        if region.len() < total || region.as_ptr() as usize % buffer_size.min(4096) != 0 {
+        if region.len() < total || !(region.as_ptr() as usize).is_multiple_of(buffer_size.min(4096))
+        {
             return invalid(format!(
                 "the DMA allocator returned a region of {} bytes at {:p}, not {total} page-aligned bytes",
                 region.len(),
@@ -261,10 +264,16 @@ impl Mempool {
         self.raw.get() as usize
     }
 
-    /// Buffers inside live [`Packet`]s: `capacity - free_count - raw_count`.
-    #[inline]
-    pub fn alive_count(&self) -> usize {
-        self.capacity() - self.free_count() - self.raw_count()
+    /// The device address of the data of every buffer on the free stack, found by walking the
+    /// stack and reading each buffer's own metadata: for accounting checks that must see which
+    /// buffers are free, not only how many. Allocates; not for the packet path.
+    pub fn free_buffer_addrs(&self) -> Vec<u64> {
+        // SAFETY: see `pop`; the shared borrow of the stack ends with this statement, and
+        // `meta_device_addr` does not touch the stack.
+        let free: Vec<u32> = unsafe { (*self.free.get()).clone() };
+        free.into_iter()
+            .map(|index| self.meta_device_addr(index) + HEADROOM as u64)
+            .collect()
     }
 
     /// Number of buffers in the pool.
@@ -580,12 +589,12 @@ mod tests {
         pkt.set_len(60).unwrap();
         let addr = pkt.device_addr();
         let raw = pkt.into_raw();
-        assert_eq!((p.free_count(), p.raw_count(), p.alive_count()), (7, 1, 0));
+        assert_eq!((p.free_count(), p.raw_count()), (7, 1));
         assert_eq!(p.raw_device_addr(&raw), Some(addr));
         assert_eq!(Rc::strong_count(&p), 1);
         let pkt = p.packet_from_raw(raw).unwrap();
         assert_eq!((pkt.len(), pkt.device_addr()), (60, addr));
-        assert_eq!((p.free_count(), p.raw_count(), p.alive_count()), (7, 0, 1));
+        assert_eq!((p.free_count(), p.raw_count()), (7, 0));
     }
 
     #[test]

@@ -66,7 +66,7 @@ impl SimBar {
 fn bad_offset(d: &mut PortModel, offset: usize, width: usize) -> Option<u32> {
     let rule = if offset.checked_add(width).is_none_or(|e| e > BAR_LEN) {
         rules::ACCESS_OUTSIDE_BAR
-    } else if offset % 4 != 0 {
+    } else if !offset.is_multiple_of(4) {
         rules::ACCESS_MISALIGNED
     } else {
         return None;

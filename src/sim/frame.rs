@@ -1,7 +1,7 @@
 //! Frames on the simulated wire, the frame buffer pool, the Ethernet CRC and the test packet.
 
 use crate::MacAddress;
-use crate::apps::frame::{self, FrameSpec};
+use crate::frame::{self, FrameSpec};
 
 /// A frame on the wire: destination MAC to the end of the payload, without preamble or FCS. The
 /// FCS is implied: `fcs_ok` says whether the 4 bytes that follow on the wire are right.

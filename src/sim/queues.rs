@@ -244,7 +244,7 @@ impl PortModel {
             Direction::Tx => self.tx_ring(q),
         };
         let mut ok = true;
-        if base == 0 || base % 128 != 0 {
+        if base == 0 || !base.is_multiple_of(128) {
             self.report(
                 rules::RING_BASE_INVALID.on(bal).value(base).ring(ring),
                 format!("{dir:?} queue {q} enabled with ring base {base:#x}: it must be set and 128-byte aligned"),
@@ -255,7 +255,7 @@ impl PortModel {
             Direction::Rx => fmask(RDLEN::LEN),
             Direction::Tx => fmask(TDLEN::LEN),
         };
-        if len_bytes == 0 || len_bytes % 128 != 0 || len_bytes & !len_field != 0 {
+        if len_bytes == 0 || !len_bytes.is_multiple_of(128) || len_bytes & !len_field != 0 {
             self.report(
                 rules::RING_LENGTH_INVALID.on(blen).value(u64::from(len_bytes)).ring(ring),
                 format!("{dir:?} queue {q} enabled with ring length {len_bytes:#x} bytes: it must be non-zero, a multiple of 128 and fit the LEN field ({len_field:#x})"),

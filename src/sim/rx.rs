@@ -13,7 +13,7 @@ use crate::regs::ixgbe::{
     FCTRL, HLREG0, MAXFRS, MRQC, RXCSUM, RXCTRL, RXPBSIZE, RegisterId, SRRCTL, adv_rx_desc,
     legacy_rx_desc,
 };
-use adv_rx_desc::{WB_HS_RSS, WB_STATUS_ERROR};
+use adv_rx_desc::written_back::{HS_RSS, STATUS_ERROR};
 
 /// Smallest frame on the wire, FCS included.
 const MIN_FRAME: usize = 64;
@@ -71,12 +71,12 @@ impl PortModel {
             };
             self.rxq[q].snap[s as usize] = d;
             let buf = if adv {
-                u64_at(&d, adv_rx_desc::READ_PKT_ADDR_OFFSET)
+                u64_at(&d, adv_rx_desc::to_device::PKT_ADDR_OFFSET)
             } else {
                 u64_at(&d, legacy_rx_desc::BUFFER_ADDR_OFFSET)
             };
             let stale_dd = if adv {
-                WB_STATUS_ERROR::DD.is_set(u32_at(&d, adv_rx_desc::WB_STATUS_ERROR_OFFSET))
+                STATUS_ERROR::DD.is_set(u32_at(&d, adv_rx_desc::written_back::STATUS_ERROR_OFFSET))
             } else {
                 legacy_rx_desc::STATUS::DD.is_set(d[legacy_rx_desc::STATUS_OFFSET])
             };
@@ -354,7 +354,7 @@ impl PortModel {
                 return Ok(());
             };
             let buf = if adv {
-                u64_at(&desc, adv_rx_desc::READ_PKT_ADDR_OFFSET)
+                u64_at(&desc, adv_rx_desc::to_device::PKT_ADDR_OFFSET)
             } else {
                 u64_at(&desc, legacy_rx_desc::BUFFER_ADDR_OFFSET)
             };
@@ -430,29 +430,32 @@ impl PortModel {
     ) {
         let mut d = [0u8; 16];
         // The model's packet types and RSS types fit their fields; anything else is left 0.
-        let mut hs =
-            WB_HS_RSS::PACKET_TYPE::val_checked(ptype).unwrap_or(WB_HS_RSS::PACKET_TYPE::CLEAR);
+        let mut hs = HS_RSS::PACKET_TYPE::val_checked(ptype).unwrap_or(HS_RSS::PACKET_TYPE::CLEAR);
         let dword1 = match rss {
             Some((hash, ty)) => {
-                hs += WB_HS_RSS::RSS_TYPE::val_checked(ty).unwrap_or(WB_HS_RSS::RSS_TYPE::CLEAR);
+                hs += HS_RSS::RSS_TYPE::val_checked(ty).unwrap_or(HS_RSS::RSS_TYPE::CLEAR);
                 hash
             }
             // IP identification in bits 15:0 (fragment checksum not modelled: 0).
             None if ptype & 1 != 0 => u32::from(u16::from_be_bytes([data[18], data[19]])),
             None => 0,
         };
-        put32(&mut d, adv_rx_desc::WB_HS_RSS_OFFSET, hs.value);
-        put32(&mut d, adv_rx_desc::WB_RSS_HASH_OFFSET, dword1);
-        put16(&mut d, adv_rx_desc::WB_PKT_LEN_OFFSET, len as u16);
-        put16(&mut d, adv_rx_desc::WB_VLAN_OFFSET, 0);
-        let mut st = WB_STATUS_ERROR::DD::SET;
+        put32(&mut d, adv_rx_desc::written_back::HS_RSS_OFFSET, hs.value);
+        put32(&mut d, adv_rx_desc::written_back::RSS_HASH_OFFSET, dword1);
+        put16(
+            &mut d,
+            adv_rx_desc::written_back::PKT_LEN_OFFSET,
+            len as u16,
+        );
+        put16(&mut d, adv_rx_desc::written_back::VLAN_OFFSET, 0);
+        let mut st = STATUS_ERROR::DD::SET;
         if eop {
-            st += WB_STATUS_ERROR::EOP::SET;
+            st += STATUS_ERROR::EOP::SET;
             if bad {
-                st += WB_STATUS_ERROR::RXE::SET;
+                st += STATUS_ERROR::RXE::SET;
             }
         }
-        let so = adv_rx_desc::WB_STATUS_ERROR_OFFSET;
+        let so = adv_rx_desc::written_back::STATUS_ERROR_OFFSET;
         // Body first with DD clear (status dword 0), then the status dword with a release.
         let body = ctx
             .dma

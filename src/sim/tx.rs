@@ -16,7 +16,7 @@ use crate::regs::ixgbe::{
     DMATXCTL, HLREG0, MAX_TX_DESC_PER_PACKET, MIN_TX_PAYLEN, RegisterId, TDWBAL, TXDCTL,
     adv_tx_desc, legacy_tx_desc,
 };
-use adv_tx_desc::{READ_CMD_TYPE_LEN as CTL, READ_OLINFO_STATUS as OLI};
+use adv_tx_desc::to_device::{CMD_TYPE_LEN, OLINFO_STATUS};
 use legacy_tx_desc::CMD as LCMD;
 
 /// Length of the shortest frame the padding produces (64 with the FCS).
@@ -40,20 +40,20 @@ struct TxDesc {
 }
 
 fn decode(slot: u32, d: &[u8; 16]) -> TxDesc {
-    let cmd = u32_at(d, adv_tx_desc::READ_CMD_TYPE_LEN_OFFSET);
-    if CTL::DEXT.is_set(cmd) {
-        let oli = u32_at(d, adv_tx_desc::READ_OLINFO_STATUS_OFFSET);
+    let cmd = u32_at(d, adv_tx_desc::to_device::CMD_TYPE_LEN_OFFSET);
+    if CMD_TYPE_LEN::DEXT.is_set(cmd) {
+        let oli = u32_at(d, adv_tx_desc::to_device::OLINFO_STATUS_OFFSET);
         TxDesc {
             slot,
-            addr: u64_at(d, adv_tx_desc::READ_BUFFER_ADDR_OFFSET),
-            len: CTL::DTALEN.read(cmd) as usize,
+            addr: u64_at(d, adv_tx_desc::to_device::BUFFER_ADDR_OFFSET),
+            len: CMD_TYPE_LEN::DTALEN.read(cmd) as usize,
             dext: true,
-            dtyp: CTL::DTYP.read(cmd),
-            eop: CTL::EOP.is_set(cmd),
-            ifcs: CTL::IFCS.is_set(cmd),
-            rs: CTL::RS.is_set(cmd),
-            tse: CTL::TSE.is_set(cmd),
-            paylen: OLI::PAYLEN.read(oli),
+            dtyp: CMD_TYPE_LEN::DTYP.read(cmd),
+            eop: CMD_TYPE_LEN::EOP.is_set(cmd),
+            ifcs: CMD_TYPE_LEN::IFCS.is_set(cmd),
+            rs: CMD_TYPE_LEN::RS.is_set(cmd),
+            tse: CMD_TYPE_LEN::TSE.is_set(cmd),
+            paylen: OLINFO_STATUS::PAYLEN.read(oli),
         }
     } else {
         let c = d[legacy_tx_desc::CMD_OFFSET];
@@ -444,10 +444,12 @@ impl PortModel {
 
     /// ORs DD into the status of TX descriptor `s` (DS 7.2.3.5; legacy STA sits at the same byte).
     fn write_dd(&mut self, q: usize, s: u32, ctx: &mut Ctx<'_>) {
-        let addr = self.txq[q].base + u64::from(s) * DESC + adv_tx_desc::WB_STATUS_OFFSET as u64;
+        let addr = self.txq[q].base
+            + u64::from(s) * DESC
+            + adv_tx_desc::written_back::STATUS_OFFSET as u64;
         let mut b = [0u8; 4];
         let r = ctx.dma.read(addr, &mut b).and_then(|()| {
-            let v = adv_tx_desc::WB_STATUS::DD::SET.modify(u32::from_le_bytes(b));
+            let v = adv_tx_desc::written_back::STATUS::DD::SET.modify(u32::from_le_bytes(b));
             ctx.dma.write_u32_release(addr, v)
         });
         if let Err(f) = r {

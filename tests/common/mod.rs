@@ -1,11 +1,13 @@
-//! What several integration tests share: a fake sysfs PCI tree in a temporary directory.
-//! Nothing here touches the machine's real /sys.
+//! What several integration tests share: a fake sysfs PCI tree in a temporary directory
+//! (nothing here touches the machine's real /sys), and buffer accounting ([`accounting`]).
 
 #![allow(dead_code)]
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+
+pub mod accounting;
 
 /// Size of the fake memory BAR0: the 82599's register space.
 pub const BAR_SIZE: u64 = 0x20000;

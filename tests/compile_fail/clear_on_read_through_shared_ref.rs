@@ -3,7 +3,7 @@ use rixy::regs::ixgbe::Registers;
 use rixy::regs::MemBus;
 
 fn packets(regs: &Registers<MemBus>) -> u32 {
-    regs.gprc().take()
+    regs.gprc().take() //~ E0596 "regs"
 }
 
 fn main() {

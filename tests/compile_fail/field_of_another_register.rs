@@ -5,5 +5,5 @@ use tock_registers::interfaces::ReadWriteable;
 
 fn main() {
     let regs = Registers::new(MemBus::new(Registers::<MemBus>::SIZE)).unwrap();
-    regs.ctrl().modify(RXDCTL::ENABLE::SET);
+    regs.ctrl().modify(RXDCTL::ENABLE::SET); //~ E0308 "CTRL::Register" "RXDCTL::Register"
 }

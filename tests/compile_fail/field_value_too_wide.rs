@@ -3,5 +3,5 @@
 use rixy::regs::ixgbe::TXDCTL;
 
 fn main() {
-    let _ = TXDCTL::PTHRESH::value::<0x1FF>();
+    let _ = TXDCTL::PTHRESH::value::<0x1FF>(); //~ E0080 "does not fit field TXDCTL.PTHRESH (7 bits)"
 }

@@ -6,5 +6,5 @@ use tock_registers::interfaces::ReadWriteable;
 
 fn main() {
     let regs = Registers::new(MemBus::new(Registers::<MemBus>::SIZE)).unwrap();
-    regs.eims().modify(EIMS::LSC::SET);
+    regs.eims().modify(EIMS::LSC::SET); //~ E0599 "modify" "access::W1s"
 }

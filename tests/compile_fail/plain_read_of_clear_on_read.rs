@@ -5,5 +5,5 @@ use tock_registers::interfaces::Readable;
 
 fn main() {
     let mut regs = Registers::new(MemBus::new(Registers::<MemBus>::SIZE)).unwrap();
-    let _ = regs.gprc().get();
+    let _ = regs.gprc().get(); //~ E0599 "get" "RcReg"
 }

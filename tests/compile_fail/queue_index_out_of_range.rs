@@ -2,5 +2,5 @@
 use rixy::regs::ixgbe::RxQueue;
 
 fn main() {
-    let _ = RxQueue::at::<128>();
+    let _ = RxQueue::at::<128>(); //~ E0080 "RxQueue index out of range (0..128)"
 }

@@ -5,5 +5,5 @@ use tock_registers::interfaces::Readable;
 
 fn main() {
     let regs = Registers::new(MemBus::new(Registers::<MemBus>::SIZE)).unwrap();
-    let _ = regs.eimc().get();
+    let _ = regs.eimc().get(); //~ E0599 "get" "access::Wo"
 }

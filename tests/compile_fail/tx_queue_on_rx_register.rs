@@ -4,5 +4,5 @@ use rixy::regs::MemBus;
 
 fn main() {
     let regs = Registers::new(MemBus::new(Registers::<MemBus>::SIZE)).unwrap();
-    let _ = regs.rdbal(TxQueue::at::<0>());
+    let _ = regs.rdbal(TxQueue::at::<0>()); //~ E0308 "RxQueue" "TxQueue"
 }

@@ -6,5 +6,5 @@ use tock_registers::interfaces::Writeable;
 fn main() {
     let regs = Registers::new(MemBus::new(Registers::<MemBus>::SIZE)).unwrap();
     let value: u16 = 0x1234;
-    regs.ctrl().set(value);
+    regs.ctrl().set(value); //~ E0308 "u32" "u16"
 }

@@ -5,5 +5,5 @@ use tock_registers::interfaces::Writeable;
 
 fn main() {
     let regs = Registers::new(MemBus::new(Registers::<MemBus>::SIZE)).unwrap();
-    regs.links().set(0);
+    regs.links().set(0); //~ E0599 "set" "access::Ro"
 }

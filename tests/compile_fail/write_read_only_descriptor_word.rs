@@ -5,5 +5,5 @@ use tock_registers::interfaces::Writeable;
 
 fn main() {
     let view = View::new(MemBus::new(16)).unwrap();
-    view.wb_status_error().set(1);
+    view.written_back().status_error().set(1); //~ E0599 "set" "STATUS_ERROR" "access::Ro"
 }

@@ -24,6 +24,6 @@ fn main() {
         regs.eicr().write(EICR::LSC::SET);
     }
     let view = ixgbe::adv_rx_desc::View::new(MemBus::new(16)).unwrap();
-    view.read_pkt_addr().set(0x1000);
-    let _len: u16 = view.wb_pkt_len().get();
+    view.to_device().pkt_addr().set(0x1000);
+    let _len: u16 = view.written_back().pkt_len().get();
 }

@@ -1,6 +1,11 @@
 //! The test frame: a UDP/IPv4 packet in an Ethernet frame carrying a 32-bit sequence number, as
 //! ixy's pktgen sends it.
 //!
+//! The simulated traffic source ([`crate::sim`]) sends it, `rixy-pktgen` builds it with
+//! [`FrameSpec`], `rixy-fwd` [`touch`]es it, and the tests read it back with [`parse`] and
+//! [`seq`]. It is part of the library, not of the apps, so it is there without the `apps`
+//! feature too.
+//!
 //! ## Layout
 //!
 //! Offsets are from the first byte of the frame (the destination MAC); the frame has no FCS
@@ -27,8 +32,7 @@
 //! transmitted checksum value means that the transmitter generated no checksum"), so a
 //! generator rewrites only the sequence number per packet.
 
-use crate::MacAddress;
-use crate::apps::{AppError, AppResult};
+use crate::{Error, MacAddress};
 
 /// The shortest test frame: the Ethernet minimum of 64 bytes less the 4-byte FCS.
 pub const MIN_FRAME_LEN: usize = 60;
@@ -95,20 +99,20 @@ impl Default for FrameSpec {
 
 impl FrameSpec {
     /// Checks the length.
-    pub fn validate(&self) -> AppResult<()> {
+    pub fn validate(&self) -> crate::Result<()> {
         if (MIN_FRAME_LEN..=MAX_FRAME_LEN).contains(&self.len) {
             Ok(())
         } else {
-            Err(AppError::FrameSize { size: self.len })
+            Err(Error::FrameSize { size: self.len })
         }
     }
 
     /// Writes the frame with sequence number `seq` into `frame`, which must be exactly
     /// [`FrameSpec::len`] bytes long (an error otherwise, and nothing is written).
-    pub fn write(&self, frame: &mut [u8], seq: u32) -> AppResult<()> {
+    pub fn write(&self, frame: &mut [u8], seq: u32) -> crate::Result<()> {
         self.validate()?;
         if frame.len() != self.len {
-            return Err(AppError::FrameSize { size: frame.len() });
+            return Err(Error::FrameSize { size: frame.len() });
         }
         frame.fill(0);
         frame[0..6].copy_from_slice(&self.dst_mac.0);
@@ -140,7 +144,7 @@ impl FrameSpec {
     }
 
     /// The frame with sequence number `seq`, as a new vector.
-    pub fn to_vec(&self, seq: u32) -> AppResult<Vec<u8>> {
+    pub fn to_vec(&self, seq: u32) -> crate::Result<Vec<u8>> {
         self.validate()?;
         let mut frame = vec![0; self.len];
         self.write(&mut frame, seq)?;
@@ -352,7 +356,7 @@ mod tests {
                 len,
                 ..FrameSpec::default()
             };
-            assert!(matches!(spec.to_vec(0), Err(AppError::FrameSize { size }) if size == len));
+            assert!(matches!(spec.to_vec(0), Err(Error::FrameSize { size }) if size == len));
         }
         let mut short = [0u8; 59];
         assert!(FrameSpec::default().write(&mut short, 0).is_err());
