@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-/// How bad a protocol violation is (research notes §7).
+/// How bad a protocol violation is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
     /// Would misbehave on hardware.
@@ -55,7 +55,8 @@ pub struct RingState {
 pub struct Report {
     /// How bad it is.
     pub severity: Severity,
-    /// Short stable name of the rule, e.g. `"tail-overrun"`; see [`crate::sim`] for the list.
+    /// Short stable name of the rule, e.g. `"tail-overrun"`; every rule is in
+    /// [`RULES`](super::rules::RULES).
     pub rule: &'static str,
     /// The register or descriptor involved, in the datasheet's name.
     pub register: Option<&'static str>,

@@ -1,13 +1,17 @@
-//! The receive data path (research notes §3): MAC checks, filtering, queue selection, the RX
-//! FIFO, descriptor fetch and write-back in the advanced and legacy formats.
+//! The receive data path (DS 7.1): MAC checks, the RX FIFO, descriptor fetch and write-back in
+//! the advanced and legacy formats. The L2 filter and queue selection are in `rx_filter.rs`.
 
-use super::device::{Ctx, DESC, Device, QState, fmask, release_rx};
 use super::frame::{Frame, crc32};
-use super::report::Severity;
+use super::model::{Ctx, PortModel};
+use super::queues::{DESC, QState};
+use super::regfile::fmask;
+use super::rules;
+use super::rx_filter::packet_type;
+use super::tails::release_rx;
 use super::{BadWriteBack, Fetch};
 use crate::regs::ixgbe::{
-    FCTRL, HLREG0, MAXFRS, MCSTCTRL, MRQC, RETA, RQSMR, RXCSUM, RXCTRL, RXPBSIZE, RegisterId,
-    SRRCTL, adv_rx_desc, legacy_rx_desc,
+    FCTRL, HLREG0, MAXFRS, MRQC, RXCSUM, RXCTRL, RXPBSIZE, RegisterId, SRRCTL, adv_rx_desc,
+    legacy_rx_desc,
 };
 use adv_rx_desc::written_back::{HS_RSS, STATUS_ERROR};
 
@@ -16,7 +20,7 @@ const MIN_FRAME: usize = 64;
 /// Largest frame without jumbo frames, FCS included.
 const MAX_FRAME: usize = 1518;
 
-impl Device {
+impl PortModel {
     /// Reads descriptor `s` of RX queue `q` from its ring in memory; a ring the device cannot
     /// read is an ERROR report and stops the queue.
     fn read_desc_rx(&mut self, q: usize, s: u32, ctx: &mut Ctx<'_>) -> Option<[u8; 16]> {
@@ -26,12 +30,11 @@ impl Device {
         if let Err(f) = ctx.dma.read(addr, &mut d) {
             let ring = self.rx_ring(q);
             self.report(
-                Severity::Error,
-                "ring-dma-fault",
-                "7.1.9",
-                Some("RDBAL"),
-                Some(addr),
-                Some(ring),
+                rules::RING_DMA_FAULT
+                    .on("RDBAL")
+                    .value(addr)
+                    .ring(ring)
+                    .section("7.1.9"),
                 format!(
                     "RX queue {q}: descriptor {s} cannot be read: {}; the queue stops",
                     f.describe()
@@ -53,7 +56,7 @@ impl Device {
     }
 
     /// Hands the descriptors `[from, to)` of RX queue `q` to the device: snapshot each one and
-    /// check the buffer it posts (§7 "Tail and ring protocol").
+    /// check the buffer it posts.
     pub(crate) fn rx_take(&mut self, q: usize, from: u32, to: u32, ctx: &mut Ctx<'_>) {
         let n = self.rxq[q].n;
         if n == 0 || self.rxq[q].broken {
@@ -77,15 +80,13 @@ impl Device {
             } else {
                 legacy_rx_desc::STATUS::DD.is_set(d[legacy_rx_desc::STATUS_OFFSET])
             };
-            if stale_dd && self.once("rx-stale-dd", q as u32) {
+            if stale_dd && self.once(rules::RX_STALE_DD, q as u32) {
                 let ring = self.rx_ring(q);
                 self.report(
-                    Severity::Warn,
-                    "rx-stale-dd",
-                    "7.1.6.1",
-                    Some(if adv { "ADV_RX_DESC" } else { "LEGACY_RX_DESC" }),
-                    Some(u64::from(s)),
-                    Some(ring),
+                    rules::RX_STALE_DD
+                        .on(if adv { "ADV_RX_DESC" } else { "LEGACY_RX_DESC" })
+                        .value(u64::from(s))
+                        .ring(ring),
                     format!("RX descriptor {s} handed over with DD still set (stale status); write the header address / status as 0"),
                 );
             }
@@ -113,15 +114,10 @@ impl Device {
                     f.describe()
                 )),
                 Ok(room) => {
-                    if room < bsize && self.once("rx-buffer-overrun-latent", q as u32) {
+                    if room < bsize && self.once(rules::RX_BUFFER_OVERRUN_LATENT, q as u32) {
                         let ring = self.rx_ring(q);
                         self.report(
-                            Severity::Warn,
-                            "rx-buffer-overrun-latent",
-                            "8.2.3.8.7",
-                            Some(desc),
-                            Some(buf),
-                            Some(ring),
+                            rules::RX_BUFFER_OVERRUN_LATENT.on(desc).value(buf).ring(ring),
                             format!("RX descriptor {s}: the device may write BSIZEPACKET = {bsize} bytes at {buf:#x}, but its DMA region ends {room} bytes later (a long frame would be DMAed past it)"),
                         );
                     }
@@ -132,12 +128,7 @@ impl Device {
         if let Some(detail) = unusable {
             let ring = self.rx_ring(q);
             self.report(
-                Severity::Error,
-                "rx-buffer-address",
-                "7.1.6.1",
-                Some(desc),
-                Some(buf),
-                Some(ring),
+                rules::RX_BUFFER_ADDRESS.on(desc).value(buf).ring(ring),
                 detail,
             );
         }
@@ -148,24 +139,14 @@ impl Device {
         if let Some((p, pq, ps)) = prev {
             let ring = self.rx_ring(q);
             self.report(
-                Severity::Error,
-                "buffer-posted-twice",
-                "7.1.9",
-                Some(desc),
-                Some(buf),
-                Some(ring),
+                rules::BUFFER_POSTED_TWICE.on(desc).value(buf).ring(ring),
                 format!("buffer {buf:#x} posted in RX descriptor {s} of queue {q} while it is still posted in port {p} RX queue {pq} descriptor {ps} (double free in the mempool?)"),
             );
         }
         if in_tx > 0 {
             let ring = self.rx_ring(q);
             self.report(
-                Severity::Error,
-                "buffer-posted-while-in-tx",
-                "7.1.9",
-                Some(desc),
-                Some(buf),
-                Some(ring),
+                rules::BUFFER_POSTED_WHILE_IN_TX.on(desc).value(buf).ring(ring),
                 format!("buffer {buf:#x} posted for RX (queue {q} descriptor {s}) while a TX descriptor still has to send it (use after free)"),
             );
         }
@@ -268,7 +249,7 @@ impl Device {
     }
 
     /// Moves frames from the RX FIFO into their rings while descriptors are free; the head of the
-    /// FIFO blocks everything behind it (§3 step 7).
+    /// FIFO blocks everything behind it.
     pub(crate) fn drain_fifo(&mut self, ctx: &mut Ctx<'_>) -> usize {
         let mut moved = 0;
         while let Some((frame, kind)) = self.fifo.pop_front() {
@@ -294,104 +275,6 @@ impl Device {
         moved
     }
 
-    fn count_good_rx(&mut self, kind: u8, wire: usize) {
-        use RegisterId as R;
-        self.count(R::GPRC, 0, 1);
-        self.count36(R::GORCL, R::GORCH, 0, wire as u64);
-        match kind {
-            KIND_BROADCAST => self.count(R::BPRC, 0, 1),
-            KIND_MULTICAST => self.count(R::MPRC, 0, 1),
-            _ => {}
-        }
-    }
-
-    /// The L2 filter (DS 7.1.1.1): the frame's kind if it passes.
-    fn filter(&self, data: &[u8], fctrl: u32) -> Option<u8> {
-        let dst: [u8; 6] = data.get(..6)?.try_into().ok()?;
-        if dst == [0xFF; 6] {
-            (FCTRL::BAM.is_set(fctrl) || FCTRL::MPE.is_set(fctrl)).then_some(KIND_BROADCAST)
-        } else if dst[0] & 1 != 0 {
-            (FCTRL::MPE.is_set(fctrl) || self.mta_hit(&dst)).then_some(KIND_MULTICAST)
-        } else {
-            (FCTRL::UPE.is_set(fctrl) || self.rar.contains(&dst)).then_some(KIND_UNICAST)
-        }
-    }
-
-    fn mta_hit(&self, dst: &[u8; 6]) -> bool {
-        let mc = self.get(RegisterId::MCSTCTRL, 0);
-        if !MCSTCTRL::MFE.is_set(mc) {
-            return false;
-        }
-        let (a, b) = (u16::from(dst[4]), u16::from(dst[5]));
-        let v = match MCSTCTRL::MO.read(mc) {
-            0 => (a >> 4) | (b << 4),
-            1 => (a >> 3) | (b << 5),
-            2 => (a >> 2) | (b << 6),
-            _ => a | (b << 8),
-        } & 0xFFF;
-        let word = self.get(RegisterId::MTA, usize::from(v >> 5));
-        word & (1 << (v & 31)) != 0
-    }
-
-    /// Queue 0, or the RSS choice when MRQC selects RSS (§3 step 4).
-    pub(crate) fn select_queue(&self, data: &[u8]) -> usize {
-        let mrqc = self.get(RegisterId::MRQC, 0);
-        if MRQC::MRQE.read(mrqc) != 1 {
-            return 0;
-        }
-        let Some((hash, _)) = self.rss_hash(data, mrqc) else {
-            return 0;
-        };
-        let e = (hash & 0x7F) as usize;
-        let reta = self.get(RegisterId::RETA, e / 4);
-        (match e % 4 {
-            0 => RETA::ENTRY0.read(reta),
-            1 => RETA::ENTRY1.read(reta),
-            2 => RETA::ENTRY2.read(reta),
-            _ => RETA::ENTRY3.read(reta),
-        }) as usize
-    }
-
-    /// The RSS hash and type of an IPv4 frame, per the hash types MRQC enables.
-    fn rss_hash(&self, data: &[u8], mrqc: u32) -> Option<(u32, u32)> {
-        if data.get(12..14)? != [0x08, 0x00] {
-            return None;
-        }
-        let ip = data.get(14..)?;
-        let ihl = usize::from(ip.first()? & 0x0F) * 4;
-        let proto = *ip.get(9)?;
-        let mut input = [0u8; 12];
-        input[..8].copy_from_slice(ip.get(12..20)?);
-        let ports = ip.get(ihl..ihl + 4);
-        let (len, ty) = match (proto, ports) {
-            (17, Some(p)) if MRQC::UDP_IPV4.is_set(mrqc) => {
-                input[8..12].copy_from_slice(p);
-                (12, 7)
-            }
-            (6, Some(p)) if MRQC::TCP_IPV4.is_set(mrqc) => {
-                input[8..12].copy_from_slice(p);
-                (12, 1)
-            }
-            _ if MRQC::IPV4.is_set(mrqc) => (8, 2),
-            _ => return None,
-        };
-        let mut key = [0u8; 40];
-        for (i, k) in key.chunks_mut(4).enumerate() {
-            k.copy_from_slice(&self.get(RegisterId::RSSRK, i).to_le_bytes());
-        }
-        Some((toeplitz(&key, &input[..len]), ty))
-    }
-
-    pub(crate) fn stat_counter(&self, q: usize) -> usize {
-        let m = self.get(RegisterId::RQSMR, q / 4);
-        (match q % 4 {
-            0 => RQSMR::Q_MAP0.read(m),
-            1 => RQSMR::Q_MAP1.read(m),
-            2 => RQSMR::Q_MAP2.read(m),
-            _ => RQSMR::Q_MAP3.read(m),
-        }) as usize
-    }
-
     /// Reads descriptor `s` of RX queue `q` for use: the snapshot (eager fetch) or memory (lazy),
     /// reporting a descriptor the driver changed after handing it over.
     fn fetch_rx(&mut self, q: usize, s: u32, ctx: &mut Ctx<'_>) -> Option<[u8; 16]> {
@@ -400,12 +283,10 @@ impl Device {
         if mem != snap {
             let ring = self.rx_ring(q);
             self.report(
-                Severity::Error,
-                "hw-descriptor-modified",
-                "7.1.9",
-                Some(if self.rx_desctype_adv(q) { "ADV_RX_DESC" } else { "LEGACY_RX_DESC" }),
-                Some(u64::from(s)),
-                Some(ring),
+                rules::HW_DESCRIPTOR_MODIFIED
+                    .on(if self.rx_desctype_adv(q) { "ADV_RX_DESC" } else { "LEGACY_RX_DESC" })
+                    .value(u64::from(s))
+                    .ring(ring),
                 format!("RX descriptor {s} was changed by the driver after it was handed to the device (was {snap:02x?}, now {mem:02x?})"),
             );
         }
@@ -490,13 +371,15 @@ impl Device {
             if let Err(f) = ctx.dma.write(buf, chunk) {
                 let ring = self.rx_ring(q);
                 self.report(
-                    Severity::Error,
-                    "rx-dma-fault",
-                    "7.1.6.1",
-                    Some(if adv { "ADV_RX_DESC" } else { "LEGACY_RX_DESC" }),
-                    Some(buf),
-                    Some(ring),
-                    format!("RX descriptor {s}: {} bytes of packet data cannot be written at {buf:#x}: {}; the write is dropped", chunk.len(), f.describe()),
+                    rules::RX_DMA_FAULT
+                        .on(if adv { "ADV_RX_DESC" } else { "LEGACY_RX_DESC" })
+                        .value(buf)
+                        .ring(ring),
+                    format!(
+                        "RX descriptor {s}: {} bytes of packet data cannot be written at {buf:#x}: {}; the write is dropped",
+                        chunk.len(),
+                        f.describe()
+                    ),
                 );
             }
             let last = i + 1 == needed;
@@ -581,12 +464,10 @@ impl Device {
             .and_then(|()| ctx.dma.write_u32_release(daddr + so as u64, st.value));
         if let Err(f) = body {
             self.report(
-                Severity::Error,
-                "ring-dma-fault",
-                "7.1.6.2",
-                Some("ADV_RX_DESC"),
-                Some(daddr),
-                None,
+                rules::RING_DMA_FAULT
+                    .on("ADV_RX_DESC")
+                    .value(daddr)
+                    .section("7.1.6.2"),
                 format!("descriptor write-back failed: {}", f.describe()),
             );
         }
@@ -627,12 +508,10 @@ impl Device {
             });
         if let Err(f) = r {
             self.report(
-                Severity::Error,
-                "ring-dma-fault",
-                "7.1.5",
-                Some("LEGACY_RX_DESC"),
-                Some(daddr),
-                None,
+                rules::RING_DMA_FAULT
+                    .on("LEGACY_RX_DESC")
+                    .value(daddr)
+                    .section("7.1.5"),
                 format!("descriptor write-back failed: {}", f.describe()),
             );
         }
@@ -642,39 +521,6 @@ impl Device {
     pub(crate) fn loopback(&self) -> bool {
         HLREG0::LPBK.is_set(self.get(RegisterId::HLREG0, 0))
     }
-}
-
-const KIND_UNICAST: u8 = 0;
-const KIND_MULTICAST: u8 = 1;
-const KIND_BROADCAST: u8 = 2;
-
-/// The PACKET_TYPE field (bits 16:4 of write-back dword 0, so field bit 0 = IPv4, 4 = TCP,
-/// 5 = UDP) for what the model recognises.
-fn packet_type(data: &[u8]) -> u32 {
-    if data.get(12..14) != Some(&[0x08, 0x00]) || data.len() < 34 {
-        return 0;
-    }
-    match data[23] {
-        6 => 1 | 1 << 4,
-        17 => 1 | 1 << 5,
-        _ => 1,
-    }
-}
-
-/// The Toeplitz hash of RSS (Microsoft's RSS specification) with a 40-byte key.
-pub(crate) fn toeplitz(key: &[u8; 40], input: &[u8]) -> u32 {
-    let mut window = u64::from_be_bytes(key[..8].try_into().expect("8 bytes"));
-    let mut result = 0u32;
-    for (i, &byte) in input.iter().enumerate() {
-        for b in 0..8 {
-            if byte & (0x80 >> b) != 0 {
-                result ^= (window >> 32) as u32;
-            }
-            window <<= 1;
-        }
-        window |= u64::from(key.get(i + 8).copied().unwrap_or(0));
-    }
-    result
 }
 
 pub(crate) fn u64_at(d: &[u8; 16], off: usize) -> u64 {
@@ -691,76 +537,4 @@ fn put32(d: &mut [u8], off: usize, v: u32) {
 
 fn put16(d: &mut [u8], off: usize, v: u16) {
     d[off..off + 2].copy_from_slice(&v.to_le_bytes());
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn toeplitz_matches_microsoft_vectors() {
-        let key: [u8; 40] = [
-            0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3,
-            0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3,
-            0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
-        ];
-        // The IPv4 rows of the datasheet's RSS verification suite (7.1.2.8.3): source,
-        // destination, the hash over the addresses, and over addresses and ports.
-        type Row = ([u8; 4], u16, [u8; 4], u16, u32, u32);
-        let suite: [Row; 5] = [
-            (
-                [66, 9, 149, 187],
-                2794,
-                [161, 142, 100, 80],
-                1766,
-                0x323e_8fc2,
-                0x51cc_c178,
-            ),
-            (
-                [199, 92, 111, 2],
-                14230,
-                [65, 69, 140, 83],
-                4739,
-                0xd718_262a,
-                0xc626_b0ea,
-            ),
-            (
-                [24, 19, 198, 95],
-                12898,
-                [12, 22, 207, 184],
-                38024,
-                0xd2d0_a5de,
-                0x5c2b_394a,
-            ),
-            (
-                [38, 27, 205, 30],
-                48228,
-                [209, 142, 163, 6],
-                2217,
-                0x8298_9176,
-                0xafc7_327f,
-            ),
-            (
-                [153, 39, 163, 191],
-                44251,
-                [202, 188, 127, 2],
-                1303,
-                0x5d18_09c5,
-                0x10e8_28a2,
-            ),
-        ];
-        for (src, sport, dst, dport, two_tuple, four_tuple) in suite {
-            let mut input = Vec::new();
-            input.extend_from_slice(&src);
-            input.extend_from_slice(&dst);
-            assert_eq!(toeplitz(&key, &input), two_tuple, "{src:?} -> {dst:?}");
-            input.extend_from_slice(&sport.to_be_bytes());
-            input.extend_from_slice(&dport.to_be_bytes());
-            assert_eq!(
-                toeplitz(&key, &input),
-                four_tuple,
-                "{src:?} -> {dst:?} with ports"
-            );
-        }
-    }
 }

@@ -1,14 +1,17 @@
-//! The transmit data path (research notes §4): gather from TDH to EOP, advanced and legacy
+//! The transmit data path (DS 7.2): gather from TDH to EOP, advanced and legacy
 //! descriptors on the same ring, padding and FCS, DD write-back with RS / WTHRESH batching,
 //! head write-back.
 
 use std::mem;
 
 use super::Fetch;
-use super::device::{Ctx, DESC, Device, QState, QUEUES, release_tx};
 use super::frame::{Frame, crc32};
-use super::report::{Direction, Severity};
+use super::model::{Ctx, PortModel};
+use super::queues::{DESC, QState, QUEUES};
+use super::report::Direction;
+use super::rules;
 use super::rx::{u32_at, u64_at};
+use super::tails::release_tx;
 use crate::regs::ixgbe::{
     DMATXCTL, HLREG0, MAX_TX_DESC_PER_PACKET, MIN_TX_PAYLEN, RegisterId, TDWBAL, TXDCTL,
     adv_tx_desc, legacy_tx_desc,
@@ -82,7 +85,7 @@ impl TxDesc {
     }
 }
 
-impl Device {
+impl PortModel {
     /// Reads descriptor `s` of TX queue `q` from its ring in memory; a ring the device cannot
     /// read is an ERROR report and stops the queue.
     fn read_desc_tx(&mut self, q: usize, s: u32, ctx: &mut Ctx<'_>) -> Option<[u8; 16]> {
@@ -92,12 +95,11 @@ impl Device {
         if let Err(f) = ctx.dma.read(addr, &mut d) {
             let ring = self.tx_ring(q);
             self.report(
-                Severity::Error,
-                "ring-dma-fault",
-                "7.2.3",
-                Some("TDBAL"),
-                Some(addr),
-                Some(ring),
+                rules::RING_DMA_FAULT
+                    .on("TDBAL")
+                    .value(addr)
+                    .ring(ring)
+                    .section("7.2.3"),
                 format!(
                     "TX queue {q}: descriptor {s} cannot be read: {}; the queue stops",
                     f.describe()
@@ -128,13 +130,14 @@ impl Device {
                 if let Some((p, rq, rs)) = h.rx {
                     let ring = self.tx_ring(q);
                     self.report(
-                        Severity::Error,
-                        "buffer-posted-while-in-rx",
-                        "7.2.3",
-                        Some("ADV_TX_DESC"),
-                        Some(desc.addr),
-                        Some(ring),
-                        format!("TX descriptor {s} sends buffer {:#x}, which port {p} RX queue {rq} descriptor {rs} still owns (the device may overwrite it)", desc.addr),
+                        rules::BUFFER_POSTED_WHILE_IN_RX
+                            .on("ADV_TX_DESC")
+                            .value(desc.addr)
+                            .ring(ring),
+                        format!(
+                            "TX descriptor {s} sends buffer {:#x}, which port {p} RX queue {rq} descriptor {rs} still owns (the device may overwrite it)",
+                            desc.addr
+                        ),
                     );
                 }
                 if let Some(old) = self.txq[q].owned[s as usize].replace(desc.addr) {
@@ -151,12 +154,7 @@ impl Device {
         if mem != snap {
             let ring = self.tx_ring(q);
             self.report(
-                Severity::Error,
-                "hw-descriptor-modified",
-                "7.2.3",
-                Some("ADV_TX_DESC"),
-                Some(u64::from(s)),
-                Some(ring),
+                rules::HW_DESCRIPTOR_MODIFIED.on("ADV_TX_DESC").value(u64::from(s)).ring(ring),
                 format!("TX descriptor {s} was changed by the driver after TDT handed it to the device (was {snap:02x?}, now {mem:02x?})"),
             );
         }
@@ -179,7 +177,7 @@ impl Device {
     pub(crate) fn run_tx(&mut self, out: &mut Vec<Frame>, ctx: &mut Ctx<'_>) -> usize {
         if self.removed || !self.link_up || !DMATXCTL::TE.is_set(self.get(RegisterId::DMATXCTL, 0))
         {
-            // §8.1: while the link is down, TX DMA stops: TDH freezes, no DD is written.
+            // While the link is down, TX DMA stops: TDH freezes, no DD is written.
             return 0;
         }
         let mut sent = 0;
@@ -215,7 +213,7 @@ impl Device {
                 }
             }
             if !eop {
-                // The packet's EOP lies beyond the tail: hold it until TDT moves (§4.1).
+                // The packet's EOP lies beyond the tail: hold it until TDT moves.
                 break;
             }
             if let Some(frame) = self.build_frame(q, &descs, ctx) {
@@ -235,12 +233,10 @@ impl Device {
                 if let Err(f) = ctx.dma.write_u32_release(addr, h) {
                     let ring = self.tx_ring(q);
                     self.report(
-                        Severity::Error,
-                        "head-writeback-fault",
-                        "7.2.3.5.2",
-                        Some("TDWBAL"),
-                        Some(addr),
-                        Some(ring),
+                        rules::HEAD_WRITEBACK_FAULT
+                            .on("TDWBAL")
+                            .value(addr)
+                            .ring(ring),
                         format!("TX head write-back to {addr:#x} failed: {}", f.describe()),
                     );
                 }
@@ -257,12 +253,10 @@ impl Device {
         let mut data = ctx.pool.get();
         if descs.len() > MAX_TX_DESC_PER_PACKET {
             self.report(
-                Severity::Error,
-                "tx-too-many-descriptors",
-                "7.2.3",
-                Some("ADV_TX_DESC"),
-                Some(descs.len() as u64),
-                Some(ring),
+                rules::TX_TOO_MANY_DESCRIPTORS
+                    .on("ADV_TX_DESC")
+                    .value(descs.len() as u64)
+                    .ring(ring),
                 format!(
                     "a packet spans {} descriptors; at most {MAX_TX_DESC_PER_PACKET}; the packet is dropped",
                     descs.len()
@@ -278,13 +272,12 @@ impl Device {
         for d in descs {
             if d.dext && d.dtyp != 2 && d.dtyp != 3 {
                 self.report(
-                    Severity::Error,
-                    "tx-dtyp",
-                    "7.2.3.2.4",
-                    Some("ADV_TX_DESC"),
-                    Some(u64::from(d.dtyp)),
-                    Some(ring),
-                    format!("TX descriptor {} has DEXT = 1 and DTYP = {:04b}; only 0010 (context) and 0011 (data) exist", d.slot, d.dtyp),
+                    rules::TX_DTYP.on("ADV_TX_DESC").value(u64::from(d.dtyp)).ring(ring),
+                    format!(
+                        "TX descriptor {} has DEXT = 1 and DTYP = {:04b}; only 0010 (context) and 0011 (data) exist",
+                        d.slot,
+                        d.dtyp
+                    ),
                 );
                 ok = false;
                 continue;
@@ -292,25 +285,18 @@ impl Device {
             if d.is_context() {
                 continue;
             }
-            if d.tse && self.once("tx-tso-not-modelled", q as u32) {
+            if d.tse && self.once(rules::TX_TSO_NOT_MODELLED, q as u32) {
                 self.report(
-                    Severity::Warn,
-                    "tx-tso-not-modelled",
-                    "7.2.4",
-                    Some("ADV_TX_DESC"),
-                    None,
-                    Some(ring),
-                    "TSE set: segmentation is not modelled, the data goes out as one frame".into(),
+                    rules::TX_TSO_NOT_MODELLED.on("ADV_TX_DESC").ring(ring),
+                    "TSE set: segmentation is not modelled, the data goes out as one frame",
                 );
             }
             if d.len == 0 {
                 self.report(
-                    Severity::Warn,
-                    "tx-dtalen-zero",
-                    "7.2.3.2.4",
-                    Some("ADV_TX_DESC"),
-                    Some(u64::from(d.slot)),
-                    Some(ring),
+                    rules::TX_DTALEN_ZERO
+                        .on("ADV_TX_DESC")
+                        .value(u64::from(d.slot))
+                        .ring(ring),
                     format!("TX descriptor {} has length 0", d.slot),
                 );
                 continue;
@@ -320,13 +306,14 @@ impl Device {
             data.resize(start + d.len, 0);
             if let Err(f) = ctx.dma.read(d.addr, &mut data[start..]) {
                 self.report(
-                    Severity::Error,
-                    "tx-buffer-address",
-                    "7.2.3.2.4",
-                    Some("ADV_TX_DESC"),
-                    Some(d.addr),
-                    Some(ring),
-                    format!("TX descriptor {}: {} bytes at {:#x} cannot be read: {}; the packet is dropped", d.slot, d.len, d.addr, f.describe()),
+                    rules::TX_BUFFER_ADDRESS.on("ADV_TX_DESC").value(d.addr).ring(ring),
+                    format!(
+                        "TX descriptor {}: {} bytes at {:#x} cannot be read: {}; the packet is dropped",
+                        d.slot,
+                        d.len,
+                        d.addr,
+                        f.describe()
+                    ),
                 );
                 ok = false;
             }
@@ -337,23 +324,23 @@ impl Device {
         {
             if f.paylen as usize != sum {
                 self.report(
-                    Severity::Error,
-                    "tx-paylen-mismatch",
-                    "7.2.3.2.4",
-                    Some("ADV_TX_DESC"),
-                    Some(u64::from(f.paylen)),
-                    Some(ring),
-                    format!("PAYLEN {} in descriptor {} differs from the {sum} bytes the packet's descriptors carry", f.paylen, f.slot),
+                    rules::TX_PAYLEN_MISMATCH
+                        .on("ADV_TX_DESC")
+                        .value(u64::from(f.paylen))
+                        .ring(ring),
+                    format!(
+                        "PAYLEN {} in descriptor {} differs from the {sum} bytes the packet's descriptors carry",
+                        f.paylen,
+                        f.slot
+                    ),
                 );
             }
             if f.paylen < MIN_TX_PAYLEN {
                 self.report(
-                    Severity::Error,
-                    "tx-paylen-too-small",
-                    "7.2.3.2.4",
-                    Some("ADV_TX_DESC"),
-                    Some(u64::from(f.paylen)),
-                    Some(ring),
+                    rules::TX_PAYLEN_TOO_SMALL
+                        .on("ADV_TX_DESC")
+                        .value(u64::from(f.paylen))
+                        .ring(ring),
                     format!(
                         "PAYLEN {} is below the minimum of {MIN_TX_PAYLEN}",
                         f.paylen
@@ -364,28 +351,21 @@ impl Device {
         let eop = descs.last().copied();
         let hl = self.get(RegisterId::HLREG0, 0);
         let ifcs = eop.is_some_and(|d| d.ifcs);
-        if !ifcs && self.once("tx-no-ifcs", q as u32) {
+        if !ifcs && self.once(rules::TX_NO_IFCS, q as u32) {
             self.report(
-                Severity::Warn,
-                "tx-no-ifcs",
-                "7.2.3.2.4",
-                Some("ADV_TX_DESC"),
-                None,
-                Some(ring),
-                "IFCS = 0: the frame leaves without an FCS (the receiver sees a CRC error)".into(),
+                rules::TX_NO_IFCS.on("ADV_TX_DESC").ring(ring),
+                "IFCS = 0: the frame leaves without an FCS (the receiver sees a CRC error)",
             );
         }
         if data.len() > MAX_DATA
             && !HLREG0::JUMBOEN.is_set(hl)
-            && self.once("tx-oversize", q as u32)
+            && self.once(rules::TX_OVERSIZE, q as u32)
         {
             self.report(
-                Severity::Warn,
-                "tx-oversize",
-                "8.2.3.22.8",
-                Some("ADV_TX_DESC"),
-                Some(data.len() as u64),
-                Some(ring),
+                rules::TX_OVERSIZE
+                    .on("ADV_TX_DESC")
+                    .value(data.len() as u64)
+                    .ring(ring),
                 format!("a {}-byte frame sent without HLREG0.JUMBOEN", data.len()),
             );
         }
@@ -475,18 +455,17 @@ impl Device {
         if let Err(f) = r {
             let ring = self.tx_ring(q);
             self.report(
-                Severity::Error,
-                "ring-dma-fault",
-                "7.2.3.5",
-                Some("ADV_TX_DESC"),
-                Some(addr),
-                Some(ring),
+                rules::RING_DMA_FAULT
+                    .on("ADV_TX_DESC")
+                    .value(addr)
+                    .ring(ring)
+                    .section("7.2.3.5"),
                 format!("DD write-back failed: {}", f.describe()),
             );
         }
     }
 
-    /// The quiescence rule of §7: the last descriptor processed had no RS while WTHRESH = 0, so
+    /// The quiescence rule: the last descriptor processed had no RS while WTHRESH = 0, so
     /// software never sees it complete.
     pub(crate) fn quiescence_checks(&mut self) {
         for q in 0..QUEUES {
@@ -497,17 +476,12 @@ impl Device {
             let txdctl = self.get(RegisterId::TXDCTL, q);
             if TXDCTL::WTHRESH.read(txdctl) == 0
                 && !TDWBAL::HEAD_WB_EN.is_set(self.get(RegisterId::TDWBAL, q))
-                && self.once("tx-last-without-rs", q as u32)
+                && self.once(rules::TX_LAST_WITHOUT_RS, q as u32)
             {
                 let ring = self.tx_ring(q);
                 self.report(
-                    Severity::Warn,
-                    "tx-last-without-rs",
-                    "4.6.8",
-                    Some("ADV_TX_DESC"),
-                    None,
-                    Some(ring),
-                    "the queue went idle after a descriptor without RS while WTHRESH = 0: software cannot see that it completed".into(),
+                    rules::TX_LAST_WITHOUT_RS.on("ADV_TX_DESC").ring(ring),
+                    "the queue went idle after a descriptor without RS while WTHRESH = 0: software cannot see that it completed",
                 );
             }
         }
