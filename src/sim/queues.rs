@@ -9,7 +9,10 @@ use super::report::{Direction, RingState};
 use super::rules;
 use super::tails::{release_rx, release_tx};
 use super::timing::Delay;
-use crate::regs::ixgbe::{DMATXCTL, RDLEN, RXCTRL, RXDCTL, RegisterId, SRRCTL, TDLEN, TXDCTL};
+use crate::regs::ixgbe::{
+    DMATXCTL, RDLEN, RING_BASE_ALIGN, RING_LEN_MULTIPLE, RXCTRL, RXDCTL, RegisterId, SRRCTL, TDLEN,
+    TXDCTL,
+};
 
 /// Queues per direction.
 pub(crate) const QUEUES: usize = 128;
@@ -244,10 +247,10 @@ impl PortModel {
             Direction::Tx => self.tx_ring(q),
         };
         let mut ok = true;
-        if base == 0 || !base.is_multiple_of(128) {
+        if base == 0 || !base.is_multiple_of(RING_BASE_ALIGN as u64) {
             self.report(
                 rules::RING_BASE_INVALID.on(bal).value(base).ring(ring),
-                format!("{dir:?} queue {q} enabled with ring base {base:#x}: it must be set and 128-byte aligned"),
+                format!("{dir:?} queue {q} enabled with ring base {base:#x}: it must be set and {RING_BASE_ALIGN}-byte aligned"),
             );
             ok = false;
         }
@@ -255,10 +258,13 @@ impl PortModel {
             Direction::Rx => fmask(RDLEN::LEN),
             Direction::Tx => fmask(TDLEN::LEN),
         };
-        if len_bytes == 0 || !len_bytes.is_multiple_of(128) || len_bytes & !len_field != 0 {
+        if len_bytes == 0
+            || !len_bytes.is_multiple_of(RING_LEN_MULTIPLE as u32)
+            || len_bytes & !len_field != 0
+        {
             self.report(
                 rules::RING_LENGTH_INVALID.on(blen).value(u64::from(len_bytes)).ring(ring),
-                format!("{dir:?} queue {q} enabled with ring length {len_bytes:#x} bytes: it must be non-zero, a multiple of 128 and fit the LEN field ({len_field:#x})"),
+                format!("{dir:?} queue {q} enabled with ring length {len_bytes:#x} bytes: it must be non-zero, a multiple of {RING_LEN_MULTIPLE} and fit the LEN field ({len_field:#x})"),
             );
             ok = false;
         }
