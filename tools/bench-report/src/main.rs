@@ -130,6 +130,8 @@ struct PerPacket {
 
 #[derive(Deserialize)]
 struct TopFunction {
+    /// The source file the code came from (inlined code keeps its own).
+    file: String,
     function: String,
     #[serde(rename = "Ir")]
     ir: u64,
@@ -182,8 +184,8 @@ fn instructions_section(out: &mut String, r: &Results, ins: &Instructions) {
          the few instructions of the call into the model); **model** is the model alone \
          (Replay). The driver's counts are exact from run to run; the model's (and the cache \
          misses, which the model's memory traffic between batches affects) vary in the last \
-         digits because the model's hash maps are seeded at random. The cycles are those of \
-         the tables above (driver inline; model alone), for reading the two side by side.\n",
+         digits because the model's hash maps are seeded at random. The cycles are TSC cycles \
+         from the tables above (driver inline; model alone), for reading the two side by side.\n",
         ins.tool,
         ins.packets,
         caches.join(", ")
@@ -228,18 +230,23 @@ fn instructions_section(out: &mut String, r: &Results, ins: &Instructions) {
     if let Some(fwd) = ins.case("fwd", 32, 512, "driver") {
         let _ = writeln!(
             out,
-            "Where the driver's instructions go, fwd batch 32 ring 512 (`{}`): functions by their \
-             own instructions per packet (inlined code counts in the function it was inlined \
-             into; `callgrind_annotate` on `target/instructions/{}.callgrind.out` splits it by \
-             source file).\n",
+            "Where the driver's instructions go, fwd batch 32 ring 512 (`{}`), per packet, by \
+             source file and the function the code runs in (code inlined from another file \
+             counts under that file, as `callgrind_annotate` groups it; \
+             `callgrind_annotate --auto=yes target/instructions/{}.callgrind.out` shows the \
+             source lines).\n",
             fwd.name, fwd.name
         );
-        let _ = writeln!(out, "| instructions/packet | function |\n|---:|---|");
+        let _ = writeln!(
+            out,
+            "| instructions/packet | source file | function |\n|---:|---|---|"
+        );
         for t in &fwd.top {
             let _ = writeln!(
                 out,
-                "| {:.1} | `{}` |",
+                "| {:.1} | `{}` | `{}` |",
                 t.ir as f64 / fwd.packets.max(1) as f64,
+                t.file,
                 t.function.replace('|', "\\|")
             );
         }
