@@ -16,8 +16,9 @@
 //!   `summary.md`, the same table with each case's top places (source file and function, as
 //!   `callgrind_annotate` groups them).
 //!
-//! `--test` (as in `cargo bench -- --test`, which ci/test runs) counts a few packets per case
-//! only; without valgrind it then runs each case natively once instead, as a smoke test.
+//! `--test` (as in `cargo bench -- --test`, which ci/test runs, and as when cargo runs it
+//! without `--bench`, in `cargo test --benches`) counts a few packets per case only and writes
+//! no summary; without valgrind it then runs each case natively once instead, as a smoke test.
 //! `--packets N` sets the packets per case (default 16384, a multiple of every ring and batch
 //! below, so every case ends where its rings started). FILTER keeps the cases whose name holds it.
 //!
@@ -694,6 +695,7 @@ fn summary_json(rows: &[Counted], packets: u64, valgrind: &str) -> serde_json::V
 }
 
 struct Args {
+    bench: bool,
     test: bool,
     packets: Option<u64>,
     child: Option<String>,
@@ -702,6 +704,7 @@ struct Args {
 
 fn args() -> Result<Args, String> {
     let mut a = Args {
+        bench: false,
         test: false,
         packets: None,
         child: None,
@@ -710,8 +713,9 @@ fn args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
-            // cargo passes --bench to every bench target.
-            "--bench" => {}
+            // `cargo bench` passes --bench; without it (`cargo test --benches`) the bench runs
+            // in test mode, as criterion's do.
+            "--bench" => a.bench = true,
             "--test" => a.test = true,
             "--packets" => {
                 let v = it.next().ok_or("--packets needs a number")?;
@@ -734,6 +738,7 @@ fn args() -> Result<Args, String> {
             filter => a.filter = Some(filter.to_string()),
         }
     }
+    a.test |= !a.bench;
     Ok(a)
 }
 
