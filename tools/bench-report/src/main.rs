@@ -9,7 +9,9 @@
 //! CRITERION_DIR defaults to `$CARGO_TARGET_DIR/criterion` (`target/criterion`), OUT_DIR to
 //! `rixy-bench` beside it. Every `new/benchmark.json` + `new/estimates.json` pair below
 //! CRITERION_DIR is read; figures are criterion's median per iteration divided by the packets
-//! per iteration (its `Throughput::Elements`).
+//! per iteration (its `Throughput::Elements`). The instruction counts of
+//! `cargo bench --bench instructions` (callgrind) are read from `instructions/summary.json`
+//! beside CRITERION_DIR when it is there, and tabled beside the cycles.
 //!
 //! The plot's text (tick labels, legend) is drawn with a TrueType font when one is found:
 //! `$RIXY_BENCH_FONT`, or Debian's `fonts-dejavu-core`, `fonts-liberation` or `fonts-freefont-ttf`.
@@ -94,6 +96,161 @@ impl Figure {
             low: self.low - other.high,
             high: self.high - other.low,
         }
+    }
+}
+
+/// What `benches/instructions.rs` wrote: per-packet counts under callgrind.
+#[derive(Deserialize)]
+struct Instructions {
+    tool: String,
+    packets: u64,
+    caches: BTreeMap<String, String>,
+    cases: Vec<InstructionCase>,
+}
+
+#[derive(Deserialize)]
+struct InstructionCase {
+    name: String,
+    path: String,
+    batch: u64,
+    ring: u64,
+    part: String,
+    packets: u64,
+    per_packet: PerPacket,
+    top: Vec<TopFunction>,
+}
+
+#[derive(Deserialize)]
+struct PerPacket {
+    instructions: f64,
+    l1i_misses: f64,
+    l1d_misses: f64,
+    ll_misses: f64,
+}
+
+#[derive(Deserialize)]
+struct TopFunction {
+    /// The source file the code came from (inlined code keeps its own).
+    file: String,
+    function: String,
+    #[serde(rename = "Ir")]
+    ir: u64,
+}
+
+impl Instructions {
+    /// `summary.json` in `dir`, if there is one.
+    fn load(dir: &Path) -> Result<Option<Instructions>, String> {
+        let path = dir.join("summary.json");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    fn case(&self, path: &str, batch: u64, ring: u64, part: &str) -> Option<&InstructionCase> {
+        self.cases
+            .iter()
+            .find(|c| c.path == path && c.batch == batch && c.ring == ring && c.part == part)
+    }
+}
+
+/// The criterion group and value that measured the same setting in cycles.
+fn cycles_row(r: &Results, path: &str, batch: u64, ring: u64) -> Option<Row> {
+    let (group, value) = match (path, batch, ring) {
+        ("rx" | "tx", 32, 512) => (path, "32".to_string()),
+        ("fwd", b, 512) => ("fwd-batch", b.to_string()),
+        ("fwd", 32, ring) => ("fwd-ring", ring.to_string()),
+        _ => return None,
+    };
+    Some(Row::of(r, group, &value))
+}
+
+fn instructions_section(out: &mut String, r: &Results, ins: &Instructions) {
+    let _ = writeln!(
+        out,
+        "## Instructions and simulated cache misses per packet (callgrind)\n"
+    );
+    let caches: Vec<String> = ins.caches.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let _ = writeln!(
+        out,
+        "Counted by `cargo bench --bench instructions` under {} (callgrind, {} packets per case, \
+         simulated caches {} as size,ways,line bytes): the same worlds as the cycles, counted \
+         deterministically. **driver** counts only the driver's part of each batch (the model \
+         behind its register accesses and its steps are not counted; a register access counts \
+         the few instructions of the call into the model); **model** is the model alone \
+         (Replay). The driver's counts are exact from run to run; the model's (and the cache \
+         misses, which the model's memory traffic between batches affects) vary in the last \
+         digits because the model's hash maps are seeded at random. The cycles are TSC cycles \
+         from the tables above (driver inline; model alone), for reading the two side by side.\n",
+        ins.tool,
+        ins.packets,
+        caches.join(", ")
+    );
+    let _ = writeln!(
+        out,
+        "| setting | driver instructions | driver cycles | cycles/instruction | L1i misses | L1d misses | LL misses | model instructions | model cycles |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut settings: Vec<(&str, u64, u64)> = Vec::new();
+    for c in &ins.cases {
+        let s = (c.path.as_str(), c.batch, c.ring);
+        if !settings.contains(&s) {
+            settings.push(s);
+        }
+    }
+    for (path, batch, ring) in settings {
+        let driver = ins.case(path, batch, ring, "driver");
+        let model = ins.case(path, batch, ring, "model");
+        let cycles = cycles_row(r, path, batch, ring);
+        let driver_cycles = cycles.as_ref().and_then(|row| row.driver);
+        let model_cycles = cycles.as_ref().and_then(|row| row.model);
+        let per_instruction = driver
+            .zip(driver_cycles)
+            .map(|(d, c)| c.median / d.per_packet.instructions);
+        let pp = |f: fn(&PerPacket) -> f64| driver.map(|d| f(&d.per_packet));
+        let misses = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.2}"));
+        let _ = writeln!(
+            out,
+            "| {path} batch {batch} ring {ring} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            num(pp(|p| p.instructions)),
+            fig(driver_cycles),
+            per_instruction.map_or("–".into(), |v| format!("{v:.2}")),
+            misses(pp(|p| p.l1i_misses)),
+            misses(pp(|p| p.l1d_misses)),
+            misses(pp(|p| p.ll_misses)),
+            num(model.map(|m| m.per_packet.instructions)),
+            fig(model_cycles),
+        );
+    }
+    out.push('\n');
+    if let Some(fwd) = ins.case("fwd", 32, 512, "driver") {
+        let _ = writeln!(
+            out,
+            "Where the driver's instructions go, fwd batch 32 ring 512 (`{}`), per packet, by \
+             source file and the function the code runs in (code inlined from another file \
+             counts under that file, as `callgrind_annotate` groups it; \
+             `callgrind_annotate --auto=yes target/instructions/{}.callgrind.out` shows the \
+             source lines).\n",
+            fwd.name, fwd.name
+        );
+        let _ = writeln!(
+            out,
+            "| instructions/packet | source file | function |\n|---:|---|---|"
+        );
+        for t in &fwd.top {
+            let _ = writeln!(
+                out,
+                "| {:.1} | `{}` | `{}` |",
+                t.ir as f64 / fwd.packets.max(1) as f64,
+                t.file,
+                t.function.replace('|', "\\|")
+            );
+        }
+        out.push('\n');
     }
 }
 
@@ -308,7 +465,12 @@ impl Verdicts {
     }
 }
 
-fn report(r: &Results, png: Option<&str>, text_drawn: bool) -> String {
+fn report(
+    r: &Results,
+    instructions: Option<&Instructions>,
+    png: Option<&str>,
+    text_drawn: bool,
+) -> String {
     let mut out = String::new();
     let ghz = r.tsc_ghz();
     let _ = writeln!(out, "# rixy benchmarks\n");
@@ -489,6 +651,10 @@ fn report(r: &Results, png: Option<&str>, text_drawn: bool) -> String {
         .filter(|(_, row)| !row.is_empty())
         .collect();
     driver_table(&mut out, r, ghz, "ring", &rows);
+
+    if let Some(ins) = instructions {
+        instructions_section(&mut out, r, ins);
+    }
 
     let _ = writeln!(out, "## mempool (per packet)\n");
     let _ = writeln!(out, "| benchmark | cycles | ns |\n|---|---:|---:|");
@@ -764,17 +930,25 @@ fn run() -> Result<PathBuf, String> {
         .next()
         .map(PathBuf::from)
         .unwrap_or_else(|| target.join("rixy-bench"));
-    if !criterion.is_dir() {
+    let instructions_dir = criterion
+        .parent()
+        .map_or_else(|| PathBuf::from("instructions"), |p| p.join("instructions"));
+    let instructions = Instructions::load(&instructions_dir)?;
+    let results = if criterion.is_dir() {
+        Results::load(&criterion)?
+    } else if instructions.is_some() {
+        Results::default()
+    } else {
         return Err(format!(
             "{} is not a directory: run `cargo bench` first, or name criterion's directory",
             criterion.display()
         ));
-    }
-    let results = Results::load(&criterion)?;
-    if results.0.is_empty() {
+    };
+    if results.0.is_empty() && instructions.is_none() {
         return Err(format!(
-            "no benchmark results under {}: run `cargo bench` first",
-            criterion.display()
+            "no benchmark results under {} and no {}: run `cargo bench` first",
+            criterion.display(),
+            instructions_dir.join("summary.json").display()
         ));
     }
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
@@ -787,7 +961,7 @@ fn run() -> Result<PathBuf, String> {
         }
     };
     let md = out.join("report.md");
-    std::fs::write(&md, report(&results, png, text))
+    std::fs::write(&md, report(&results, instructions.as_ref(), png, text))
         .map_err(|e| format!("{}: {e}", md.display()))?;
     Ok(md)
 }
