@@ -31,6 +31,18 @@
 //! size a generator was given. The UDP checksum is 0, which IPv4 allows (RFC 768: "all zero
 //! transmitted checksum value means that the transmitter generated no checksum"), so a
 //! generator rewrites only the sequence number per packet.
+//!
+//! ## Flows
+//!
+//! A generator that spreads its frames over `N` flows (`rixy-pktgen --flows N`,
+//! [`crate::sim::SourceConfig::flows`]) varies the UDP source port only: frame `k` (counting
+//! from 0, so with sequence number `k` while that fits 32 bits) belongs to flow `k mod N`,
+//! whose source port is 42 + `k mod N` ([`FrameSpec::flow_port`]; written with
+//! [`write_src_port`], read back with [`ParsedFrame::flow`]). The IPv4 header, and so its
+//! checksum, is the same for every flow, and the UDP checksum stays 0, so varying the flow
+//! costs a generator one 2-byte store per packet. The 82599's RSS hashes the UDP ports
+//! (datasheet 7.1.2.8), so the flows spread over its receive queues. With one flow every
+//! frame is the frame above.
 
 use crate::{Error, MacAddress};
 
@@ -46,6 +58,15 @@ pub const SEQ_OFFSET: usize = 56;
 /// Where the forwarder's touched byte sits: a zero byte of the test frame's payload, as in ixy's
 /// forwarders, so forwarding changes neither the headers nor the sequence number.
 pub const TOUCH_OFFSET: usize = 48;
+
+/// Where the UDP source port sits (2 bytes, big-endian): the field that tells flows apart.
+pub const SRC_PORT_OFFSET: usize = ETH_HEADER_LEN + IPV4_HEADER_LEN;
+
+/// The test frame's UDP source port, and flow 0's.
+pub const BASE_SRC_PORT: u16 = 42;
+
+/// The most flows frames can be spread over: source ports 42 to 65534.
+pub const MAX_FLOWS: u32 = 65535 - BASE_SRC_PORT as u32;
 
 /// Ethernet header length.
 pub const ETH_HEADER_LEN: usize = 14;
@@ -90,7 +111,7 @@ impl Default for FrameSpec {
             src_mac: MacAddress([0x10; 6]),
             src_ip: [10, 0, 0, 1],
             dst_ip: [10, 0, 0, 2],
-            src_port: 42,
+            src_port: BASE_SRC_PORT,
             dst_port: 1337,
             len: MIN_FRAME_LEN,
         }
@@ -143,6 +164,43 @@ impl FrameSpec {
         Ok(())
     }
 
+    /// The UDP source port of flow `flow`: [`FrameSpec::src_port`] + `flow`, or `None` when
+    /// that passes 65534 (so the default spec has [`MAX_FLOWS`] flows, ports 42 to 65534).
+    pub fn flow_port(&self, flow: u32) -> Option<u16> {
+        let port = u32::from(self.src_port).checked_add(flow)?;
+        u16::try_from(port).ok().filter(|&p| p < u16::MAX)
+    }
+
+    /// Checks that frames of this spec can be spread over `flows` flows: 1 up to as many as
+    /// there are source ports from [`FrameSpec::src_port`] to 65534.
+    pub fn check_flows(&self, flows: u32) -> crate::Result<()> {
+        if flows >= 1 && self.flow_port(flows - 1).is_some() {
+            Ok(())
+        } else {
+            Err(Error::InvalidConfig {
+                problem: format!(
+                    "{flows} flows: give 1 to {} (UDP source ports {} up to 65534)",
+                    u16::MAX - self.src_port,
+                    self.src_port
+                ),
+            })
+        }
+    }
+
+    /// Writes frame `k` of `flows` flows into `frame`: [`FrameSpec::write`] with sequence
+    /// number `k` and the source port of flow `k mod flows` ([`FrameSpec::flow_port`]). With
+    /// one flow this is [`FrameSpec::write`]. An error for a flow count
+    /// [`FrameSpec::check_flows`] refuses, and nothing is written.
+    pub fn write_flow(&self, frame: &mut [u8], k: u32, flows: u32) -> crate::Result<()> {
+        self.check_flows(flows)?;
+        let spec = FrameSpec {
+            // check_flows made sure every flow below `flows` has a port.
+            src_port: self.flow_port(k % flows).unwrap_or(self.src_port),
+            ..*self
+        };
+        spec.write(frame, k)
+    }
+
     /// The frame with sequence number `seq`, as a new vector.
     pub fn to_vec(&self, seq: u32) -> crate::Result<Vec<u8>> {
         self.validate()?;
@@ -159,6 +217,20 @@ pub fn write_seq(frame: &mut [u8], seq: u32) -> bool {
     match frame.get_mut(SEQ_OFFSET..SEQ_OFFSET + 4) {
         Some(bytes) => {
             bytes.copy_from_slice(&seq.to_le_bytes());
+            true
+        }
+        None => false,
+    }
+}
+
+/// Overwrites the UDP source port of a test frame (at [`SRC_PORT_OFFSET`]), which moves it to
+/// another flow and leaves the IPv4 checksum valid; returns false, writing nothing, if the frame
+/// is too short to carry one.
+#[inline]
+pub fn write_src_port(frame: &mut [u8], port: u16) -> bool {
+    match frame.get_mut(SRC_PORT_OFFSET..SRC_PORT_OFFSET + 2) {
+        Some(bytes) => {
+            bytes.copy_from_slice(&port.to_be_bytes());
             true
         }
         None => false,
@@ -215,6 +287,14 @@ pub struct ParsedFrame {
     pub dst_port: u16,
     /// The sequence number.
     pub seq: u32,
+}
+
+impl ParsedFrame {
+    /// The flow of a frame of the default spec's generators: its source port less
+    /// [`BASE_SRC_PORT`], or `None` for a source port below it.
+    pub fn flow(&self) -> Option<u32> {
+        self.src_port.checked_sub(BASE_SRC_PORT).map(u32::from)
+    }
 }
 
 /// Why a frame is not a test frame.
@@ -404,5 +484,73 @@ mod tests {
         let c = ipv4_checksum(&f[14..34]);
         f[24..26].copy_from_slice(&c.to_be_bytes());
         assert_eq!(parse(&f), Err(FrameProblem::NotUdp(6)));
+    }
+
+    #[test]
+    fn flows_vary_the_source_port_only() {
+        let spec = FrameSpec::default();
+        let old = spec.to_vec(77).unwrap();
+        // One flow: byte for byte the frame of `write`, whatever k is.
+        for k in [0, 1, 77, u32::MAX] {
+            let mut one = vec![0; 60];
+            spec.write_flow(&mut one, k, 1).unwrap();
+            assert_eq!(one, spec.to_vec(k).unwrap());
+        }
+        for flows in [2, 8, 1000, MAX_FLOWS] {
+            for k in [0u32, 1, 7, 77, 999, 65_492, 1_000_003] {
+                let mut f = vec![0; 60];
+                spec.write_flow(&mut f, k, flows).unwrap();
+                let parsed = parse(&f).unwrap(); // checks the IPv4 checksum
+                assert_eq!(parsed.flow(), Some(k % flows), "k {k} of {flows}");
+                assert_eq!(u32::from(parsed.src_port), 42 + k % flows);
+                assert_eq!((parsed.seq, parsed.dst_port), (k, 1337));
+                // Only the source port and the sequence number differ from `old`.
+                let differ: Vec<usize> = (0..60).filter(|&i| f[i] != old[i]).collect();
+                assert!(
+                    differ.iter().all(|i| [34, 35, 56, 57, 58, 59].contains(i)),
+                    "{differ:?}"
+                );
+            }
+        }
+        // Rewriting the port in place gives the frame write_flow builds.
+        let mut f = old.clone();
+        assert!(write_src_port(&mut f, spec.flow_port(5).unwrap()));
+        let mut built = vec![0; 60];
+        spec.write_flow(&mut built, 77, 8).unwrap(); // 77 mod 8 = 5
+        assert_eq!(f, built);
+        assert!(!write_src_port(&mut [0; 35], 1));
+    }
+
+    #[test]
+    fn flow_counts_without_source_ports_are_refused() {
+        let spec = FrameSpec::default();
+        assert_eq!(MAX_FLOWS, 65_493);
+        assert_eq!(spec.flow_port(MAX_FLOWS - 1), Some(65_534));
+        assert_eq!(spec.flow_port(MAX_FLOWS), None);
+        assert_eq!(spec.flow_port(u32::MAX), None);
+        assert!(spec.check_flows(MAX_FLOWS).is_ok());
+        for bad in [0, MAX_FLOWS + 1, u32::MAX] {
+            let err = spec.check_flows(bad).unwrap_err();
+            assert!(err.to_string().contains("give 1 to 65493"), "{bad}: {err}");
+            let mut f = [7u8; 60];
+            assert!(spec.write_flow(&mut f, 3, bad).is_err());
+            assert_eq!(f, [7; 60], "nothing written for {bad} flows");
+        }
+        let high = FrameSpec {
+            src_port: 65_530,
+            ..spec
+        };
+        assert!(high.check_flows(5).is_ok());
+        assert!(high.check_flows(6).is_err());
+        let low = parse(
+            &FrameSpec {
+                src_port: 7,
+                ..spec
+            }
+            .to_vec(0)
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(low.flow(), None);
     }
 }
