@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use rixy::frame::{self, FrameSpec};
 use rixy::ixgbe::Ixgbe;
-use rixy::sim::{Port, PortConfig, Severity, SimBar, World};
+use rixy::sim::{Pace, Port, PortConfig, Severity, SimBar, SourceConfig, World};
 use rixy::{Config, Error, MacAddress, Packet};
 
 /// The key of the datasheet's RSS verification suite (82599 datasheet 7.1.2.8.3, the table
@@ -514,4 +514,84 @@ fn with_one_receive_queue_rss_stays_off_and_cannot_be_set() {
     let got = send_and_receive(&world, &port, &mut dev, &flows, 2);
     assert_spread_as_the_table_says(&got, &flows, 2, &VERIFICATION_KEY, &[0; 128]);
     assert_no_reports(&port);
+}
+
+/// Receives on every queue of `dev` until the world is idle and `want` frames arrived (or the
+/// steps run out), returning for each queue the flows and sequence numbers it received.
+fn receive_from_source(
+    world: &World,
+    dev: &mut Ixgbe<SimBar>,
+    want: usize,
+) -> BTreeMap<u16, Vec<(Flow, u32)>> {
+    let mut got: BTreeMap<u16, Vec<(Flow, u32)>> = BTreeMap::new();
+    let mut batch: Vec<Packet> = Vec::new();
+    let mut total = 0;
+    for _ in 0..10_000 {
+        world.step();
+        for q in 0..dev.rx_queues() {
+            while dev.rx_batch(q, &mut batch, CHUNK).unwrap() > 0 {
+                for p in batch.drain(..) {
+                    let parsed = frame::parse(&p).expect("a test frame");
+                    got.entry(q)
+                        .or_default()
+                        .push((Flow::of_frame(&p), parsed.seq));
+                    total += 1;
+                }
+            }
+        }
+        if total >= want && world.run_until_idle(10) < 10 {
+            break;
+        }
+    }
+    got
+}
+
+#[test]
+fn a_source_with_eight_flows_spreads_over_four_queues() {
+    for pace in [Pace::AsFastAsDescriptors, Pace::LineRateWithFlowControl] {
+        let world = World::new();
+        let port = world.add_port(PortConfig::default());
+        let mut dev = open(&port, 4).unwrap();
+        let flows = 8u32;
+        let count = 400u64;
+        let source = world.attach_source(
+            &port,
+            SourceConfig {
+                pace,
+                count: Some(count),
+                flows,
+                ..SourceConfig::default()
+            },
+        );
+        let got = receive_from_source(&world, &mut dev, count as usize);
+        assert_eq!(source.sent(), count, "{pace:?}");
+        // The flows, worked out here: source ports 42 to 49, the rest as the test frame.
+        let expected: Vec<Flow> = (0..flows as u16)
+            .map(|i| Flow {
+                proto: UDP,
+                src: ([10, 0, 0, 1], 42 + i),
+                dst: ([10, 0, 0, 2], 1337),
+            })
+            .collect();
+        assert_spread_as_the_table_says(
+            &got,
+            &expected,
+            (count / u64::from(flows)) as u32,
+            &VERIFICATION_KEY,
+            &round_robin(4),
+        );
+        // The source cycles the flows: frame s is flow s mod 8.
+        for (flow, seq) in got.values().flatten() {
+            assert_eq!(u32::from(flow.src.1) - 42, seq % flows, "{pace:?}");
+        }
+        let per_queue: Vec<usize> = (0..4).map(|q| got.get(&q).map_or(0, Vec::len)).collect();
+        assert!(
+            per_queue.iter().all(|&n| n > 0),
+            "{pace:?}: frames per queue: {per_queue:?}"
+        );
+        let stats = dev.stats();
+        assert_eq!(stats.rx_packets, count, "{pace:?}");
+        assert_eq!(stats.rx_dropped + stats.rx_errors, 0, "{pace:?}: {stats:?}");
+        assert_no_reports(&port);
+    }
 }

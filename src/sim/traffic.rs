@@ -3,6 +3,7 @@
 
 use super::frame::{self, FCS_LEN, Frame, FramePool, TEST_FRAME_LEN, WIRE_OVERHEAD};
 use super::port::Port;
+use super::queues::QUEUES;
 use super::world::{PortSlot, Shared, World};
 
 /// How fast a traffic source sends.
@@ -20,7 +21,7 @@ pub enum Pace {
 }
 
 /// A traffic source: sequence-numbered 60-byte UDP frames like ixy's pktgen.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct SourceConfig {
     /// Sending rate.
     pub pace: Pace,
@@ -30,6 +31,25 @@ pub struct SourceConfig {
     pub dst_mac: Option<[u8; 6]>,
     /// First sequence number.
     pub first_seq: u32,
+    /// Flows the frames are spread over, cycled frame by frame: the frame with sequence number
+    /// `s` belongs to flow `s mod flows` and has UDP source port 42 + `s mod flows`
+    /// ([`crate::frame`]'s "Flows"), so RSS has something to spread. 1 by default (every frame
+    /// the same flow); 0 counts as 1 and more than [`crate::frame::MAX_FLOWS`] as that many.
+    /// Paced by the port's free descriptors, a source with several flows stops before the first
+    /// frame whose receive queue is full, as a paused link does.
+    pub flows: u32,
+}
+
+impl Default for SourceConfig {
+    fn default() -> Self {
+        Self {
+            pace: Pace::default(),
+            count: None,
+            dst_mac: None,
+            first_seq: 0,
+            flows: 1,
+        }
+    }
 }
 
 /// A source plugged into a port.
@@ -39,6 +59,10 @@ pub(crate) struct Source {
     cfg: SourceConfig,
     dst: [u8; 6],
     seq: u32,
+    /// Flows, 1 to MAX_FLOWS.
+    flows: u32,
+    /// The flow of the next frame: `seq mod flows`, kept without a division per frame.
+    flow: u32,
     sent: u64,
     /// Line time earned and not yet spent on a frame.
     credit_bits: u64,
@@ -55,6 +79,17 @@ pub(crate) struct Sink {
     bytes: u64,
     bad_fcs: u64,
     kept: Vec<Vec<u8>>,
+    /// One bit per UDP source port seen (65,536 bits once the first UDP frame arrived).
+    src_ports: Vec<u64>,
+}
+
+/// The UDP source port of an IPv4 frame without IP options that carries UDP.
+#[inline]
+fn udp_src_port(data: &[u8]) -> Option<u16> {
+    let at = crate::frame::SRC_PORT_OFFSET;
+    let header = data.get(..at + 2)?;
+    (header[12..14] == [0x08, 0x00] && header[14] == 0x45 && header[23] == 17)
+        .then(|| u16::from_be_bytes([header[at], header[at + 1]]))
 }
 
 impl Sink {
@@ -67,6 +102,12 @@ impl Sink {
         }
         if self.kept.len() < self.keep {
             self.kept.push(frame.data.clone());
+        }
+        if let Some(port) = udp_src_port(&frame.data) {
+            if self.src_ports.is_empty() {
+                self.src_ports = vec![0; 1 << 10];
+            }
+            self.src_ports[usize::from(port >> 6)] |= 1 << (port & 63);
         }
     }
 }
@@ -87,9 +128,34 @@ fn rx_room(src: &Source, port: &mut PortSlot, pool: &mut FramePool) -> u64 {
     frame::test_frame(&mut probe, src.dst, src.seq);
     let q = port.dev.select_queue(&probe);
     pool.put(probe);
+    queue_room(port, q)
+}
+
+/// Free descriptors of RX queue `q`, less every frame already on its way to any queue.
+fn queue_room(port: &PortSlot, q: usize) -> u64 {
     let room = port.dev.rx_room(q);
     let queued = port.rx_in.len() + port.dev.fifo.len();
     room.saturating_sub(queued) as u64
+}
+
+/// The next frame of a source: its sequence number and its flow's source port.
+fn next_frame(src: &mut Source, pool: &mut FramePool) -> Vec<u8> {
+    let mut data = pool.get();
+    frame::test_frame(&mut data, src.dst, src.seq);
+    if src.flows > 1 {
+        // flow < MAX_FLOWS: the port is at most 65534.
+        crate::frame::write_src_port(&mut data, crate::frame::BASE_SRC_PORT + src.flow as u16);
+    }
+    data
+}
+
+/// Moves a source on to its next frame.
+fn advance(src: &mut Source) {
+    src.seq = src.seq.wrapping_add(1);
+    src.flow += 1;
+    if src.flow == src.flows {
+        src.flow = 0;
+    }
 }
 
 /// Makes the frames a source sends in one quantum.
@@ -101,6 +167,9 @@ pub(crate) fn generate(
 ) -> u64 {
     if src.stopped {
         return 0;
+    }
+    if src.flows > 1 && src.cfg.pace != Pace::LineRate {
+        return generate_flows_paced(src, port, quantum_ns, pool);
     }
     let mut n = match src.cfg.pace {
         Pace::LineRate => line_rate_frames(src, quantum_ns),
@@ -121,13 +190,55 @@ pub(crate) fn generate(
         }
     }
     for _ in 0..n {
-        let mut data = pool.get();
-        frame::test_frame(&mut data, src.dst, src.seq);
-        src.seq = src.seq.wrapping_add(1);
+        let data = next_frame(src, pool);
+        advance(src);
         port.rx_in.push_back(Frame { data, fcs_ok: true });
     }
     src.sent += n;
     n
+}
+
+/// [`generate`] for a source with several flows paced by the port's free descriptors: the
+/// frames of one quantum go to several receive queues, so each frame is checked against the
+/// room of its own queue, and the source stops before the first that would not fit.
+fn generate_flows_paced(
+    src: &mut Source,
+    port: &mut PortSlot,
+    quantum_ns: u64,
+    pool: &mut FramePool,
+) -> u64 {
+    let mut n = match src.cfg.pace {
+        Pace::AsFastAsDescriptors => u64::MAX,
+        _ => line_rate_frames(src, quantum_ns),
+    };
+    if let Some(count) = src.cfg.count {
+        n = n.min(count.saturating_sub(src.sent));
+    }
+    // Room left per queue in this quantum; u64::MAX until the queue's first frame.
+    let mut room = [u64::MAX; QUEUES];
+    let mut sent = 0;
+    while sent < n {
+        let data = next_frame(src, pool);
+        let q = port.dev.select_queue(&data).min(QUEUES - 1);
+        if room[q] == u64::MAX {
+            room[q] = queue_room(port, q);
+        }
+        if room[q] == 0 {
+            pool.put(data);
+            // A paused link does not save up what it could not send.
+            src.credit_bits = 0;
+            break;
+        }
+        room[q] -= 1;
+        advance(src);
+        port.rx_in.push_back(Frame { data, fcs_ok: true });
+        sent += 1;
+    }
+    src.sent += sent;
+    if src.cfg.count.is_some_and(|count| src.sent >= count) {
+        src.stopped = true;
+    }
+    sent
 }
 
 impl World {
@@ -138,6 +249,8 @@ impl World {
             port: p.index,
             dst: src.dst_mac.unwrap_or(p.mac),
             seq: src.first_seq,
+            flows: src.flows.clamp(1, crate::frame::MAX_FLOWS),
+            flow: src.first_seq % src.flows.clamp(1, crate::frame::MAX_FLOWS),
             cfg: src,
             sent: 0,
             credit_bits: 0,
@@ -207,6 +320,17 @@ impl SinkHandle {
     /// Frames received with a wrong (or missing) FCS.
     pub fn bad_fcs(&self) -> u64 {
         self.shared.inner.borrow().sinks[self.index].bad_fcs
+    }
+
+    /// How many different UDP source ports the IPv4/UDP frames received carried: the flows of
+    /// a generator that varies them ([`crate::frame`]'s "Flows").
+    pub fn udp_src_ports(&self) -> u32 {
+        let w = self.shared.inner.borrow();
+        w.sinks[self.index]
+            .src_ports
+            .iter()
+            .map(|bits| bits.count_ones())
+            .sum()
     }
 
     /// The frames kept (the first `keep`).
