@@ -338,3 +338,83 @@ impl SinkHandle {
         self.shared.inner.borrow().sinks[self.index].kept.clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::PortConfig;
+    use crate::sim::world::WorldInner;
+
+    /// The source ports of the frames `flows` puts on the wire in one quantum at line rate.
+    fn ports_sent(flows: u32, first_seq: u32) -> Vec<(u32, u16)> {
+        let world = World::new();
+        let port = world.add_port(PortConfig::default());
+        world.attach_source(
+            &port,
+            SourceConfig {
+                flows,
+                first_seq,
+                ..SourceConfig::default()
+            },
+        );
+        let mut w = world.shared.inner.borrow_mut();
+        let WorldInner {
+            ports,
+            sources,
+            pool,
+            ..
+        } = &mut *w;
+        // 10 µs at 10 Gbit/s: 148 frames of 60 bytes (84 bytes on the line each).
+        let n = generate(&mut sources[0], &mut ports[0], 10_000, pool);
+        assert_eq!(n, 148);
+        ports[0]
+            .rx_in
+            .iter()
+            .map(|f| {
+                let parsed = crate::frame::parse(&f.data).expect("a test frame");
+                (parsed.seq, parsed.src_port)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_source_cycles_its_flows_frame_by_frame() {
+        for (flows, first_seq) in [(2, 0), (5, 0), (7, 1000), (1, 0), (148, 3)] {
+            let sent = ports_sent(flows, first_seq);
+            for (i, &(seq, port)) in sent.iter().enumerate() {
+                assert_eq!(seq, first_seq + i as u32);
+                assert_eq!(u32::from(port), 42 + seq % flows, "{flows} flows");
+            }
+        }
+        // Out of range counts are clamped, as documented.
+        assert!(ports_sent(0, 0).iter().all(|&(_, port)| port == 42));
+        let most = ports_sent(u32::MAX, crate::frame::MAX_FLOWS - 2);
+        let ports: Vec<u16> = most.iter().take(4).map(|&(_, p)| p).collect();
+        assert_eq!(ports, [65_533, 65_534, 42, 43]);
+    }
+
+    #[test]
+    fn a_sink_counts_udp_source_ports() {
+        let mut sink = Sink::default();
+        let spec = crate::frame::FrameSpec::default();
+        for k in 0..40 {
+            let mut data = vec![0; 60];
+            spec.write_flow(&mut data, k, 6).unwrap();
+            sink.record(&Frame { data, fcs_ok: true });
+        }
+        // Not UDP: another EtherType, another protocol, too short.
+        let mut arp = spec.to_vec(0).unwrap();
+        arp[12..14].copy_from_slice(&[0x08, 0x06]);
+        arp[34] = 9;
+        let mut tcp = spec.to_vec(0).unwrap();
+        tcp[23] = 6;
+        tcp[34] = 10;
+        for data in [arp, tcp, vec![0x45; 20]] {
+            sink.record(&Frame { data, fcs_ok: true });
+        }
+        assert_eq!(sink.frames, 43);
+        let seen: u32 = sink.src_ports.iter().map(|b| b.count_ones()).sum();
+        assert_eq!(seen, 6);
+        assert_eq!(udp_src_port(&spec.to_vec(1).unwrap()), Some(42));
+    }
+}
