@@ -96,6 +96,9 @@ pub struct SimWire {
     pub frames: u64,
     /// Bytes (without the FCS).
     pub bytes: u64,
+    /// Different UDP source ports among the IPv4/UDP frames: the flows of a generator that
+    /// varies them (`rixy-pktgen --flows`).
+    pub udp_src_ports: u32,
 }
 
 /// Opens the device at `address`: a PCI address (`0000:03:00.0`, domain optional).
@@ -315,6 +318,7 @@ impl Device {
             Backend::Sim { port, .. } => port.sink.as_ref().map(|s| SimWire {
                 frames: s.frames(),
                 bytes: s.bytes(),
+                udp_src_ports: s.udp_src_ports(),
             }),
             _ => None,
         }

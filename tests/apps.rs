@@ -416,9 +416,11 @@ fn help_and_version() {
         "--queue",
         "--dst-mac",
         "--src-mac",
+        "--flows",
     ] {
         assert!(help.contains(option), "pktgen --help lacks {option}");
     }
+    assert!(help.contains("source port 42 + (k mod N)"), "{help}");
     assert!(
         help.contains(&format!("offset {}", frame::SEQ_OFFSET)),
         "{help}"
@@ -570,6 +572,16 @@ fn bad_options_are_usage_errors() {
             &["not a MAC address"],
         ),
         (PKTGEN, &["sim:0", "--rate", "0"], &["--rate"]),
+        (
+            PKTGEN,
+            &["sim:0", "--flows", "0"],
+            &["--flows", "0", "1..=65493"],
+        ),
+        (
+            PKTGEN,
+            &["sim:0", "--flows", "65494"],
+            &["--flows", "65494"],
+        ),
         (FWD, &["sim:0"], &["DEVICE2"]),
         (PCAP, &["sim:0", "x.pcap", "ten"], &["ten"]),
         (
@@ -637,7 +649,36 @@ fn pktgen_count_sends_exactly_that_many() {
     assert_eq!(t.tx_packets, 2000, "{t:?}");
     assert_eq!(t.tx_errors, 0, "{t:?}");
     assert_eq!(t.extra("wire:"), Some(2000), "{t:?}");
+    // One flow: every frame has the test frame's source port.
+    assert_eq!(t.extra("wire:").and(wire_src_ports(&t)), Some(1), "{t:?}");
     assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+}
+
+/// The UDP source ports the link partner saw, from the `wire:` part of a totals line.
+fn wire_src_ports(t: &Totals) -> Option<u64> {
+    let part = t.extras.iter().find(|e| e.starts_with("wire:"))?;
+    part.ends_with(" UDP source ports")
+        .then(|| number_after(part, "bytes,"))
+        .flatten()
+}
+
+#[test]
+fn pktgen_flows_vary_the_source_port() {
+    let out = run(PKTGEN, &["sim:2", "--flows", "4", "--count", "400"]);
+    assert_success("pktgen --flows", &out);
+    let t = totals(&text(&out.stdout), "sim:2");
+    assert_eq!(t.extra("sent:"), Some(400), "{t:?}");
+    assert_eq!((t.tx_packets, t.tx_errors), (400, 0), "{t:?}");
+    // Counted by the simulated link partner, which reads every frame it receives.
+    assert_eq!(t.extra("wire:"), Some(400), "{t:?}");
+    assert_eq!(wire_src_ports(&t), Some(4), "{t:?}");
+    // More flows than packets: as many ports as packets.
+    let out = run(PKTGEN, &["sim:3", "--flows", "1000", "--count", "300"]);
+    assert_success("pktgen --flows 1000", &out);
+    assert_eq!(
+        wire_src_ports(&totals(&text(&out.stdout), "sim:3")),
+        Some(300)
+    );
 }
 
 #[test]

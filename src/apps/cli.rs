@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser};
 
-use crate::frame::{MAX_FRAME_LEN, MIN_FRAME_LEN, SEQ_OFFSET};
+use crate::frame::{BASE_SRC_PORT, MAX_FLOWS, MAX_FRAME_LEN, MIN_FRAME_LEN, SEQ_OFFSET};
 use crate::{Config, MacAddress};
 
 /// What a device argument accepts, for `--help`.
@@ -67,8 +67,10 @@ impl DeviceOptions {
         "Send UDP/IPv4 frames (10.0.0.1:42 -> 10.0.0.2:1337, payload \"ixy\", valid IPv4 header \
          checksum, UDP checksum 0) from a pre-filled mempool. Each frame carries a 32-bit \
          sequence number, little-endian, at byte offset {SEQ_OFFSET} of the frame, counting up \
-         from 0. Prints one rate line per second and a totals line on exit (Ctrl-C, --count \
-         or --duration)."
+         from 0. With --flows N the frames are spread over N flows for receive side scaling: \
+         frame k gets UDP source port {BASE_SRC_PORT} + (k mod N), nothing else changes. \
+         Prints one rate line per second and a totals line on exit (Ctrl-C, --count or \
+         --duration)."
     )
 )]
 pub struct PktgenArgs {
@@ -100,6 +102,16 @@ pub struct PktgenArgs {
     /// Transmit queue to send on.
     #[arg(long, default_value_t = 0)]
     pub queue: u16,
+
+    /// Spread the frames over this many flows, so that a receiver's RSS spreads them over its
+    /// queues: frame k gets UDP source port 42 + (k mod N); 1 to 65493.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1,
+        value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_FLOWS))
+    )]
+    pub flows: u32,
 
     /// Destination MAC address. The default, broadcast, is accepted by every receiver without
     /// promiscuous mode.
@@ -240,7 +252,7 @@ mod tests {
     fn pktgen_defaults_and_options() {
         let a = PktgenArgs::try_parse_from(["rixy-pktgen", "sim:0"]).unwrap();
         assert_eq!(a.device, "sim:0");
-        assert_eq!((a.batch, a.size, a.queue), (32, 60, 0));
+        assert_eq!((a.batch, a.size, a.queue, a.flows), (32, 60, 0, 1));
         assert_eq!(
             (a.rate, a.count, a.src_mac, a.duration),
             (None, None, None, None)
@@ -269,11 +281,13 @@ mod tests {
             "02:00:00:00:00:02",
             "--duration",
             "1.5",
+            "--flows",
+            "65493",
         ])
         .unwrap();
         assert_eq!(
-            (a.batch, a.rate, a.count, a.size, a.queue),
-            (64, Some(1000), Some(5), 1514, 1)
+            (a.batch, a.rate, a.count, a.size, a.queue, a.flows),
+            (64, Some(1000), Some(5), 1514, 1, 65_493)
         );
         assert_eq!(a.dst_mac, MacAddress([2, 0, 0, 0, 0, 1]));
         assert_eq!(a.src_mac, Some(MacAddress([2, 0, 0, 0, 0, 2])));
@@ -290,6 +304,9 @@ mod tests {
             &["--dst-mac", "ff:ff"],
             &["--duration", "-1"],
             &["--count", "many"],
+            &["--flows", "0"],
+            &["--flows", "65494"],
+            &["--flows", "-1"],
         ] {
             let mut argv = vec!["rixy-pktgen", "sim:0"];
             argv.extend_from_slice(bad);

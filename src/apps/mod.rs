@@ -163,11 +163,14 @@ pub fn wait_until_sent(
 }
 
 /// For a simulated port, what its link partner received, as a totals-line part
-/// (`wire: 1000 frames`); `None` on real hardware.
+/// (`wire: 1000 frames 60000 bytes, 1 UDP source ports`); `None` on real hardware.
 pub fn wire_extra(device: &Device) -> Option<String> {
-    device
-        .sim_wire()
-        .map(|wire| format!("wire: {} frames {} bytes", wire.frames, wire.bytes))
+    device.sim_wire().map(|wire| {
+        format!(
+            "wire: {} frames {} bytes, {} UDP source ports",
+            wire.frames, wire.bytes, wire.udp_src_ports
+        )
+    })
 }
 
 /// The simulated ports (`sim:N`) an app opened, watched for what the 82599 model reports about

@@ -1,7 +1,8 @@
 //! rixy-pktgen: sends sequence-numbered UDP/IPv4 test frames, like ixy's pktgen.
 //!
 //! Every buffer of the generator's mempool is filled with the frame once, at start; per packet
-//! only the length and the sequence number are written (`rixy::frame` has the layout).
+//! only the length and the sequence number are written, and with `--flows` the 2-byte UDP source
+//! port (`rixy::frame` has the layout).
 //! `rixy-pktgen --help` lists the options.
 
 use std::collections::VecDeque;
@@ -54,6 +55,7 @@ fn run(args: &PktgenArgs, watch: &ModelWatch) -> AppResult<()> {
         ..FrameSpec::default()
     };
     spec.validate()?;
+    spec.check_flows(args.flows)?;
 
     // Fill every buffer with the frame once; afterwards a packet only needs its length and its
     // sequence number.
@@ -69,6 +71,8 @@ fn run(args: &PktgenArgs, watch: &ModelWatch) -> AppResult<()> {
     let batch = args.batch as usize;
     let mut pending: VecDeque<Packet> = VecDeque::with_capacity(batch);
     let mut seq: u32 = 0;
+    // The flow of the next packet, seq mod flows, counted without a division per packet.
+    let mut flow: u32 = 0;
     let mut generated: u64 = 0;
     let mut sent: u64 = 0;
     let start = Instant::now();
@@ -104,6 +108,15 @@ fn run(args: &PktgenArgs, watch: &ModelWatch) -> AppResult<()> {
             for packet in pending.iter_mut() {
                 packet.set_len(spec_len)?;
                 frame::write_seq(packet, seq);
+                if args.flows > 1 {
+                    // check_flows made sure every flow has a port.
+                    let port = spec.flow_port(flow).unwrap_or(spec.src_port);
+                    frame::write_src_port(packet, port);
+                    flow += 1;
+                    if flow == args.flows {
+                        flow = 0;
+                    }
+                }
                 seq = seq.wrapping_add(1);
             }
             generated += pending.len() as u64;
