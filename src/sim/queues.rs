@@ -506,3 +506,24 @@ impl PortModel {
         tq.n = 0;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queue_set_lists_its_queues_once_lowest_first() {
+        let mut s = QueueSet::default();
+        assert_eq!(s.iter().count(), 0);
+        for q in [127, 0, 64, 5, 64] {
+            s.insert(q);
+        }
+        s.remove(5);
+        s.remove(6);
+        assert_eq!(s.iter().collect::<Vec<_>>(), [0, 64, 127]);
+        let mut t = QueueSet::default();
+        t.insert(3);
+        t.insert(127);
+        assert_eq!(s.union(t).iter().collect::<Vec<_>>(), [0, 3, 64, 127]);
+    }
+}
