@@ -9,7 +9,7 @@
 //! never writes to memory it was not given, however wrong the addresses a driver posts.
 
 use std::any::Any;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::{Arc, Weak};
 
@@ -55,7 +55,11 @@ impl DmaFault {
 /// Every DMA region allocated through any port of one world.
 #[derive(Debug)]
 pub(crate) struct Registry {
+    /// Sorted by start; the regions do not overlap.
     entries: Vec<Entry>,
+    /// The index of the entry the last lookup found: accesses come in runs on one region (a
+    /// ring, a buffer pool), so it is tried first.
+    last: Cell<usize>,
     /// The world's DMA domain: its ports reach these regions and no other memory.
     pub(crate) domain: DmaDomain,
 }
@@ -64,6 +68,7 @@ impl Default for Registry {
     fn default() -> Self {
         Registry {
             entries: Vec::new(),
+            last: Cell::new(0),
             domain: DmaDomain::new_model(),
         }
     }
@@ -86,9 +91,23 @@ impl Registry {
     }
 
     fn entry(&self, addr: u64) -> Option<&Entry> {
-        let i = self.entries.partition_point(|e| e.start <= addr);
-        let e = self.entries.get(i.checked_sub(1)?)?;
-        (addr < e.end).then_some(e)
+        if let Some(e) = self.entries.get(self.last.get())
+            && e.start <= addr
+            && addr < e.end
+        {
+            return Some(e);
+        }
+        let i = self
+            .entries
+            .partition_point(|e| e.start <= addr)
+            .checked_sub(1)?;
+        let e = self.entries.get(i)?;
+        if addr < e.end {
+            self.last.set(i);
+            Some(e)
+        } else {
+            None
+        }
     }
 
     /// The live region holding `[addr, addr + len)`, held alive while the result lives.

@@ -6,17 +6,19 @@
 //! `rx_filter.rs`, `tx.rs`).
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Instant;
 
 use super::config::PortConfig;
 use super::dma::Registry;
 use super::faults::{BadWriteBack, Delayed};
 use super::frame::{Frame, FramePool};
-use super::queues::{QUEUES, RxQ, TxQ};
+use super::queues::{QUEUES, QueueSet, RxQ, TxQ};
 use super::regfile;
 use super::report::{Report, Reports};
 use super::rules::{Finding, Rule};
 use super::timing::{Delay, Delays};
+use super::tx::TxDesc;
 use crate::regs::ixgbe::{EEC, RDRXCTL, RegisterId};
 
 /// What the model itself counted on one port, cumulative (never cleared by reads or resets).
@@ -67,10 +69,39 @@ pub(crate) struct Holder {
     pub(crate) tx: u32,
 }
 
+/// Which descriptors hold which buffer address, over all ports: the buffer addresses posted in
+/// descriptors the device owns, each with its [`Holder`].
+pub(crate) type Posted = HashMap<u64, Holder, BuildHasherDefault<AddrHasher>>;
+
+/// The hash of [`Posted`]: one multiplication folded to 64 bits. A buffer address is no secret
+/// to guard against collisions chosen by an attacker (what the standard library's seeded hash
+/// is for); a fixed hash is cheaper, and the model does the same work on every run.
+#[derive(Default)]
+pub(crate) struct AddrHasher(u64);
+
+impl Hasher for AddrHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        // Folding the high half of the 128-bit product into the low half spreads every address
+        // bit over the low bits too (buffer addresses are aligned: their own low bits are 0).
+        let p = u128::from(self.0 ^ v) * 0x9E37_79B9_7F4A_7C15;
+        self.0 = (p as u64) ^ ((p >> 64) as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// What a device method needs from the world besides the device.
 pub(crate) struct Ctx<'a> {
     pub(crate) dma: &'a Registry,
-    pub(crate) posted: &'a mut HashMap<u64, Holder>,
+    pub(crate) posted: &'a mut Posted,
     pub(crate) pool: &'a mut FramePool,
     pub(crate) port: u16,
 }
@@ -110,6 +141,12 @@ pub(crate) struct PortModel {
     // Queues and the receive FIFO (`queues.rs`, `rx.rs`).
     pub(crate) rxq: Vec<RxQ>,
     pub(crate) txq: Vec<TxQ>,
+    /// The RX and TX queues that are not disabled (enabling or enabled): the ones a step
+    /// visits. Kept by `set_rx_state` and `set_tx_state` in `queues.rs`.
+    pub(crate) rx_live: QueueSet,
+    pub(crate) tx_live: QueueSet,
+    /// The descriptors of the packet being sent (`tx.rs`), kept so that a step does not allocate.
+    pub(crate) tx_descs: Vec<TxDesc>,
     pub(crate) fifo: VecDeque<(Frame, u16)>,
     pub(crate) fifo_bytes: usize,
     /// Valid receive addresses (RAR entries with AV).
@@ -150,6 +187,9 @@ impl PortModel {
             carrier: true,
             rxq: (0..QUEUES).map(|_| RxQ::new()).collect(),
             txq: (0..QUEUES).map(|_| TxQ::new()).collect(),
+            rx_live: QueueSet::default(),
+            tx_live: QueueSet::default(),
+            tx_descs: Vec::new(),
             fifo: VecDeque::new(),
             fifo_bytes: 0,
             rar: Vec::new(),

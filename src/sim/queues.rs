@@ -19,6 +19,44 @@ pub(crate) const QUEUES: usize = 128;
 /// Descriptor size in bytes (advanced and legacy alike).
 pub(crate) const DESC: u64 = 16;
 
+/// A set of queue numbers (each below [`QUEUES`]), lowest first: the queues a step visits, so
+/// that it looks at the few queues in use rather than at all 128.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct QueueSet(u128);
+
+const _: () = assert!(
+    QUEUES <= u128::BITS as usize,
+    "a QueueSet holds one bit per queue"
+);
+
+impl QueueSet {
+    pub(crate) fn insert(&mut self, q: usize) {
+        self.0 |= 1 << q;
+    }
+
+    pub(crate) fn remove(&mut self, q: usize) {
+        self.0 &= !(1 << q);
+    }
+
+    /// The queues in `self` or in `other`.
+    pub(crate) fn union(self, other: QueueSet) -> QueueSet {
+        QueueSet(self.0 | other.0)
+    }
+
+    /// The queues of the set, lowest first.
+    pub(crate) fn iter(self) -> impl Iterator<Item = usize> {
+        let mut bits = self.0;
+        std::iter::from_fn(move || {
+            if bits == 0 {
+                return None;
+            }
+            let q = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            Some(q)
+        })
+    }
+}
+
 /// State of a queue's enable handshake.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum QState {
@@ -101,6 +139,26 @@ impl TxQ {
 }
 
 impl PortModel {
+    /// Moves RX queue `q` to `state`, keeping [`PortModel::rx_live`] (the queues not disabled).
+    fn set_rx_state(&mut self, q: usize, state: QState) {
+        self.rxq[q].state = state;
+        if state == QState::Disabled {
+            self.rx_live.remove(q);
+        } else {
+            self.rx_live.insert(q);
+        }
+    }
+
+    /// Moves TX queue `q` to `state`, keeping [`PortModel::tx_live`] (the queues not disabled).
+    fn set_tx_state(&mut self, q: usize, state: QState) {
+        self.txq[q].state = state;
+        if state == QState::Disabled {
+            self.tx_live.remove(q);
+        } else {
+            self.tx_live.insert(q);
+        }
+    }
+
     /// RX queue `q`'s ring as a report shows it.
     pub(crate) fn rx_ring(&self, q: usize) -> RingState {
         RingState {
@@ -181,7 +239,7 @@ impl PortModel {
         let want = RXDCTL::ENABLE.is_set(v);
         match (self.rxq[q].state, want) {
             (QState::Disabled, true) => {
-                self.rxq[q].state = QState::Enabling;
+                self.set_rx_state(q, QState::Enabling);
                 self.rxq[q].delay = Some(Delay::new(Delayed::RxEnable, self.virt));
             }
             (QState::Enabling | QState::Enabled, true) => {}
@@ -207,7 +265,7 @@ impl PortModel {
         match (self.txq[q].state, want) {
             (QState::Disabled, true) => {
                 if DMATXCTL::TE.is_set(self.get(RegisterId::DMATXCTL, 0)) {
-                    self.txq[q].state = QState::Enabling;
+                    self.set_tx_state(q, QState::Enabling);
                     self.txq[q].delay = Some(Delay::new(Delayed::TxEnable, self.virt));
                 } else {
                     let ring = self.tx_ring(q);
@@ -286,7 +344,7 @@ impl PortModel {
     pub(crate) fn latch_rx(&mut self, q: usize, ctx: &mut Ctx<'_>) {
         use RegisterId as R;
         self.rxq[q].delay = None;
-        self.rxq[q].state = QState::Enabled;
+        self.set_rx_state(q, QState::Enabled);
         let v = self.get(R::RXDCTL, q);
         self.set(R::RXDCTL, q, RXDCTL::ENABLE::SET.modify(v));
         let base = u64::from(self.get(R::RDBAL, q)) | (u64::from(self.get(R::RDBAH, q)) << 32);
@@ -346,7 +404,7 @@ impl PortModel {
     pub(crate) fn latch_tx(&mut self, q: usize, ctx: &mut Ctx<'_>) {
         use RegisterId as R;
         self.txq[q].delay = None;
-        self.txq[q].state = QState::Enabled;
+        self.set_tx_state(q, QState::Enabled);
         let v = self.get(R::TXDCTL, q);
         self.set(R::TXDCTL, q, TXDCTL::ENABLE::SET.modify(v));
         let base = u64::from(self.get(R::TDBAL, q)) | (u64::from(self.get(R::TDBAH, q)) << 32);
@@ -421,8 +479,8 @@ impl PortModel {
 
     /// Disables an RX queue: it stops at once and gives every descriptor back.
     pub(crate) fn stop_rx(&mut self, q: usize, ctx: &mut Ctx<'_>) {
+        self.set_rx_state(q, QState::Disabled);
         let rq = &mut self.rxq[q];
-        rq.state = QState::Disabled;
         rq.delay = None;
         rq.enable_seen = false;
         for a in rq.owned.iter_mut().filter_map(Option::take) {
@@ -435,8 +493,8 @@ impl PortModel {
 
     /// Disables a TX queue.
     pub(crate) fn stop_tx(&mut self, q: usize, ctx: &mut Ctx<'_>) {
+        self.set_tx_state(q, QState::Disabled);
         let tq = &mut self.txq[q];
-        tq.state = QState::Disabled;
         tq.delay = None;
         tq.enable_seen = false;
         for a in tq.owned.iter_mut().filter_map(Option::take) {
@@ -446,5 +504,26 @@ impl PortModel {
         tq.owned.clear();
         tq.pending_wb.clear();
         tq.n = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queue_set_lists_its_queues_once_lowest_first() {
+        let mut s = QueueSet::default();
+        assert_eq!(s.iter().count(), 0);
+        for q in [127, 0, 64, 5, 64] {
+            s.insert(q);
+        }
+        s.remove(5);
+        s.remove(6);
+        assert_eq!(s.iter().collect::<Vec<_>>(), [0, 64, 127]);
+        let mut t = QueueSet::default();
+        t.insert(3);
+        t.insert(127);
+        assert_eq!(s.union(t).iter().collect::<Vec<_>>(), [0, 3, 64, 127]);
     }
 }

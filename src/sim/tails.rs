@@ -2,9 +2,7 @@
 //! the tail protocol; and which descriptors hold which buffer, world-wide, so that a buffer
 //! posted twice is caught.
 
-use std::collections::HashMap;
-
-use super::model::{Ctx, Holder, PortModel};
+use super::model::{Ctx, PortModel, Posted};
 use super::queues::QState;
 use super::report::Direction;
 use super::rules;
@@ -128,7 +126,7 @@ impl PortModel {
 }
 
 /// Forgets that an RX descriptor holds `addr`.
-pub(crate) fn release_rx(posted: &mut HashMap<u64, Holder>, addr: u64) {
+pub(crate) fn release_rx(posted: &mut Posted, addr: u64) {
     if let Some(h) = posted.get_mut(&addr) {
         h.rx = None;
         if h.tx == 0 {
@@ -138,7 +136,7 @@ pub(crate) fn release_rx(posted: &mut HashMap<u64, Holder>, addr: u64) {
 }
 
 /// Forgets one TX descriptor pointing at `addr`.
-pub(crate) fn release_tx(posted: &mut HashMap<u64, Holder>, addr: u64) {
+pub(crate) fn release_tx(posted: &mut Posted, addr: u64) {
     if let Some(h) = posted.get_mut(&addr) {
         h.tx = h.tx.saturating_sub(1);
         if h.tx == 0 && h.rx.is_none() {

@@ -7,7 +7,6 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use super::model::{Ctx, PortModel};
-use super::queues::QUEUES;
 use super::{Delayed, Timing};
 
 /// Delays of one timing mode.
@@ -138,7 +137,8 @@ impl PortModel {
         {
             self.finish_link();
         }
-        for q in 0..QUEUES {
+        // Only a queue being enabled has a delay pending.
+        for q in self.rx_live.union(self.tx_live).iter() {
             if let Some(d) = self.rxq[q].delay
                 && self.due_on_step(&d)
             {

@@ -7,7 +7,7 @@ use std::mem;
 use super::Fetch;
 use super::frame::{Frame, crc32};
 use super::model::{Ctx, PortModel};
-use super::queues::{DESC, QState, QUEUES};
+use super::queues::{DESC, QState};
 use super::report::Direction;
 use super::rules;
 use super::rx::{u32_at, u64_at};
@@ -26,7 +26,7 @@ const MAX_DATA: usize = 1514;
 
 /// One transmit descriptor, decoded.
 #[derive(Clone, Copy, Debug)]
-struct TxDesc {
+pub(crate) struct TxDesc {
     slot: u32,
     addr: u64,
     len: usize,
@@ -181,7 +181,7 @@ impl PortModel {
             return 0;
         }
         let mut sent = 0;
-        for q in 0..QUEUES {
+        for q in self.tx_live.iter() {
             if self.tx_pending(q) {
                 sent += self.run_tx_queue(q, out, ctx);
             }
@@ -190,10 +190,26 @@ impl PortModel {
     }
 
     fn run_tx_queue(&mut self, q: usize, out: &mut Vec<Frame>, ctx: &mut Ctx<'_>) -> usize {
+        // The packet's descriptors go to a list kept from step to step, so that a step does not
+        // allocate.
+        let mut descs = mem::take(&mut self.tx_descs);
+        let sent = self.send_packets(q, out, &mut descs, ctx);
+        self.tx_descs = descs;
+        sent
+    }
+
+    /// Sends the packets of TX queue `q` from TDH up to TDT (each one whole, up to its EOP),
+    /// gathering each packet's descriptors in `descs`.
+    fn send_packets(
+        &mut self,
+        q: usize,
+        out: &mut Vec<Frame>,
+        descs: &mut Vec<TxDesc>,
+        ctx: &mut Ctx<'_>,
+    ) -> usize {
         let n = self.txq[q].n;
         let mut h = self.get(RegisterId::TDH, q);
         let t = self.get(RegisterId::TDT, q);
-        let mut descs: Vec<TxDesc> = Vec::new();
         let mut sent = 0;
         let mut completed = false;
         while h != t {
@@ -216,11 +232,11 @@ impl PortModel {
                 // The packet's EOP lies beyond the tail: hold it until TDT moves.
                 break;
             }
-            if let Some(frame) = self.build_frame(q, &descs, ctx) {
+            if let Some(frame) = self.build_frame(q, descs, ctx) {
                 sent += 1;
                 out.push(frame);
             }
-            self.complete_tx(q, &descs, ctx);
+            self.complete_tx(q, descs, ctx);
             completed = true;
             h = s;
             self.set(RegisterId::TDH, q, h);
@@ -468,7 +484,7 @@ impl PortModel {
     /// The quiescence rule: the last descriptor processed had no RS while WTHRESH = 0, so
     /// software never sees it complete.
     pub(crate) fn quiescence_checks(&mut self) {
-        for q in 0..QUEUES {
+        for q in self.tx_live.iter() {
             let tq = &self.txq[q];
             if tq.state != QState::Enabled || !tq.processed_any || tq.last_rs {
                 continue;

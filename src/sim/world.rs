@@ -2,13 +2,13 @@
 //! one quantum per [`World::step`].
 
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::rc::Rc;
 
 use super::config::{DEFAULT_MAC, PortConfig};
 use super::dma::Registry;
 use super::frame::{Frame, FramePool};
-use super::model::{Ctx, Holder, PortModel};
+use super::model::{Ctx, PortModel, Posted};
 use super::port::Port;
 use super::report::Report;
 use super::traffic::{Sink, Source, generate};
@@ -27,7 +27,7 @@ pub(crate) struct PortSlot {
 pub(crate) struct WorldInner {
     pub(crate) ports: Vec<PortSlot>,
     /// Which descriptors hold which buffer address, over all ports.
-    pub(crate) posted: HashMap<u64, Holder>,
+    pub(crate) posted: Posted,
     pub(crate) pool: FramePool,
     /// Virtual time, in ns.
     pub(crate) virt: u64,
@@ -191,7 +191,7 @@ impl World {
             shared: Shared {
                 inner: Rc::new(RefCell::new(WorldInner {
                     ports: Vec::new(),
-                    posted: HashMap::new(),
+                    posted: Posted::default(),
                     pool: FramePool::default(),
                     virt: 0,
                     quantum_ns: 10_000,
