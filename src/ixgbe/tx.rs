@@ -28,8 +28,9 @@ const MAX_TX_LEN: u32 = if CMD_TYPE_LEN::DTALEN::MASK < OLINFO_STATUS::PAYLEN::M
 pub(super) struct TxRing {
     pub(super) queue: ixgbe::TxQueue,
     pub(super) ring: DescRing<AdvTxDesc>,
-    /// The packet descriptor `i` sends, until it is cleaned.
-    pub(super) in_flight: Vec<Option<Packet>>,
+    /// The packets of descriptors `clean..next`, oldest first, until they are cleaned.
+    /// Capacity: the ring size, so it never grows on the transmit path.
+    pub(super) in_flight: VecDeque<Packet>,
     /// The next free descriptor (TDT after the batch).
     pub(super) next: usize,
     /// The oldest descriptor not cleaned yet.
@@ -53,7 +54,7 @@ impl TxRing {
         Ok(TxRing {
             queue,
             ring: DescRing::new(dma, size, ixgbe::RING_BASE_ALIGN)?,
-            in_flight: (0..size.get()).map(|_| None).collect(),
+            in_flight: VecDeque::with_capacity(size.get()),
             next: 0,
             clean: 0,
             marks: VecDeque::with_capacity(size.get()),
@@ -95,10 +96,10 @@ impl<B: Bus> Ixgbe<B> {
                 break;
             }
             let end = size.next(mark);
-            while tx.clean != end {
-                tx.in_flight[tx.clean] = None;
-                tx.clean = size.next(tx.clean);
-            }
+            // Descriptors clean..=mark hold the oldest packets in flight, one each.
+            let done = size.distance(tx.clean, end);
+            tx.in_flight.drain(..done.min(tx.in_flight.len()));
+            tx.clean = end;
             tx.marks.pop_front();
         }
 
@@ -143,7 +144,7 @@ impl<B: Bus> Ixgbe<B> {
             desc.to_device().buffer_addr().set(packet.device_addr());
             desc.to_device().cmd_type_len().write(command);
             desc.to_device().olinfo_status().write(paylen);
-            tx.in_flight[tx.next] = Some(packet);
+            tx.in_flight.push_back(packet);
             last = Some((tx.next, command));
             tx.next = size.next(tx.next);
         }
