@@ -208,7 +208,10 @@ impl Iterator for Walk<'_> {
                 };
                 desc.to_device().pkt_addr().set(fresh.device_addr());
                 desc.to_device().hdr_addr().set(0);
-                let mut packet = std::mem::replace(&mut self.rx.posted[self.progress.index], fresh);
+                // SAFETY: `posted` holds one packet per descriptor (`new` fills all `size` of
+                // them and nothing resizes it), and `index` is a ring index, below `size`.
+                let slot = unsafe { self.rx.posted.get_unchecked_mut(self.progress.index) };
+                let mut packet = std::mem::replace(slot, fresh);
                 self.progress.index = self.size.next(self.progress.index);
                 self.progress.consumed += 1;
                 // The length fits the buffer (checked above), so this holds.
