@@ -20,7 +20,7 @@ pub(super) struct RxRing {
     pub(super) queue: ixgbe::RxQueue,
     pub(super) ring: DescRing<AdvRxDesc>,
     /// The packet whose buffer descriptor `i` points to.
-    pub(super) posted: Vec<Option<Packet>>,
+    pub(super) posted: Vec<Packet>,
     pub(super) pool: Rc<Mempool>,
     /// The next descriptor the device will write back.
     pub(super) next: usize,
@@ -62,7 +62,7 @@ impl RxRing {
             let desc = ring.get(slot);
             desc.to_device().pkt_addr().set(packet.device_addr());
             desc.to_device().hdr_addr().set(0);
-            posted.push(Some(packet));
+            posted.push(packet);
         }
         Ok(RxRing {
             queue,
@@ -108,63 +108,27 @@ impl<B: Bus> Ixgbe<B> {
         let size = rx.ring.size();
         // 7.1.9: the device owns head..tail-1, so the driver gets back at most size - 1.
         crate::config::check_rx_batch(max, size.get(), size.get() - 1)?;
-        let mut received = 0;
-        let mut consumed = 0;
-        let mut index = rx.next;
-        while consumed < max {
-            let desc = rx.ring.get(index);
-            // 7.1.6.2: the device sets DD in the write-back once the descriptor is done. The
-            // driver polls memory, never RDH (which may run ahead of the write-back).
-            let status = desc.written_back().status_error().extract();
-            if !status.is_set(STATUS_ERROR::DD) {
-                break;
-            }
-            // Read the rest of the write-back only after DD was seen set.
-            fence(Ordering::Acquire);
-            let length = usize::from(desc.written_back().pkt_len().get());
-            let eop = status.is_set(STATUS_ERROR::EOP);
-            // A whole frame: its only descriptor (EOP, and the one before ended a frame too),
-            // no MAC error (RXE is valid with EOP), and no more bytes than BSIZEPACKET allows
-            // (`nic_buffer` never exceeds the buffer).
-            let whole =
-                eop && !rx.dropping && !status.is_set(STATUS_ERROR::RXE) && length <= rx.nic_buffer;
-            // 7.1.6.1: the read format gives the device a buffer; a zero header address also
-            // clears DD, which shares its bit.
-            if whole {
-                // A fresh buffer replaces the received one before anything is handed out;
-                // with the pool empty the descriptor waits for the next batch.
-                let Some(fresh) = rx.pool.alloc() else {
-                    break;
-                };
-                desc.to_device().pkt_addr().set(fresh.device_addr());
-                desc.to_device().hdr_addr().set(0);
-                if let Some(mut packet) = rx.posted[index].replace(fresh) {
-                    // The length fits the buffer (checked above), so this holds.
-                    if packet.set_len(length).is_ok() {
-                        out.extend(Some(packet));
-                        received += 1;
-                    } else {
-                        self.totals.rx_errors += 1;
-                    }
-                }
-            } else {
-                // Dropped: the buffer stays posted, the device gets it back in the same
-                // descriptor (every descriptor holds a packet from init on).
-                let Some(buffer) = rx.posted[index].as_ref().map(Packet::device_addr) else {
-                    break;
-                };
-                desc.to_device().pkt_addr().set(buffer);
-                desc.to_device().hdr_addr().set(0);
-                // The first descriptor of a bad frame counts it; a frame that goes on (no EOP)
-                // keeps the descriptors after it dropped, up to its EOP.
-                if !rx.dropping {
-                    self.totals.rx_errors += 1;
-                }
-                rx.dropping = !eop;
-            }
-            index = size.next(index);
-            consumed += 1;
-        }
+        let mut progress = Progress {
+            index: rx.next,
+            consumed: 0,
+            received: 0,
+            stopped: false,
+        };
+        let walk = Walk {
+            rx: &mut *rx,
+            errors: &mut self.totals.rx_errors,
+            size,
+            max,
+            progress: &mut progress,
+        };
+        // One `extend` per batch: the packets go to the caller as the walk yields them.
+        out.extend(walk);
+        let Progress {
+            index,
+            consumed,
+            received,
+            ..
+        } = progress;
         if consumed > 0 {
             // 7.1.9: the device owns head..tail-1; the tail moves to the last descriptor
             // processed, so the one after it stays the driver's and tail never meets head.
@@ -183,5 +147,101 @@ impl<B: Bus> Ixgbe<B> {
             }
         }
         Ok(received)
+    }
+}
+
+/// The walk of one receive batch over the written-back descriptors, yielding each whole frame
+/// as a packet; it stops for good at the first descriptor it cannot take.
+struct Walk<'a> {
+    rx: &'a mut RxRing,
+    errors: &'a mut u64,
+    size: RingSize,
+    max: usize,
+    progress: &'a mut Progress,
+}
+
+/// How far a [`Walk`] got.
+struct Progress {
+    /// The next descriptor to look at.
+    index: usize,
+    /// Descriptors taken from the device so far (received or dropped).
+    consumed: usize,
+    /// Packets yielded so far.
+    received: usize,
+    /// The walk met a descriptor it cannot take.
+    stopped: bool,
+}
+
+impl Iterator for Walk<'_> {
+    type Item = Packet;
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<Packet> {
+        while !self.progress.stopped && self.progress.consumed < self.max {
+            let desc = self.rx.ring.get(self.progress.index);
+            // 7.1.6.2: the device sets DD in the write-back once the descriptor is done. The
+            // driver polls memory, never RDH (which may run ahead of the write-back).
+            let status = desc.written_back().status_error().extract();
+            if !status.is_set(STATUS_ERROR::DD) {
+                self.progress.stopped = true;
+                break;
+            }
+            // Read the rest of the write-back only after DD was seen set.
+            fence(Ordering::Acquire);
+            let length = usize::from(desc.written_back().pkt_len().get());
+            let eop = status.is_set(STATUS_ERROR::EOP);
+            // A whole frame: its only descriptor (EOP, and the one before ended a frame
+            // too), no MAC error (RXE is valid with EOP), and no more bytes than
+            // BSIZEPACKET allows (`nic_buffer` never exceeds the buffer).
+            let whole = eop
+                && !self.rx.dropping
+                && !status.is_set(STATUS_ERROR::RXE)
+                && length <= self.rx.nic_buffer;
+            // 7.1.6.1: the read format gives the device a buffer; a zero header address
+            // also clears DD, which shares its bit.
+            if whole {
+                // A fresh buffer replaces the received one before anything is handed
+                // out; with the pool empty the descriptor waits for the next batch.
+                let Some(fresh) = self.rx.pool.alloc() else {
+                    self.progress.stopped = true;
+                    break;
+                };
+                desc.to_device().pkt_addr().set(fresh.device_addr());
+                desc.to_device().hdr_addr().set(0);
+                // SAFETY: `posted` holds one packet per descriptor (`new` fills all `size` of
+                // them and nothing resizes it), and `index` is a ring index, below `size`.
+                let slot = unsafe { self.rx.posted.get_unchecked_mut(self.progress.index) };
+                let mut packet = std::mem::replace(slot, fresh);
+                self.progress.index = self.size.next(self.progress.index);
+                self.progress.consumed += 1;
+                // The length fits the buffer (checked above), so this holds.
+                if packet.set_len(length).is_ok() {
+                    self.progress.received += 1;
+                    return Some(packet);
+                }
+                *self.errors += 1;
+            } else {
+                // Dropped: the buffer stays posted, the device gets it back in the same
+                // descriptor (every descriptor holds a packet from init on).
+                desc.to_device()
+                    .pkt_addr()
+                    .set(self.rx.posted[self.progress.index].device_addr());
+                desc.to_device().hdr_addr().set(0);
+                // The first descriptor of a bad frame counts it; a frame that goes on (no
+                // EOP) keeps the descriptors after it dropped, up to its EOP.
+                if !self.rx.dropping {
+                    *self.errors += 1;
+                }
+                self.rx.dropping = !eop;
+                self.progress.index = self.size.next(self.progress.index);
+                self.progress.consumed += 1;
+            }
+        }
+        None
+    }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(self.max - self.progress.consumed))
     }
 }

@@ -159,16 +159,8 @@ impl<B: Bus> Ixgbe<B> {
 
     /// Packets the queues hold for the device (receive buffers posted, transmits not cleaned).
     pub fn buffers_held(&self) -> usize {
-        let rx: usize = self
-            .rx
-            .iter()
-            .map(|r| r.posted.iter().flatten().count())
-            .sum();
-        let tx: usize = self
-            .tx
-            .iter()
-            .map(|t| t.in_flight.iter().flatten().count())
-            .sum();
+        let rx: usize = self.rx.iter().map(|r| r.posted.len()).sum();
+        let tx: usize = self.tx.iter().map(|t| t.in_flight.len()).sum();
         rx + tx
     }
 
@@ -176,8 +168,8 @@ impl<B: Bus> Ixgbe<B> {
     /// transmits not cleaned), found by walking each ring's slots: for accounting checks that
     /// must see which buffers are held, not only how many.
     pub fn held_buffer_addrs(&self) -> Vec<u64> {
-        let rx = self.rx.iter().flat_map(|r| r.posted.iter().flatten());
-        let tx = self.tx.iter().flat_map(|t| t.in_flight.iter().flatten());
+        let rx = self.rx.iter().flat_map(|r| r.posted.iter());
+        let tx = self.tx.iter().flat_map(|t| t.in_flight.iter());
         rx.chain(tx).map(Packet::device_addr).collect()
     }
 

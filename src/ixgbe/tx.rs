@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{Ordering, fence};
 
+use tock_registers::fields::FieldValue;
 use tock_registers::interfaces::{Readable, Writeable};
 
 use super::Ixgbe;
@@ -16,12 +17,20 @@ use crate::regs::ixgbe::adv_tx_desc::written_back::STATUS;
 use crate::regs::ixgbe::{self, AdvTxDesc, MIN_TX_PAYLEN};
 use crate::ring::RingSize;
 
+/// The longest frame one descriptor carries: the smaller of what DTALEN and PAYLEN hold (7.2.3.2.4).
+const MAX_TX_LEN: u32 = if CMD_TYPE_LEN::DTALEN::MASK < OLINFO_STATUS::PAYLEN::MASK {
+    CMD_TYPE_LEN::DTALEN::MASK
+} else {
+    OLINFO_STATUS::PAYLEN::MASK
+};
+
 /// One transmit queue: its descriptor ring and the packets in flight.
 pub(super) struct TxRing {
     pub(super) queue: ixgbe::TxQueue,
     pub(super) ring: DescRing<AdvTxDesc>,
-    /// The packet descriptor `i` sends, until it is cleaned.
-    pub(super) in_flight: Vec<Option<Packet>>,
+    /// The packets of descriptors `clean..next`, oldest first, until they are cleaned.
+    /// Capacity: the ring size, so it never grows on the transmit path.
+    pub(super) in_flight: VecDeque<Packet>,
     /// The next free descriptor (TDT after the batch).
     pub(super) next: usize,
     /// The oldest descriptor not cleaned yet.
@@ -45,7 +54,7 @@ impl TxRing {
         Ok(TxRing {
             queue,
             ring: DescRing::new(dma, size, ixgbe::RING_BASE_ALIGN)?,
-            in_flight: (0..size.get()).map(|_| None).collect(),
+            in_flight: VecDeque::with_capacity(size.get()),
             next: 0,
             clean: 0,
             marks: VecDeque::with_capacity(size.get()),
@@ -87,10 +96,10 @@ impl<B: Bus> Ixgbe<B> {
                 break;
             }
             let end = size.next(mark);
-            while tx.clean != end {
-                tx.in_flight[tx.clean] = None;
-                tx.clean = size.next(tx.clean);
-            }
+            // Descriptors clean..=mark hold the oldest packets in flight, one each.
+            let done = size.distance(tx.clean, end);
+            tx.in_flight.drain(..done.min(tx.in_flight.len()));
+            tx.clean = end;
             tx.marks.pop_front();
         }
 
@@ -100,27 +109,30 @@ impl<B: Bus> Ixgbe<B> {
         let offered = packets.len().min(free);
         check_domain(&*packets, offered, self.domain, &self.name)?;
 
-        let mut taken = 0;
         let mut last = None;
-        // 7.2.3.3: at most N-1 descriptors are handed over; the ring is full when the next
-        // slot is the oldest one not cleaned.
-        while taken < offered && size.next(tx.next) != tx.clean {
-            let Some(packet) = packets.pop_front() else {
-                break;
-            };
-            taken += 1;
+        // 7.2.3.3: at most N-1 descriptors are handed over, so `offered <= free` descriptors from
+        // `next` on are free and the ring never fills past the oldest one not cleaned.
+        for packet in packets.drain(..offered) {
+            // `len()` is at most the buffer's data capacity, far below `u32::MAX`.
             let length = packet.len() as u32;
-            let (Ok(dtalen), Ok(paylen)) = (
-                CMD_TYPE_LEN::DTALEN::val_checked(length),
-                OLINFO_STATUS::PAYLEN::val_checked(length),
-            ) else {
-                self.totals.tx_errors += 1;
-                continue;
-            };
-            if length < MIN_TX_PAYLEN {
+            // One range check stands for both fields: a length in MIN_TX_PAYLEN..=MAX_TX_LEN
+            // fits DTALEN and PAYLEN alike, so the checked conversions below cannot fail (and
+            // the compiler drops their error paths).
+            if !(MIN_TX_PAYLEN..=MAX_TX_LEN).contains(&length) {
                 self.totals.tx_errors += 1;
                 continue;
             }
+            // `length <= MAX_TX_LEN` fits both fields whole (what `val_checked` would check).
+            let dtalen = FieldValue::<u32, CMD_TYPE_LEN::Register>::new(
+                CMD_TYPE_LEN::DTALEN::MASK,
+                CMD_TYPE_LEN::DTALEN::SHIFT,
+                length,
+            );
+            let paylen = FieldValue::<u32, OLINFO_STATUS::Register>::new(
+                OLINFO_STATUS::PAYLEN::MASK,
+                OLINFO_STATUS::PAYLEN::SHIFT,
+                length,
+            );
             // 7.2.3.2.4: an advanced data descriptor holding a whole frame: end of packet and
             // insert the FCS. RS goes on the batch's last descriptor below.
             let command = CMD_TYPE_LEN::DTYP::DATA
@@ -132,10 +144,11 @@ impl<B: Bus> Ixgbe<B> {
             desc.to_device().buffer_addr().set(packet.device_addr());
             desc.to_device().cmd_type_len().write(command);
             desc.to_device().olinfo_status().write(paylen);
-            tx.in_flight[tx.next] = Some(packet);
+            tx.in_flight.push_back(packet);
             last = Some((tx.next, command));
             tx.next = size.next(tx.next);
         }
+        let taken = offered;
         if let Some((index, command)) = last {
             // The descriptor is still the driver's: the tail has not passed it yet.
             tx.ring

@@ -8,7 +8,8 @@
 //! ```text
 //! offset  0  u64  device address of the buffer's first byte
 //! offset  8  u32  index of the buffer in its pool
-//! offset 12  u32  data length
+//! offset 12  u32  data length while the buffer is a [`RawBuffer`] (a live [`Packet`] keeps its
+//!                 length in its handle)
 //! offset 16  ..   headroom: 48 bytes drivers may fill, ending right at the data. The legacy
 //!                 virtio-net header (10 bytes, or 12 with VIRTIO_NET_F_MRG_RXBUF; virtio 1.0,
 //!                 5.1.6 "Device Operation") goes in its last 10 or 12 bytes, so that header and
@@ -17,6 +18,11 @@
 //! ```
 //!
 //! The device is only ever given addresses at or after offset 16, so the metadata stays intact.
+//!
+//! The packet path reads none of it: with 4 KiB buffers every buffer's first line falls in the
+//! same set of a 32 KiB 8-way L1 cache, so the pool keeps the device addresses in one dense
+//! table of its own as well, and a [`Packet`] carries its buffer's device address and length
+//! in its handle.
 //!
 //! Buffer sizes are powers of two between [`MIN_BUFFER_SIZE`] and
 //! [`HUGE_PAGE_SIZE`](super::HUGE_PAGE_SIZE): the powers of two are exactly the sizes that
@@ -94,6 +100,10 @@ pub struct Mempool {
     free: UnsafeCell<Vec<u32>>,
     /// Buffers currently held as `RawBuffer` tokens.
     raw: Cell<u32>,
+    /// Device address of the data of each buffer (its first byte plus [`HEADROOM`]), by index:
+    /// the buffers' metadata in one dense table, so that handing out a buffer reads no line of
+    /// the buffer itself.
+    data_addrs: Box<[u64]>,
 }
 
 impl Mempool {
@@ -142,6 +152,7 @@ impl Mempool {
             ));
         }
 
+        let mut data_addrs = Vec::with_capacity(entries);
         for index in 0..count {
             let start = index as usize * buffer_size;
             let (Some(first), Some(last)) = (
@@ -164,6 +175,7 @@ impl Mempool {
             // `buffer_size >= 128` from a page-aligned base (checked above), so the pointer is in
             // bounds and aligned for `BufferMeta`; no device has the region yet.
             unsafe { region.as_ptr().add(start).cast::<BufferMeta>().write(meta) };
+            data_addrs.push(first + HEADROOM as u64);
         }
 
         let mut free = Vec::with_capacity(entries);
@@ -175,6 +187,7 @@ impl Mempool {
             shift: buffer_size.trailing_zeros(),
             free: UnsafeCell::new(free),
             raw: Cell::new(0),
+            data_addrs: data_addrs.into_boxed_slice(),
         }))
     }
 
@@ -191,13 +204,13 @@ impl Mempool {
     #[inline]
     pub fn alloc(self: &Rc<Self>) -> Option<Packet> {
         let index = self.pop()?;
-        let packet = Packet {
+        Some(Packet {
             buf: self.buffer(index),
+            device_addr: self.data_addr(index),
             index,
+            len: 0,
             pool: Rc::clone(self),
-        };
-        packet.meta_set_len(0);
-        Some(packet)
+        })
     }
 
     /// Takes up to `n` free buffers into `out`; returns how many it took, fewer than `n` when the
@@ -237,9 +250,16 @@ impl Mempool {
             });
         }
         self.raw.set(self.raw.get() - 1);
+        let buf = self.buffer(raw.index);
+        // SAFETY: the buffer starts with a BufferMeta written by `new`, aligned and in bounds;
+        // `into_raw` stored the length there, and the device never writes below METADATA.
+        let len = unsafe { (*buf.cast::<BufferMeta>().as_ptr()).len };
         Ok(Packet {
-            buf: self.buffer(raw.index),
+            buf,
+            device_addr: self.data_addr(raw.index),
             index: raw.index,
+            // Clamped so that a corrupted length can never reach past the buffer.
+            len: len.min(self.data_capacity() as u32),
             pool: Rc::clone(self),
         })
     }
@@ -247,8 +267,7 @@ impl Mempool {
     /// Device address of the data of the buffer behind `raw` (what a descriptor points to).
     #[inline]
     pub fn raw_device_addr(&self, raw: &RawBuffer) -> Option<u64> {
-        (raw.pool == self.id && raw.index < self.entries)
-            .then(|| self.meta_device_addr(raw.index) + HEADROOM as u64)
+        (raw.pool == self.id && raw.index < self.entries).then(|| self.data_addr(raw.index))
     }
 
     /// Free buffers.
@@ -318,7 +337,17 @@ impl Mempool {
         unsafe { self.region.virt().add((index as usize) << self.shift) }
     }
 
-    /// Device address of the first byte of buffer `index` (which must be `< entries`).
+    /// Device address of the data of buffer `index` (which must be `< entries`).
+    #[inline(always)]
+    fn data_addr(&self, index: u32) -> u64 {
+        debug_assert!(index < self.entries);
+        // SAFETY: the table has `entries` addresses and `index < entries` (every index comes
+        // from the free stack or a token checked against `entries`).
+        unsafe { *self.data_addrs.get_unchecked(index as usize) }
+    }
+
+    /// Device address of the first byte of buffer `index` (which must be `< entries`), read from
+    /// the buffer's own metadata.
     #[inline]
     fn meta_device_addr(&self, index: u32) -> u64 {
         // SAFETY: `buffer` is in bounds and aligned for `BufferMeta` (see `new`), whose
@@ -361,7 +390,11 @@ impl fmt::Debug for Mempool {
 pub struct Packet {
     /// First byte of the buffer (the metadata).
     buf: NonNull<u8>,
+    /// Device address of the first data byte.
+    device_addr: u64,
     index: u32,
+    /// Bytes of packet data; never more than the pool's data capacity.
+    len: u32,
     pool: Rc<Mempool>,
 }
 
@@ -369,8 +402,7 @@ impl Packet {
     /// Bytes of packet data.
     #[inline]
     pub fn len(&self) -> usize {
-        // Clamped so that a corrupted length can never reach past the buffer.
-        (self.meta().len as usize).min(self.capacity())
+        self.len as usize
     }
 
     /// Whether the packet has no data.
@@ -387,7 +419,8 @@ impl Packet {
         if len > capacity {
             return Err(Error::PacketTooLong { len, capacity });
         }
-        self.meta_set_len(len as u32);
+        // `len <= capacity < buffer_size <= 2 MiB`, so it fits.
+        self.len = len as u32;
         Ok(())
     }
 
@@ -401,7 +434,7 @@ impl Packet {
     /// the data (in the headroom) is at `device_addr() - k`.
     #[inline]
     pub fn device_addr(&self) -> u64 {
-        self.meta().device_addr + HEADROOM as u64
+        self.device_addr
     }
 
     /// The [`USABLE_HEADROOM`] bytes just before the data.
@@ -439,6 +472,9 @@ impl Packet {
     #[inline]
     pub fn into_raw(self) -> RawBuffer {
         let this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: the buffer starts with a BufferMeta written by `Mempool::new`, aligned and in
+        // bounds; the packet owns the buffer, and nothing else refers to its metadata.
+        unsafe { (*this.buf.cast::<BufferMeta>().as_ptr()).len = this.len };
         this.pool.raw.set(this.pool.raw.get() + 1);
         let raw = RawBuffer {
             pool: this.pool.id,
@@ -448,20 +484,6 @@ impl Packet {
         // copy, which is then dropped exactly once.
         drop(unsafe { std::ptr::read(&this.pool) });
         raw
-    }
-
-    #[inline]
-    fn meta(&self) -> &BufferMeta {
-        // SAFETY: the buffer starts with a BufferMeta written by `Mempool::new`, aligned and in
-        // bounds; the device never writes below offset METADATA.
-        unsafe { self.buf.cast::<BufferMeta>().as_ref() }
-    }
-
-    #[inline]
-    fn meta_set_len(&self, len: u32) {
-        // SAFETY: as in `meta`; the packet owns the buffer, and no reference into the metadata
-        // is alive across this write (`meta()` borrows end before any caller can get here).
-        unsafe { (*self.buf.cast::<BufferMeta>().as_ptr()).len = len };
     }
 }
 
