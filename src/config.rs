@@ -88,6 +88,27 @@ impl Config {
         Ok(())
     }
 
+    /// The most DMA memory an 82599 opened with this configuration holds
+    /// ([`crate::Device::memory`]), when its allocator rounds each region up to a multiple of
+    /// `granule` bytes (a power of two: the base page, 4096, for anonymous memory and the
+    /// simulator; [`crate::memory::HUGE_PAGE_SIZE`] for huge pages): per receive queue a ring of
+    /// `rx_ring_size` 16-byte descriptors and a pool of [`Config::rx_mempool_size`] buffers of
+    /// `buffer_size` bytes, per transmit queue a ring of `tx_ring_size` descriptors, each rounded
+    /// up to the granule. Linear in every term; see [`crate::memory::MemoryFootprint`] for
+    /// what the defaults cost. Saturates instead of overflowing.
+    pub fn memory_bound(&self, granule: usize) -> usize {
+        let granule = granule.max(1);
+        let round = |bytes: usize| bytes.div_ceil(granule).saturating_mul(granule);
+        let desc = <crate::regs::ixgbe::AdvRxDesc as crate::regs::Descriptor>::SIZE;
+        let rx = round(self.rx_ring_size.saturating_mul(desc)).saturating_add(round(
+            self.rx_mempool_size().saturating_mul(self.buffer_size),
+        ));
+        let tx_desc = <crate::regs::ixgbe::AdvTxDesc as crate::regs::Descriptor>::SIZE;
+        let tx = round(self.tx_ring_size.saturating_mul(tx_desc));
+        rx.saturating_mul(usize::from(self.rx_queues))
+            .saturating_add(tx.saturating_mul(usize::from(self.tx_queues)))
+    }
+
     /// Buffers per receive mempool.
     pub fn rx_mempool_size(&self) -> usize {
         if self.mempool_size == 0 {
@@ -306,6 +327,39 @@ impl std::str::FromStr for MacAddress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_bound_is_the_documented_sum() {
+        let d = Config::default();
+        // One queue pair with the defaults: two rings of 512 × 16 bytes and 1024 buffers of 4 KiB.
+        assert_eq!(d.memory_bound(4096), 512 * 16 + 1024 * 4096 + 512 * 16);
+        // Huge pages: each ring takes a whole 2 MiB page, the 4 MiB pool two.
+        let huge = crate::memory::HUGE_PAGE_SIZE;
+        assert_eq!(d.memory_bound(huge), 4 * huge);
+        // Linear in the queue counts...
+        let four = Config {
+            rx_queues: 4,
+            tx_queues: 2,
+            ..Config::default()
+        };
+        assert_eq!(four.memory_bound(4096), 4 * (8192 + (4 << 20)) + 2 * 8192);
+        // ...and in the pool size × buffer size, rounded up to the granule.
+        let odd = Config {
+            rx_ring_size: 64,
+            tx_ring_size: 64,
+            mempool_size: 1000,
+            buffer_size: 8192,
+            ..Config::default()
+        };
+        assert_eq!(odd.memory_bound(4096), 4096 + 1000 * 8192 + 4096);
+        assert_eq!(odd.memory_bound(1), 1024 + 1000 * 8192 + 1024);
+        // Absurd values saturate instead of overflowing.
+        let huge_pool = Config {
+            mempool_size: usize::MAX,
+            ..Config::default()
+        };
+        assert_eq!(huge_pool.memory_bound(4096), usize::MAX);
+    }
 
     #[test]
     fn buffer_sizes_follow_from_what_the_device_writes() {

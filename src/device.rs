@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use crate::config::{Config, Link, MacAddress, Stats};
 use crate::ixgbe::{self, Ixgbe};
-use crate::memory::{DmaAllocator, HugePageAllocator, Mempool, Packet};
+use crate::memory::{DmaAllocator, HugePageAllocator, MemoryFootprint, Mempool, Packet};
 use crate::pci::{MappedBar, PciAddress, PciDevice};
 use crate::regs::{Mmio, PortIo};
 use crate::sim::{self, SimBar};
@@ -331,6 +331,13 @@ impl Device {
             Backend::Sim { port, .. } => Some(&port.port),
             _ => None,
         }
+    }
+
+    /// The DMA memory the device holds, per queue: each ring's and each receive pool's region as
+    /// the allocator made it (with its rounding). For an 82599 the total never exceeds
+    /// [`Config::memory_bound`]; [`MemoryFootprint`] documents what a queue costs.
+    pub fn memory(&self) -> MemoryFootprint {
+        each_backend!(&self.backend, d => d.memory())
     }
 
     /// The mempool receive queue `queue` takes its buffers from.

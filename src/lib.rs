@@ -64,4 +64,4 @@ pub mod virtio;
 pub use config::{Config, Link, MacAddress, Stats};
 pub use device::{Device, SimWire, open};
 pub use error::{Error, Result};
-pub use memory::{Mempool, Packet};
+pub use memory::{MemoryFootprint, Mempool, Packet, QueueMemory};

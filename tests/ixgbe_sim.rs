@@ -470,3 +470,106 @@ fn a_sim_port_opened_by_address_receives_its_line_rate_source_in_real_time() {
         Err(Error::InvalidDeviceAddress { .. })
     ));
 }
+
+/// The base page size: what the simulator's allocator (anonymous memory) rounds each region to.
+fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(page).expect("a page size")
+}
+
+fn round_to_page(bytes: usize) -> usize {
+    bytes.div_ceil(page_size()) * page_size()
+}
+
+/// `Device::memory` reports the rings and pools the driver allocated, per queue, with the
+/// allocator's rounding: computed here from the ring and pool parameters (16-byte descriptors,
+/// 82599 datasheet 7.1.5 and 7.2.3.2), and within the configuration's bound.
+#[test]
+fn memory_reports_each_queue_as_allocated() {
+    let page = page_size();
+    for (rx_queues, tx_queues, rx_ring, tx_ring, pool, buffer) in [
+        (1, 1, 512, 512, 0, 4096),
+        // Rings of 64 × 16 = 1 KiB: the allocator rounds each up to a page.
+        (2, 3, 64, 128, 100, 8192),
+        (4, 2, 1024, 256, 3000, 4096),
+    ] {
+        let cfg = Config {
+            rx_queues,
+            tx_queues,
+            rx_ring_size: rx_ring,
+            tx_ring_size: tx_ring,
+            mempool_size: pool,
+            buffer_size: buffer,
+            ..config()
+        };
+        let world = World::new();
+        let port = exact_port(&world);
+        let dev = Device::on_sim_port("sim-a", &world, &port, &cfg).expect("init");
+        let m = dev.memory();
+        assert_eq!(m.rx.len(), usize::from(rx_queues));
+        assert_eq!(m.tx.len(), usize::from(tx_queues));
+        let buffers = if pool == 0 { 2 * rx_ring } else { pool };
+        for (q, rx) in m.rx.iter().enumerate() {
+            assert_eq!(rx.ring_entries, rx_ring);
+            assert_eq!(
+                rx.ring_bytes,
+                round_to_page(rx_ring * 16),
+                "rx {q} of {cfg:?}"
+            );
+            assert_eq!(rx.pool_buffers, buffers);
+            assert_eq!(rx.buffer_size, buffer);
+            assert_eq!(rx.pool_bytes, round_to_page(buffers * buffer));
+            assert_eq!(dev.rx_pool(q as u16).unwrap().capacity(), buffers);
+        }
+        for tx in &m.tx {
+            assert_eq!(tx.ring_entries, tx_ring);
+            assert_eq!(tx.ring_bytes, round_to_page(tx_ring * 16));
+            assert_eq!((tx.pool_buffers, tx.pool_bytes), (0, 0));
+        }
+        let expected = usize::from(rx_queues)
+            * (round_to_page(rx_ring * 16) + round_to_page(buffers * buffer))
+            + usize::from(tx_queues) * round_to_page(tx_ring * 16);
+        assert_eq!(m.total(), expected);
+        let bound = cfg.memory_bound(page);
+        assert!(m.total() <= bound, "{} > {bound}", m.total());
+        // Small rings cost a whole page: a bound without the rounding is below what was
+        // allocated.
+        if rx_ring * 16 < page {
+            assert!(m.total() > cfg.memory_bound(1));
+        }
+        assert_clean(&port);
+    }
+}
+
+/// Memory grows linearly with the ring size and the pool size, by exactly what one descriptor
+/// and one buffer cost, and the bound grows alike.
+#[test]
+fn memory_grows_linearly_with_rings_and_pools() {
+    let page = page_size();
+    let open = |rx_ring: usize, pool: usize| {
+        let cfg = Config {
+            rx_queues: 2,
+            rx_ring_size: rx_ring,
+            mempool_size: pool,
+            ..config()
+        };
+        let world = World::new();
+        let port = exact_port(&world);
+        let dev = Device::on_sim_port("sim-a", &world, &port, &cfg).expect("init");
+        (dev.memory().total(), cfg.memory_bound(page))
+    };
+    // Rings of 1024, 2048, 4096 descriptors (16, 32, 64 KiB: whole pages), pool fixed.
+    let rings: Vec<_> = [1024, 2048, 4096].map(|r| open(r, 8192)).into();
+    assert_eq!(rings[1].0 - rings[0].0, 2 * 1024 * 16);
+    assert_eq!(rings[2].0 - rings[1].0, 2 * 2048 * 16);
+    assert_eq!(rings[1].1 - rings[0].1, 2 * 1024 * 16);
+    // Pools of 4096, 8192, 16384 buffers of 4 KiB, ring fixed.
+    let pools: Vec<_> = [4096, 8192, 16384].map(|p| open(512, p)).into();
+    assert_eq!(pools[1].0 - pools[0].0, 2 * 4096 * 4096);
+    assert_eq!(pools[2].0 - pools[1].0, 2 * 8192 * 4096);
+    assert_eq!(pools[2].1 - pools[1].1, 2 * 8192 * 4096);
+    for (total, bound) in rings.iter().chain(&pools) {
+        assert!(total <= bound);
+    }
+}

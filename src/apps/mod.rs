@@ -133,6 +133,36 @@ pub fn exit_code(result: AppResult<()>) -> ExitCode {
     }
 }
 
+/// The line an app prints once per device after opening it: the DMA memory of its queues
+/// ([`Device::memory`], [`crate::MemoryFootprint`]'s summary) and the process's resident
+/// memory so far ([`resident_bytes`]), e.g. `[sim:0] memory: 2 queues, rx 1 x (ring 8 KiB +
+/// pool 4.00 MiB), tx 1 x (ring 8 KiB), 4.02 MiB of DMA memory; resident 6.20 MiB`.
+pub fn memory_line(device: &Device) -> String {
+    let resident = match resident_bytes() {
+        Some(bytes) => crate::memory::format_bytes(bytes),
+        None => "unknown".to_string(),
+    };
+    format!(
+        "[{}] memory: {}; resident {resident}",
+        device.name(),
+        device.memory()
+    )
+}
+
+/// The process's resident memory (`VmRSS` of `/proc/self/status`), in bytes; `None` where
+/// the kernel does not say.
+pub fn resident_bytes() -> Option<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    parse_vm_rss(&status)
+}
+
+/// `VmRSS:    6348 kB` from a `/proc/<pid>/status` text, in bytes.
+fn parse_vm_rss(status: &str) -> Option<usize> {
+    let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
+    let kib: usize = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    kib.checked_mul(1024)
+}
+
 /// How long an app waits at the end for a device to send what its transmit ring still holds.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -326,6 +356,17 @@ pub fn one_line(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_vm_rss() {
+        let status = "Name:\trixy-fwd\nVmPeak:\t  20000 kB\nVmRSS:\t    6348 kB\nRssAnon:\t 1 kB\n";
+        assert_eq!(parse_vm_rss(status), Some(6348 * 1024));
+        assert_eq!(parse_vm_rss("Name:\tx\n"), None);
+        assert_eq!(parse_vm_rss("VmRSS:\t  12 MB\n"), None);
+        // This process has some resident memory, and less than its address space allows.
+        let own = resident_bytes().expect("/proc/self/status has VmRSS on Linux");
+        assert!(own > 0);
+    }
 
     #[test]
     fn model_findings_show_violations_not_notes() {

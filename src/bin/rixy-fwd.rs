@@ -54,6 +54,7 @@ fn run(args: &FwdArgs, watch: &ModelWatch) -> AppResult<()> {
     ];
     let console = Console::Stdout;
     for dev in &devs {
+        console.line(&apps::memory_line(dev));
         if !dev.link().up {
             console.line(&format!("[{}] link is down; forwarding anyway", dev.name()));
         }

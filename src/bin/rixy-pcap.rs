@@ -50,6 +50,7 @@ fn run(args: &PcapArgs, watch: &ModelWatch) -> AppResult<()> {
         PcapWriter::new(BufWriter::with_capacity(WRITE_BUFFER, file)).map_err(write_error)?;
 
     let mut dev = watch.open(&args.device, &args.devices.config(), &args.devices)?;
+    console.line(&apps::memory_line(&dev));
     if !dev.link().up {
         console.line(&format!("[{}] link is down; capturing anyway", dev.name()));
     }

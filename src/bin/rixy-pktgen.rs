@@ -44,6 +44,7 @@ fn run(args: &PktgenArgs, watch: &ModelWatch) -> AppResult<()> {
     };
     let mut dev = watch.open(&args.device, &config, &args.devices)?;
     let console = Console::Stdout;
+    console.line(&apps::memory_line(&dev));
     if !dev.link().up {
         console.line(&format!("[{}] link is down; sending anyway", dev.name()));
     }

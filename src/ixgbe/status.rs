@@ -9,7 +9,7 @@ use tock_registers::interfaces::Readable;
 use super::Ixgbe;
 use crate::config::{Link, Stats};
 use crate::error::Failure;
-use crate::memory::{DmaDomain, Mempool, Packet};
+use crate::memory::{DmaDomain, MemoryFootprint, Mempool, Packet, QueueMemory};
 use crate::regs::Bus;
 use crate::regs::ixgbe::{self, LINKS, RXDCTL, TXDCTL};
 use crate::{Error, Result};
@@ -38,6 +38,27 @@ impl<B: Bus> Ixgbe<B> {
     /// Descriptors in transmit queue `queue`'s ring.
     pub fn tx_ring_size(&self, queue: u16) -> Option<usize> {
         self.tx.get(usize::from(queue)).map(|r| r.ring.size().get())
+    }
+
+    /// The DMA memory of each queue, from the regions of its ring and pool
+    /// ([`crate::memory::MemoryFootprint`]).
+    pub fn memory(&self) -> MemoryFootprint {
+        let rx = self.rx.iter().map(|r| QueueMemory {
+            ring_entries: r.ring.size().get(),
+            ring_bytes: r.ring.region().mapped_len(),
+            pool_buffers: r.pool.capacity(),
+            buffer_size: r.pool.buffer_size(),
+            pool_bytes: r.pool.region().mapped_len(),
+        });
+        let tx = self.tx.iter().map(|t| QueueMemory {
+            ring_entries: t.ring.size().get(),
+            ring_bytes: t.ring.region().mapped_len(),
+            ..QueueMemory::default()
+        });
+        MemoryFootprint {
+            rx: rx.collect(),
+            tx: tx.collect(),
+        }
     }
 
     /// The mempool of receive queue `queue`.

@@ -34,6 +34,7 @@
 //! device asks for, handing out typed views of its descriptors.
 
 mod desc_ring;
+mod footprint;
 mod hugepage;
 mod mempool;
 mod plain;
@@ -45,6 +46,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 
 pub use desc_ring::{DescRef, DescRing};
+pub use footprint::{MemoryFootprint, QueueMemory, format_bytes};
 pub use hugepage::{DEFAULT_HUGE_DIR, HugePageAllocator};
 pub use mempool::{
     DEFAULT_BUFFER_SIZE, HEADROOM, MIN_BUFFER_SIZE, Mempool, Packet, RawBuffer, USABLE_HEADROOM,
@@ -318,6 +320,25 @@ impl DmaRegion {
     #[inline]
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// Bytes the allocator set aside for the region: its length rounded up to the allocator's
+    /// granule (the base page for [`PlainAllocator`] and the simulator, 2 MiB for
+    /// [`HugePageAllocator`]). This is what the region costs, and what
+    /// [`crate::Device::memory`] counts.
+    #[inline]
+    pub fn mapped_len(&self) -> usize {
+        self.map_len.max(self.len)
+    }
+
+    /// Records, for a region over shared memory ([`DmaRegion::from_shared`]), how many bytes
+    /// its keeper mapped, so that [`DmaRegion::mapped_len`] reports the allocator's rounding.
+    /// It unmaps nothing: a shared region's drop leaves the memory to its keeper.
+    pub(crate) fn with_shared_mapped_len(mut self, map_len: usize) -> DmaRegion {
+        if self.keeper.is_some() {
+            self.map_len = map_len;
+        }
+        self
     }
 
     /// Whether the region has no usable bytes (never true for a region from an allocator).

@@ -209,6 +209,7 @@ impl DmaAllocator for SimDma {
         self.registry.borrow_mut().insert(&inner);
         let virt = inner.virt();
         let len = inner.len();
+        let mapped = inner.mapped_len();
         let keeper: Arc<dyn Any + Send + Sync> = inner;
         let domain = self.registry.borrow().domain;
         // SAFETY: `virt..virt+len` is the fresh mapping owned by `inner`, which `keeper` is and
@@ -217,7 +218,8 @@ impl DmaAllocator for SimDma {
         // addresses (it is registered above); a PlainAllocator region is one contiguous run.
         Ok(unsafe {
             DmaRegion::from_shared(virt, len, DeviceAddresses::Identity, domain, true, keeper)
-        })
+        }
+        .with_shared_mapped_len(mapped))
     }
 }
 

@@ -52,7 +52,9 @@ use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
 
 use crate::config::{BufferSizes, Config, Link, MacAddress, Stats};
 use crate::error::Failure;
-use crate::memory::{DmaAllocator, DmaDomain, InDomain, Mempool, Packet};
+use crate::memory::{
+    DmaAllocator, DmaDomain, InDomain, MemoryFootprint, Mempool, Packet, QueueMemory,
+};
 use crate::regs::virtio::{
     CTRL_QUEUE, DEVICE_STATUS, GUEST_FEATURES, HOST_FEATURES, MacByte, NET_STATUS, QUEUE_PFN,
     RX_QUEUE, Registers, TX_QUEUE,
@@ -237,6 +239,28 @@ impl<B: CheckedBus> Virtio<B> {
     /// Entries of transmit queue `queue`.
     pub fn tx_ring_size(&self, queue: u16) -> Option<usize> {
         (queue == 0).then(|| self.tx.vq.size().get())
+    }
+
+    /// The DMA memory of the receive and transmit queue: each virtqueue's region (descriptor
+    /// table and both rings, VirtIO 1.0 2.4.2), the receive pool's region, and the control
+    /// queue's region counted with the transmit queue when there is one.
+    pub fn memory(&self) -> MemoryFootprint {
+        let pool = &self.rx.pool;
+        let ctrl = self.ctrl.as_ref().map_or(0, |c| c.region().mapped_len());
+        MemoryFootprint {
+            rx: vec![QueueMemory {
+                ring_entries: self.rx.vq.size().get(),
+                ring_bytes: self.rx.vq.region().mapped_len(),
+                pool_buffers: pool.capacity(),
+                buffer_size: pool.buffer_size(),
+                pool_bytes: pool.region().mapped_len(),
+            }],
+            tx: vec![QueueMemory {
+                ring_entries: self.tx.vq.size().get(),
+                ring_bytes: self.tx.vq.region().mapped_len() + ctrl,
+                ..QueueMemory::default()
+            }],
+        }
     }
 
     /// The receive queue's mempool.
