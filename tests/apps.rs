@@ -933,3 +933,51 @@ fn a_device_removed_while_running_ends_each_app_with_one_error_line() {
         );
     }
 }
+
+/// `rixy-fwd` prints one memory line per port before it forwards: the DMA memory of each queue
+/// (rings of 16-byte descriptors, the receive pool of twice the ring in 4 KiB buffers) and the
+/// process's resident memory, which holds both ports' pools (their buffers' metadata is written
+/// when the pool is made, so every page of them is touched).
+#[test]
+fn fwd_prints_each_ports_memory() {
+    const KIB: usize = 1024;
+    const MIB: usize = 1024 * 1024;
+    for (args, rx_ring, tx_ring) in [
+        (vec![], 512, 512),
+        (vec!["--rx-ring", "1024", "--tx-ring", "64"], 1024, 64),
+    ] {
+        let mut all = vec!["sim:0", "sim:1", "--duration", "0.3"];
+        all.extend(args);
+        let out = run(FWD, &all);
+        assert_success("fwd", &out);
+        let stdout = text(&out.stdout);
+        // Rings and pool as the simulator's allocator makes them: rounded up to 4 KiB pages.
+        let page = |bytes: usize| bytes.div_ceil(4096) * 4096;
+        let (rx_bytes, tx_bytes) = (page(rx_ring * 16), page(tx_ring * 16));
+        let pool = 2 * rx_ring * 4096;
+        let total = rx_bytes + pool + tx_bytes;
+        let expected = format!(
+            "memory: 2 queues, rx 1 x (ring {} KiB + pool {:.2} MiB), tx 1 x (ring {} KiB), {:.2} MiB of DMA memory; resident ",
+            rx_bytes / KIB,
+            pool as f64 / MIB as f64,
+            tx_bytes / KIB,
+            total as f64 / MIB as f64,
+        );
+        for dev in ["sim:0", "sim:1"] {
+            let prefix = format!("[{dev}] memory: ");
+            let lines: Vec<&str> = stdout.lines().filter(|l| l.starts_with(&prefix)).collect();
+            assert_eq!(lines.len(), 1, "one memory line for {dev} in:\n{stdout}");
+            let rest = lines[0].strip_prefix(&format!("[{dev}] ")).unwrap();
+            let resident = rest
+                .strip_prefix(&expected)
+                .unwrap_or_else(|| panic!("{rest:?} is not {expected:?}..."));
+            let mib: f64 = resident
+                .strip_suffix(" MiB")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("resident {resident:?}"));
+            assert!(mib * MIB as f64 >= 2.0 * pool as f64, "{rest}");
+            // The totals line stays as it was.
+            assert_eq!(totals(&stdout, dev).extras.len(), 2, "{stdout}");
+        }
+    }
+}
