@@ -752,7 +752,15 @@ fn rate_lines_arrive_live() {
             let _ = tx.send(line);
         }
     });
-    let first = rx.recv_timeout(Duration::from_secs(15));
+    // The memory lines come at start, before any rate line.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let first = loop {
+        let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now()));
+        match line {
+            Ok(l) if l.contains("] memory: ") => continue,
+            other => break other,
+        }
+    };
     let still_running = child.try_wait().unwrap().is_none();
     // Then Ctrl-C: the app stops, prints its totals and exits with 0.
     // SAFETY: kill has no memory preconditions; the pid is our child's, not yet reaped.
