@@ -637,3 +637,28 @@ fn a_device_that_gives_up_while_running_is_an_error() {
     let e = dev.rx_batch(0, &mut Vec::new(), 32).unwrap_err();
     assert!(e.to_string().contains("is the device still there"), "{e}");
 }
+
+/// `memory()` counts every region the driver allocated exactly once (the model's allocator logs
+/// each), rounded to pages, and the queues' sizes follow the legacy layout (VirtIO 1.0 2.4.2).
+#[test]
+fn memory_counts_every_allocation_once() {
+    let page = crate::memory::base_page_size();
+    let round = |bytes: usize| bytes.div_ceil(page) * page;
+    for features in [F_ALL, F_MAC] {
+        let (state, dma) = device(features);
+        let dev = Virtio::new("fake".into(), FakeBus(state.clone()), &dma, &config()).unwrap();
+        let m = dev.memory();
+        let allocated: usize = dma.map.borrow().iter().map(|&(_, _, len)| round(len)).sum();
+        assert_eq!(m.total(), allocated, "{m:?}");
+        // A legacy queue of 256: descriptors, then the available ring, then on the next 4 KiB
+        // boundary the used ring.
+        let legacy = |n: usize| (16 * n + 6 + 2 * n).next_multiple_of(4096) + 6 + 8 * n;
+        assert_eq!(m.rx[0].ring_entries, 256);
+        assert_eq!(m.rx[0].ring_bytes, round(legacy(256)));
+        // The pool: the configured 1024 buffers (twice the ring size of 512) of 2 KiB.
+        assert_eq!((m.rx[0].pool_buffers, m.rx[0].buffer_size), (1024, 2048));
+        assert_eq!(m.rx[0].pool_bytes, round(1024 * 2048));
+        let ctrl = features & F_CTRL_VQ != 0;
+        assert_eq!(m.tx[0].ring_bytes > round(legacy(256)), ctrl, "{m:?}");
+    }
+}

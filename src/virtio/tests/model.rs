@@ -57,7 +57,7 @@ impl Default for FakeDma {
 impl DmaAllocator for FakeDma {
     fn allocate(&self, size: usize, contiguous: bool) -> Result<DmaRegion> {
         let region = self.plain.allocate(size, contiguous)?;
-        let (virt, len) = (region.virt(), region.len());
+        let (virt, len, mapped) = (region.virt(), region.len(), region.mapped_len());
         let base = 0x10_0000 + self.next.get();
         self.next
             .set(self.next.get() + (len as u64).next_multiple_of(0x20_0000));
@@ -75,7 +75,8 @@ impl DmaAllocator for FakeDma {
                 true,
                 Arc::new(region),
             )
-        })
+        }
+        .with_shared_mapped_len(mapped))
     }
 }
 
