@@ -455,10 +455,23 @@ impl Failure {
 /// costs the busy one a register read per this many polls, not one per poll.
 pub(crate) const HEALTH_CHECK_EVERY: u32 = 64;
 
-/// Whether the health check is due after `idle` empty batches in a row.
-#[inline]
-pub(crate) fn health_check_due(idle: u32) -> bool {
-    idle % HEALTH_CHECK_EVERY == 1
+/// Empty batches in a row on one queue, which decide when a driver's health check is due.
+#[derive(Debug, Default)]
+pub(crate) struct IdleBatches(u32);
+
+impl IdleBatches {
+    /// Records a batch that found work (`busy`) or none; returns whether the health check is
+    /// due now: on the first empty batch after work, then every [`HEALTH_CHECK_EVERY`]th.
+    #[inline]
+    pub(crate) fn record(&mut self, busy: bool) -> bool {
+        if busy {
+            self.0 = 0;
+            false
+        } else {
+            self.0 = self.0.wrapping_add(1);
+            self.0 % HEALTH_CHECK_EVERY == 1
+        }
+    }
 }
 
 /// rixy's result type.

@@ -7,7 +7,7 @@ use std::sync::atomic::{Ordering, fence};
 use tock_registers::interfaces::{Readable, Writeable};
 
 use super::Ixgbe;
-use crate::error::health_check_due;
+use crate::error::IdleBatches;
 use crate::memory::{DescRing, DmaAllocator, Mempool, Packet};
 use crate::regs::Bus;
 use crate::regs::ixgbe::adv_rx_desc::written_back::STATUS_ERROR;
@@ -30,7 +30,7 @@ pub(super) struct RxRing {
     /// up to the next EOP belong to the same frame.
     pub(super) dropping: bool,
     /// Batches in a row that found nothing (for the health check).
-    pub(super) idle: u32,
+    pub(super) idle: IdleBatches,
 }
 
 impl RxRing {
@@ -72,7 +72,7 @@ impl RxRing {
             next: 0,
             nic_buffer,
             dropping: false,
-            idle: 0,
+            idle: IdleBatches::default(),
         })
     }
 }
@@ -138,13 +138,10 @@ impl<B: Bus> Ixgbe<B> {
             // The new buffer addresses must be visible before the tail hands them over.
             fence(Ordering::Release);
             self.regs.rdt(queue).set(last as u32);
-            rx.idle = 0;
-        } else {
-            rx.idle = rx.idle.wrapping_add(1);
-            if health_check_due(rx.idle) {
-                let queue = rx.queue;
-                self.check_rx_queue(queue)?;
-            }
+        }
+        if rx.idle.record(consumed > 0) {
+            let queue = rx.queue;
+            self.check_rx_queue(queue)?;
         }
         Ok(received)
     }

@@ -9,7 +9,7 @@ use tock_registers::interfaces::{Readable, Writeable};
 
 use super::Ixgbe;
 use crate::Result;
-use crate::error::health_check_due;
+use crate::error::IdleBatches;
 use crate::memory::{DescRing, DmaAllocator, Packet, check_domain};
 use crate::regs::Bus;
 use crate::regs::ixgbe::adv_tx_desc::to_device::{CMD_TYPE_LEN, OLINFO_STATUS};
@@ -40,7 +40,7 @@ pub(super) struct TxRing {
     /// never grows on the transmit path.
     pub(super) marks: VecDeque<usize>,
     /// Batches in a row that took nothing (for the health check).
-    pub(super) idle: u32,
+    pub(super) idle: IdleBatches,
 }
 
 impl TxRing {
@@ -58,7 +58,7 @@ impl TxRing {
             next: 0,
             clean: 0,
             marks: VecDeque::with_capacity(size.get()),
-            idle: 0,
+            idle: IdleBatches::default(),
         })
     }
 }
@@ -116,8 +116,7 @@ impl<B: Bus> Ixgbe<B> {
             // `len()` is at most the buffer's data capacity, far below `u32::MAX`.
             let length = packet.len() as u32;
             // One range check stands for both fields: a length in MIN_TX_PAYLEN..=MAX_TX_LEN
-            // fits DTALEN and PAYLEN alike, so the checked conversions below cannot fail (and
-            // the compiler drops their error paths).
+            // fits DTALEN and PAYLEN alike.
             if !(MIN_TX_PAYLEN..=MAX_TX_LEN).contains(&length) {
                 self.totals.tx_errors += 1;
                 continue;
@@ -162,14 +161,9 @@ impl<B: Bus> Ixgbe<B> {
             fence(Ordering::Release);
             self.regs.tdt(queue).set(tx.next as u32);
         }
-        if taken > 0 {
-            tx.idle = 0;
-        } else {
-            tx.idle = tx.idle.wrapping_add(1);
-            if health_check_due(tx.idle) {
-                let queue = tx.queue;
-                self.check_tx_queue(queue)?;
-            }
+        if tx.idle.record(taken > 0) {
+            let queue = tx.queue;
+            self.check_tx_queue(queue)?;
         }
         Ok(taken)
     }

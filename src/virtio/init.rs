@@ -63,8 +63,8 @@ impl<B: CheckedBus> Virtio<B> {
             totals: Stats::default(),
             domain,
             failure: None,
-            rx_idle: 0,
-            tx_idle: 0,
+            rx_idle: IdleBatches::default(),
+            tx_idle: IdleBatches::default(),
         };
         // From here on an error drops `dev`, whose `Drop` resets the device before the queues
         // and buffers are freed.

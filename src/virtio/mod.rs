@@ -51,7 +51,7 @@ use std::time::{Duration, Instant};
 use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
 
 use crate::config::{BufferSizes, Config, Link, MacAddress, Stats};
-use crate::error::Failure;
+use crate::error::{Failure, IdleBatches};
 use crate::memory::{
     DmaAllocator, DmaDomain, InDomain, MemoryFootprint, Mempool, Packet, QueueMemory,
 };
@@ -197,8 +197,8 @@ pub struct Virtio<B: CheckedBus> {
     /// Set once a health check finds the device gone, reset or failed; every batch then fails.
     failure: Option<Failure>,
     /// Receive and transmit batches in a row that found nothing (for the health check).
-    rx_idle: u32,
-    tx_idle: u32,
+    rx_idle: IdleBatches,
+    tx_idle: IdleBatches,
 }
 
 /// How long the device may take to reset or to answer a control command.

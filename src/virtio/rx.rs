@@ -5,7 +5,6 @@
 use super::queue::NET_HDR_LEN;
 use super::{CheckedBus, RxQueue, Virtio};
 use crate::Result;
-use crate::error::health_check_due;
 use crate::memory::Packet;
 
 impl<B: CheckedBus> Virtio<B> {
@@ -91,13 +90,8 @@ impl<B: CheckedBus> Virtio<B> {
             let index = rx.vq.index();
             self.notify(index)?;
         }
-        if used_entries > 0 {
-            self.rx_idle = 0;
-        } else {
-            self.rx_idle = self.rx_idle.wrapping_add(1);
-            if health_check_due(self.rx_idle) {
-                self.check_health()?;
-            }
+        if self.rx_idle.record(used_entries > 0) {
+            self.check_health()?;
         }
         Ok(received)
     }

@@ -10,7 +10,6 @@ use tock_registers::interfaces::Writeable;
 use super::queue::NET_HDR_LEN;
 use super::{CheckedBus, Virtio};
 use crate::Result;
-use crate::error::health_check_due;
 use crate::memory::{Packet, USABLE_HEADROOM, check_domain};
 use crate::regs::Descriptor;
 use crate::regs::virtio::{NetHdr, net_hdr};
@@ -65,13 +64,8 @@ impl<B: CheckedBus> Virtio<B> {
             let index = tx.vq.index();
             self.notify(index)?;
         }
-        if taken > 0 {
-            self.tx_idle = 0;
-        } else {
-            self.tx_idle = self.tx_idle.wrapping_add(1);
-            if health_check_due(self.tx_idle) {
-                self.check_health()?;
-            }
+        if self.tx_idle.record(taken > 0) {
+            self.check_health()?;
         }
         Ok(taken)
     }
