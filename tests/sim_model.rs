@@ -794,3 +794,105 @@ fn realistic_timing_needs_wall_time() {
         Severity::Pedantic
     ));
 }
+
+/// A 60-byte frame from `src` to `dst` carrying `seq` (little-endian, after a local EtherType)
+/// and a fill byte derived from it.
+fn numbered_frame(dst: [u8; 6], src: [u8; 6], seq: u32) -> Vec<u8> {
+    let mut f = vec![seq as u8 ^ 0x5A; 60];
+    f[..6].copy_from_slice(&dst);
+    f[6..12].copy_from_slice(&src);
+    f[12..14].copy_from_slice(&[0x88, 0xB5]);
+    f[14..18].copy_from_slice(&seq.to_le_bytes());
+    f
+}
+
+/// Issue 12 (multi-threaded forwarding against the model): the two ports of one world are
+/// driven by two threads at once, each initialising its port and sending numbered frames to the
+/// other in batches while receiving the other's, and a third thread steps the world all the
+/// while. Every frame arrives once, in order and intact, the sinks count them independently of
+/// the model, and the model reports nothing.
+#[test]
+fn two_threads_drive_two_ports_of_one_world() {
+    use std::sync::Barrier;
+    use std::thread;
+
+    /// Fewer than the receive ring's free descriptors (N - 1), so nothing is dropped.
+    const FRAMES: u32 = 400;
+    const BATCH: u32 = 20;
+    /// Polls before a thread gives up on the stepping thread (a hang guard, not a timing).
+    const PATIENCE: u64 = 50_000_000;
+
+    let world = World::new();
+    let a = world.add_port(PortConfig::default());
+    let b = world.add_port(PortConfig::default());
+    world.connect(&a, &b);
+    let sink_a = world.attach_sink(&a, 0);
+    let sink_b = world.attach_sink(&b, 0);
+    let ready = Barrier::new(2);
+
+    let drive = |port: &Port, peer: &Port| {
+        let rings = Rings::new(port);
+        let regs = clean_init(port, &rings, true, 0);
+        // Both ports receive before either sends.
+        ready.wait();
+        let mut polls = 0u64;
+        let mut wait = |what: &str, done: &mut dyn FnMut() -> bool| {
+            while !done() {
+                polls += 1;
+                assert!(polls < PATIENCE, "port {}: {what} never came", port.index());
+                thread::yield_now();
+            }
+        };
+        for start in (0..FRAMES).step_by(BATCH as usize) {
+            let end = start + BATCH;
+            for seq in start..end {
+                let frame = numbered_frame(peer.mac(), port.mac(), seq);
+                rings.post_tx(seq, (N + seq) as usize, &frame);
+            }
+            regs.tdt(T0).set(end);
+            wait("the transmit head", &mut || regs.tdh(T0).get() == end);
+        }
+        wait("the last frame from the peer", &mut || {
+            regs.rdh(Q0).get() == FRAMES
+        });
+        for seq in 0..FRAMES {
+            let d = rings.rx_desc(seq);
+            let status = u32::from_le_bytes(d[8..12].try_into().unwrap());
+            assert_eq!(status & 3, 3, "port {}: DD and EOP on {seq}", port.index());
+            assert_eq!(u16::from_le_bytes([d[12], d[13]]), 60);
+            assert_eq!(
+                rings.buffer_bytes(seq as usize, 60),
+                numbered_frame(port.mac(), peer.mac(), seq),
+                "port {}: frame {seq}",
+                port.index()
+            );
+        }
+    };
+
+    let mut steps = 0u64;
+    thread::scope(|s| {
+        let ta = s.spawn(|| drive(&a, &b));
+        let tb = s.spawn(|| drive(&b, &a));
+        while !(ta.is_finished() && tb.is_finished()) {
+            world.step();
+            steps += 1;
+            thread::yield_now();
+        }
+        ta.join().expect("port 0's thread");
+        tb.join().expect("port 1's thread");
+    });
+    assert!(steps > 0);
+    for (port, sink) in [(&a, &sink_a), (&b, &sink_b)] {
+        assert_eq!(sink.frames(), u64::from(FRAMES), "port {}", port.index());
+        let c = port.stats_snapshot();
+        let want = u64::from(FRAMES);
+        assert_eq!(
+            (c.tx_frames, c.rx_frames),
+            (want, want),
+            "port {}",
+            port.index()
+        );
+        let bad = errors_and_warnings(port);
+        assert!(bad.is_empty(), "port {}: {bad:#?}", port.index());
+    }
+}

@@ -26,24 +26,21 @@ impl SimBar {
     /// A 32-bit read at any offset, checked by the model (an offset the [`Bus`] contract would
     /// forbid is reported, not undefined behaviour).
     pub fn read_raw(&self, offset: usize) -> u32 {
-        let v = self.shared.with_dev(self.port, |d, ctx| {
+        self.shared.access(self.port, |d, ctx| {
             if let Some(bad) = bad_offset(d, offset, 4) {
                 return bad;
             }
             d.read32(offset, ctx)
-        });
-        self.shared.after_access();
-        v
+        })
     }
 
     /// A 32-bit write at any offset, checked by the model.
     pub fn write_raw(&self, offset: usize, value: u32) {
-        self.shared.with_dev(self.port, |d, ctx| {
+        self.shared.access(self.port, |d, ctx| {
             if bad_offset(d, offset, 4).is_none() {
                 d.write32(offset, value, ctx);
             }
         });
-        self.shared.after_access();
     }
 
     fn narrow(&self, offset: usize, width: u32, write: bool) -> u32 {
@@ -82,7 +79,7 @@ fn bad_offset(d: &mut PortModel, offset: usize, width: usize) -> Option<u32> {
 /// A simulated port reaches the DMA memory of its world, and no other.
 impl DmaMaster for SimBar {
     fn dma_domain(&self) -> DmaDomain {
-        self.shared.dma.borrow().domain
+        self.shared.domain
     }
 }
 

@@ -9,9 +9,10 @@
 //! never writes to memory it was not given, however wrong the addresses a driver posts.
 
 use std::any::Any;
-use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use std::cell::Cell;
 use std::sync::{Arc, Weak};
+
+use super::world::Shared;
 
 use crate::error::Result;
 use crate::memory::{DeviceAddresses, DmaAllocator, DmaDomain, DmaRegion, PlainAllocator};
@@ -138,9 +139,17 @@ impl Registry {
     /// Reads `out.len()` bytes at `addr`.
     pub(crate) fn read(&self, addr: u64, out: &mut [u8]) -> Result<(), DmaFault> {
         let a = self.resolve(addr, out.len())?;
-        // SAFETY: `a` holds the region alive and `offset + len` lies inside it (checked by
-        // `resolve`); the driver only reaches DMA memory through raw pointers, and the model runs
-        // on the driver's thread between its accesses, so nothing else touches these bytes now.
+        // SAFETY: `a` holds the region alive (the mapping cannot go away even if the driver
+        // drops its region on another thread meanwhile) and `offset + len` lies inside it
+        // (checked by `resolve`). The bytes are copied through raw pointers: the model never
+        // forms a Rust reference (`&[u8]`, `&mut [u8]`) into driver-visible memory, so a driver
+        // thread reading or writing other descriptors and buffers of the same region at the same
+        // time (which it does through raw pointers too, fenced by its own protocol) aliases no
+        // reference. The bytes copied are the device's by the descriptor protocol (handed over
+        // by a tail write, which took the world's lock after the driver's writes, so they are
+        // visible here); a driver that writes them while the device owns them breaks that
+        // protocol and races the copy as it would race a real device's DMA (torn bytes, which
+        // the model checks like any other descriptor content).
         unsafe {
             std::ptr::copy_nonoverlapping(a.ptr(), out.as_mut_ptr(), out.len());
         }
@@ -150,7 +159,11 @@ impl Registry {
     /// Writes `data` at `addr`.
     pub(crate) fn write(&self, addr: u64, data: &[u8]) -> Result<(), DmaFault> {
         let a = self.resolve(addr, data.len())?;
-        // SAFETY: as in `read`; the region is writable memory we handed out for DMA.
+        // SAFETY: as in `read`; the region is writable memory we handed out for DMA, and the
+        // bytes written are the device's by the descriptor protocol until a write-back hands
+        // them back: the driver reads them only after it has seen DD (written last, after the
+        // release fence of `write_u32_release`) and its own acquire fence, or after a register
+        // read (the head) that took the world's lock after this write, as against real DMA.
         unsafe {
             std::ptr::copy_nonoverlapping(data.as_ptr(), a.ptr(), data.len());
         }
@@ -194,7 +207,7 @@ impl Access {
 /// can check every DMA access against it.
 #[derive(Clone)]
 pub struct SimDma {
-    pub(crate) registry: Rc<RefCell<Registry>>,
+    pub(crate) shared: Shared,
 }
 
 impl std::fmt::Debug for SimDma {
@@ -206,12 +219,12 @@ impl std::fmt::Debug for SimDma {
 impl DmaAllocator for SimDma {
     fn allocate(&self, size: usize, contiguous: bool) -> Result<DmaRegion> {
         let inner = Arc::new(PlainAllocator::new().allocate(size, contiguous)?);
-        self.registry.borrow_mut().insert(&inner);
+        self.shared.lock().dma.insert(&inner);
         let virt = inner.virt();
         let len = inner.len();
         let mapped = inner.mapped_len();
         let keeper: Arc<dyn Any + Send + Sync> = inner;
-        let domain = self.registry.borrow().domain;
+        let domain = self.shared.domain;
         // SAFETY: `virt..virt+len` is the fresh mapping owned by `inner`, which `keeper` is and
         // which the new region holds, so the memory lives as long as the region; identity
         // addressing matches PlainAllocator's, and the world's ports reach the region at those
@@ -229,13 +242,12 @@ mod tests {
 
     #[test]
     fn freed_regions_are_refused() {
-        let dma = SimDma {
-            registry: Rc::default(),
-        };
+        let world = crate::sim::World::new();
+        let dma = world.add_port(crate::sim::PortConfig::default()).dma();
         let r = dma.allocate(4096, true).unwrap();
         let a = r.as_ptr() as u64;
         {
-            let reg = dma.registry.borrow();
+            let reg = &dma.shared.lock().dma;
             reg.write(a + 8, &[1, 2, 3]).unwrap();
             let mut out = [0u8; 3];
             reg.read(a + 8, &mut out).unwrap();
@@ -247,6 +259,6 @@ mod tests {
             assert_eq!(reg.read_u64(8), Err(DmaFault::Unmapped));
         }
         drop(r);
-        assert_eq!(dma.registry.borrow().write(a, &[0]), Err(DmaFault::Freed));
+        assert_eq!(dma.shared.lock().dma.write(a, &[0]), Err(DmaFault::Freed));
     }
 }

@@ -46,28 +46,22 @@ impl Port {
     /// Fault: the link goes down (frames arriving are lost, TX freezes, EICR.LSC is raised) or
     /// comes back (after the link delay; LSC again).
     pub fn set_link(&self, up: bool) {
-        self.shared.inner.borrow_mut().ports[self.index]
-            .dev
-            .set_carrier(up);
+        self.shared.lock().ports[self.index].dev.set_carrier(up);
     }
 
     /// Fault: the delayed change `d` never completes (the bit never flips).
     pub fn never_complete(&self, d: Delayed) {
-        self.shared.inner.borrow_mut().ports[self.index]
-            .dev
-            .set_never(d, true);
+        self.shared.lock().ports[self.index].dev.set_never(d, true);
     }
 
     /// Undoes [`Port::never_complete`]: `d` completes on the next poll or step that is due.
     pub fn allow_complete(&self, d: Delayed) {
-        self.shared.inner.borrow_mut().ports[self.index]
-            .dev
-            .set_never(d, false);
+        self.shared.lock().ports[self.index].dev.set_never(d, false);
     }
 
     /// Fault: `n` test frames (to the port's own address) arrive at once, on the next step.
     pub fn inject_burst(&self, n: usize) {
-        let mut w = self.shared.inner.borrow_mut();
+        let mut w = self.shared.lock();
         let WorldInner { ports, pool, .. } = &mut *w;
         for seq in 0..n {
             let mut data = pool.get();
@@ -81,7 +75,7 @@ impl Port {
     /// Puts one frame (destination MAC to payload, without FCS) on the port's wire; it arrives
     /// on the next step. With `fcs_ok = false` its FCS is wrong.
     pub fn inject_frame(&self, data: &[u8], fcs_ok: bool) {
-        let mut w = self.shared.inner.borrow_mut();
+        let mut w = self.shared.lock();
         let WorldInner { ports, pool, .. } = &mut *w;
         let mut v = pool.get();
         v.extend_from_slice(data);
@@ -91,14 +85,14 @@ impl Port {
     /// Fault: the next `frames` frames the port writes into its receive rings are written back
     /// wrongly, as `fault` says (after any bad write-backs still pending).
     pub fn bad_write_backs(&self, fault: BadWriteBack, frames: usize) {
-        let mut w = self.shared.inner.borrow_mut();
+        let mut w = self.shared.lock();
         let pending = &mut w.ports[self.index].dev.bad_write_backs;
         pending.extend(std::iter::repeat_n(fault, frames));
     }
 
     /// Bad write-backs still to come ([`Port::bad_write_backs`]).
     pub fn bad_write_backs_pending(&self) -> usize {
-        self.shared.inner.borrow().ports[self.index]
+        self.shared.lock().ports[self.index]
             .dev
             .bad_write_backs
             .len()
@@ -106,7 +100,7 @@ impl Port {
 
     /// Cancels the bad write-backs still to come: from now on every write-back is right.
     pub fn clear_bad_write_backs(&self) {
-        self.shared.inner.borrow_mut().ports[self.index]
+        self.shared.lock().ports[self.index]
             .dev
             .bad_write_backs
             .clear();
@@ -115,7 +109,7 @@ impl Port {
     /// Fault: every statistics counter is set `headroom` below its wrap (2^32, or 2^36 for the
     /// octet counters).
     pub fn preload_stats(&self, headroom: u64) {
-        self.shared.inner.borrow_mut().ports[self.index]
+        self.shared.lock().ports[self.index]
             .dev
             .preload_stats(headroom);
     }
@@ -123,7 +117,7 @@ impl Port {
     /// Fault: the device falls off the bus. Every read returns 0xFFFF_FFFF, writes are ignored,
     /// DMA stops.
     pub fn surprise_removal(&self) {
-        self.shared.inner.borrow_mut().ports[self.index].dev.removed = true;
+        self.shared.lock().ports[self.index].dev.removed = true;
     }
 
     /// Fault: a spontaneous device reset (registers to defaults, queues off, DMA stopped) that

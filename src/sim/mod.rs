@@ -43,6 +43,15 @@
 //! 1 ms, EEPROM and DMA init 5 ms, queue enable 200 µs, link 300 ms). A `step` also fires every
 //! delay whose time has passed in virtual time.
 //!
+//! ## Threads
+//!
+//! A [`World`] and its handles are `Send` and `Sync`, so the ports of one world, or the queues
+//! of one port, can be driven from different threads. Each register access (with the automatic
+//! step it may trigger) and each [`World::step`] runs under one lock on the world, in some order
+//! the threads' timing decides. The model's DMA reads and writes happen under that lock and copy
+//! bytes through raw pointers; the driver's threads touch their descriptors and buffers meanwhile,
+//! as against a real device, with the descriptor protocol deciding who owns which bytes.
+//!
 //! ## What the registers do
 //!
 //! The register file holds every register `registers/ixgbe.toml` declares, at its reset value;

@@ -48,13 +48,13 @@ impl Port {
     /// one port's mempool may be sent on another port).
     pub fn dma(&self) -> SimDma {
         SimDma {
-            registry: self.shared.dma.clone(),
+            shared: self.shared.clone(),
         }
     }
 
     /// Every protocol violation seen so far.
     pub fn reports(&self) -> Vec<Report> {
-        self.shared.inner.borrow().ports[self.index]
+        self.shared.lock().ports[self.index]
             .dev
             .reports
             .list
@@ -71,50 +71,43 @@ impl Port {
 
     /// Forgets the reports seen so far.
     pub fn clear_reports(&self) {
-        let mut w = self.shared.inner.borrow_mut();
+        let mut w = self.shared.lock();
         w.ports[self.index].dev.reports.list.clear();
         w.ports[self.index].dev.reports.dropped = 0;
     }
 
     /// Reports that did not fit the port's report log.
     pub fn reports_dropped(&self) -> u64 {
-        self.shared.inner.borrow().ports[self.index]
-            .dev
-            .reports
-            .dropped
+        self.shared.lock().ports[self.index].dev.reports.dropped
     }
 
     /// Frames waiting in the receive FIFO for descriptors.
     pub fn rx_fifo_frames(&self) -> usize {
-        self.shared.inner.borrow().ports[self.index].dev.fifo.len()
+        self.shared.lock().ports[self.index].dev.fifo.len()
     }
 
     /// What the model counted.
     pub fn stats_snapshot(&self) -> ModelCounters {
-        self.shared.inner.borrow().ports[self.index].dev.counters
+        self.shared.lock().ports[self.index].dev.counters
     }
 
     /// Register accesses so far (the access index of the last one).
     pub fn access_count(&self) -> u64 {
-        self.shared.inner.borrow().ports[self.index]
-            .dev
-            .access_index
+        self.shared.lock().ports[self.index].dev.access_index
     }
 
     /// Element `idx` of register `id` as stored, without the side effects of a read (for
     /// tests: a statistics counter is not cleared, no delay advances).
     pub fn register(&self, id: RegisterId, idx: usize) -> u32 {
         let id = id.info().alias_of.unwrap_or(id);
-        self.shared.inner.borrow().ports[self.index]
-            .dev
-            .get(id, idx)
+        self.shared.lock().ports[self.index].dev.get(id, idx)
     }
 
     /// The ring of queue `queue` as the device uses it (head, tail, descriptors), or `None`
     /// while the queue is not running: disabled, still enabling, or stopped because its
     /// configuration or a tail was invalid (the reports say which). Queues are 0 to 127.
     pub fn ring(&self, direction: Direction, queue: u16) -> Option<RingState> {
-        let w = self.shared.inner.borrow();
+        let w = self.shared.lock();
         w.ports[self.index]
             .dev
             .running_ring(direction, usize::from(queue))
@@ -122,12 +115,12 @@ impl Port {
 
     /// Whether the link is up.
     pub fn link_up(&self) -> bool {
-        self.shared.inner.borrow().ports[self.index].dev.link_up
+        self.shared.lock().ports[self.index].dev.link_up
     }
 
     /// Interrupt causes pending and enabled (EICR & EIMS).
     pub fn interrupts_pending(&self) -> u32 {
-        let w = self.shared.inner.borrow();
+        let w = self.shared.lock();
         let d = &w.ports[self.index].dev;
         d.get(RegisterId::EICR, 0) & d.get(RegisterId::EIMS, 0)
     }

@@ -244,7 +244,7 @@ fn generate_flows_paced(
 impl World {
     /// Plugs a traffic source into `p`'s receive side.
     pub fn attach_source(&self, p: &Port, src: SourceConfig) -> SourceHandle {
-        let mut w = self.shared.inner.borrow_mut();
+        let mut w = self.shared.lock();
         w.sources.push(Source {
             port: p.index,
             dst: src.dst_mac.unwrap_or(p.mac),
@@ -264,7 +264,7 @@ impl World {
 
     /// Counts every frame `p` transmits, keeping the first `keep` of them.
     pub fn attach_sink(&self, p: &Port, keep: usize) -> SinkHandle {
-        let mut w = self.shared.inner.borrow_mut();
+        let mut w = self.shared.lock();
         w.sinks.push(Sink {
             port: p.index,
             keep,
@@ -286,17 +286,17 @@ pub struct SourceHandle {
 impl SourceHandle {
     /// Frames sent so far.
     pub fn sent(&self) -> u64 {
-        self.shared.inner.borrow().sources[self.index].sent
+        self.shared.lock().sources[self.index].sent
     }
 
     /// The sequence number of the next frame.
     pub fn next_seq(&self) -> u32 {
-        self.shared.inner.borrow().sources[self.index].seq
+        self.shared.lock().sources[self.index].seq
     }
 
     /// Stops the source for good.
     pub fn stop(&self) {
-        self.shared.inner.borrow_mut().sources[self.index].stopped = true;
+        self.shared.lock().sources[self.index].stopped = true;
     }
 }
 
@@ -309,23 +309,23 @@ pub struct SinkHandle {
 impl SinkHandle {
     /// Frames received.
     pub fn frames(&self) -> u64 {
-        self.shared.inner.borrow().sinks[self.index].frames
+        self.shared.lock().sinks[self.index].frames
     }
 
     /// Bytes received (destination MAC to payload, without FCS).
     pub fn bytes(&self) -> u64 {
-        self.shared.inner.borrow().sinks[self.index].bytes
+        self.shared.lock().sinks[self.index].bytes
     }
 
     /// Frames received with a wrong (or missing) FCS.
     pub fn bad_fcs(&self) -> u64 {
-        self.shared.inner.borrow().sinks[self.index].bad_fcs
+        self.shared.lock().sinks[self.index].bad_fcs
     }
 
     /// How many different UDP source ports the IPv4/UDP frames received carried: the flows of
     /// a generator that varies them ([`crate::frame`]'s "Flows").
     pub fn udp_src_ports(&self) -> u32 {
-        let w = self.shared.inner.borrow();
+        let w = self.shared.lock();
         w.sinks[self.index]
             .src_ports
             .iter()
@@ -335,7 +335,7 @@ impl SinkHandle {
 
     /// The frames kept (the first `keep`).
     pub fn kept(&self) -> Vec<Vec<u8>> {
-        self.shared.inner.borrow().sinks[self.index].kept.clone()
+        self.shared.lock().sinks[self.index].kept.clone()
     }
 }
 
@@ -357,7 +357,7 @@ mod tests {
                 ..SourceConfig::default()
             },
         );
-        let mut w = world.shared.inner.borrow_mut();
+        let mut w = world.shared.lock();
         let WorldInner {
             ports,
             sources,
