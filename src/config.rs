@@ -261,6 +261,56 @@ pub struct Stats {
     pub tx_errors: u64,
 }
 
+/// What one queue moved since the device was opened, as its driver counted it: the per-queue
+/// view beside the device's [`Stats`] (whose packet and byte counts come from the device).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Packets received (a receive queue) or handed to the device (a transmit queue).
+    pub packets: u64,
+    /// Their bytes (without the FCS).
+    pub bytes: u64,
+    /// Packets dropped by the driver: a write-back it cannot trust (receive), a packet too
+    /// short or too long for a descriptor (transmit).
+    pub errors: u64,
+}
+
+/// The counters of one queue: written by whoever serves the queue (one thread at a time: the
+/// queue moves between the device and its handle, never shared), read by anyone. A cache line
+/// each, so that the threads of neighbouring queues never write the same line.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+pub(crate) struct QueueCounters {
+    packets: std::sync::atomic::AtomicU64,
+    bytes: std::sync::atomic::AtomicU64,
+    errors: std::sync::atomic::AtomicU64,
+}
+
+impl QueueCounters {
+    /// Adds a batch's counts. One writer at a time, so a load and a store do (no locked
+    /// read-modify-write on the packet path).
+    #[inline]
+    pub(crate) fn add(&self, packets: u64, bytes: u64, errors: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.packets
+            .store(self.packets.load(Relaxed) + packets, Relaxed);
+        self.bytes.store(self.bytes.load(Relaxed) + bytes, Relaxed);
+        if errors > 0 {
+            self.errors
+                .store(self.errors.load(Relaxed) + errors, Relaxed);
+        }
+    }
+
+    /// The counts so far.
+    pub(crate) fn get(&self) -> QueueStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        QueueStats {
+            packets: self.packets.load(Relaxed),
+            bytes: self.bytes.load(Relaxed),
+            errors: self.errors.load(Relaxed),
+        }
+    }
+}
+
 impl Stats {
     /// What happened between `earlier` and `self`.
     pub fn since(&self, earlier: &Stats) -> Stats {

@@ -2,9 +2,9 @@
 //! device id (or a simulated port for `sim:N`).
 
 use std::collections::VecDeque;
-use std::rc::Rc;
+use std::sync::Arc;
 
-use crate::config::{Config, Link, MacAddress, Stats};
+use crate::config::{Config, Link, MacAddress, QueueStats, Stats};
 use crate::ixgbe::{self, Ixgbe};
 use crate::memory::{DmaAllocator, HugePageAllocator, MemoryFootprint, Mempool, Packet};
 use crate::pci::{MappedBar, PciAddress, PciDevice};
@@ -32,7 +32,7 @@ use crate::{Error, Result};
 /// ```
 pub struct Device {
     backend: Backend,
-    dma: Rc<dyn DmaAllocator>,
+    dma: Arc<dyn DmaAllocator + Send + Sync>,
 }
 
 enum Backend {
@@ -40,7 +40,7 @@ enum Backend {
     /// dropped (and stops the device's DMA) first.
     Ixgbe {
         driver: Ixgbe<Mmio>,
-        _bar: MappedBar,
+        bar: Arc<MappedBar>,
     },
     /// A legacy virtio-net device; its bus owns the port-IO resource file of BAR0. Boxed: the
     /// driver with its three queues is several times larger than the other variants.
@@ -63,6 +63,7 @@ struct SimPort {
 
 /// How the simulated hardware's time advances. A real NIC runs alongside the driver; a
 /// simulated one runs when the device API lets it, before each batch.
+#[derive(Clone, Copy)]
 enum SimClock {
     /// Virtual time follows the wall clock (`rixy::open("sim:N")`), so a line-rate source
     /// offers 10 Gbit/s in real time and the apps' rates mean something. After a pause (a
@@ -78,13 +79,19 @@ const MAX_CATCH_UP_STEPS: u32 = 64;
 impl SimPort {
     #[inline]
     fn catch_up(&self) {
-        if let SimClock::Wall(start) = self.clock {
-            let now = start.elapsed();
-            let mut steps = 0;
-            while self.world.now() < now && steps < MAX_CATCH_UP_STEPS {
-                self.world.step();
-                steps += 1;
-            }
+        catch_up(&self.world, self.clock);
+    }
+}
+
+/// Runs `world` until its time reaches the wall clock, or [`MAX_CATCH_UP_STEPS`] steps.
+#[inline]
+fn catch_up(world: &sim::World, clock: SimClock) {
+    if let SimClock::Wall(start) = clock {
+        let now = start.elapsed();
+        let mut steps = 0;
+        while world.now() < now && steps < MAX_CATCH_UP_STEPS {
+            world.step();
+            steps += 1;
         }
     }
 }
@@ -109,7 +116,8 @@ pub struct SimWire {
 ///
 /// `sim:N` opens simulated 82599 port N (0 to 255): no hardware and no root. Its link partner
 /// is a traffic source sending sequence-numbered 60-byte UDP frames to the port's MAC address
-/// (`02:00:5e:10:00:NN`) at 10 Gbit/s, pausing while the port has no free receive descriptors
+/// (`02:00:5e:10:00:NN`) at 10 Gbit/s (with several receive queues spread over
+/// [`SIM_FLOWS_PER_QUEUE`] flows per queue, UDP source ports 42 and up, for RSS), pausing while the port has no free receive descriptors
 /// (as 802.3x flow control would), and a sink that counts what the port sends
 /// ([`Device::sim_wire`]). The simulated time follows the wall clock. The ports of one thread
 /// share one simulated host memory, so packets move freely between them; each port can be
@@ -160,6 +168,7 @@ fn open_sim_port(n: u8, config: &Config) -> Result<Device> {
         &port,
         sim::SourceConfig {
             pace: sim::Pace::LineRateWithFlowControl,
+            flows: sim_source_flows(config.rx_queues),
             ..sim::SourceConfig::default()
         },
     );
@@ -171,6 +180,19 @@ fn open_sim_port(n: u8, config: &Config) -> Result<Device> {
     }
     Ok(dev)
 }
+
+/// The flows the link partner of a `sim:N` port sends: one for a port with one receive queue,
+/// [`SIM_FLOWS_PER_QUEUE`] per receive queue otherwise, so that RSS has flows to spread.
+fn sim_source_flows(rx_queues: u16) -> u32 {
+    if rx_queues > 1 {
+        SIM_FLOWS_PER_QUEUE * u32::from(rx_queues)
+    } else {
+        1
+    }
+}
+
+/// Flows per receive queue from the link partner of a `sim:N` port with several queues.
+pub const SIM_FLOWS_PER_QUEUE: u32 = 16;
 
 /// The drivers rixy has for PCI devices.
 enum PciDriver {
@@ -201,7 +223,7 @@ fn open_pci(address: PciAddress, config: &Config) -> Result<Device> {
     })?;
     let hugepages = HugePageAllocator::with_dir(&config.hugepage_dir);
     hugepages.page_size()?;
-    take_over(&pci, kind, Rc::new(hugepages), config)
+    take_over(&pci, kind, Arc::new(hugepages), config)
 }
 
 /// Takes the device from its kernel driver and starts rixy's driver on it. If anything fails
@@ -210,7 +232,7 @@ fn open_pci(address: PciAddress, config: &Config) -> Result<Device> {
 fn take_over(
     pci: &PciDevice,
     kind: PciDriver,
-    dma: Rc<dyn DmaAllocator>,
+    dma: Arc<dyn DmaAllocator + Send + Sync>,
     config: &Config,
 ) -> Result<Device> {
     let kernel_driver = pci.unbind_driver()?;
@@ -229,7 +251,7 @@ fn take_over(
 fn start(
     pci: &PciDevice,
     kind: PciDriver,
-    dma: Rc<dyn DmaAllocator>,
+    dma: Arc<dyn DmaAllocator + Send + Sync>,
     config: &Config,
 ) -> Result<Device> {
     pci.enable_bus_master()?;
@@ -241,7 +263,10 @@ fn start(
             // the driver, which is dropped first; device memory is only reached through the bus.
             let mmio = unsafe { Mmio::new(bar.virt(), bar.len()) };
             let driver = Ixgbe::new(name, mmio, &*dma, config)?;
-            Backend::Ixgbe { driver, _bar: bar }
+            Backend::Ixgbe {
+                driver,
+                bar: Arc::new(bar),
+            }
         }
         PciDriver::Virtio => {
             // Legacy virtio: the registers are in I/O port space (BAR0), one pread/pwrite each.
@@ -308,7 +333,7 @@ impl Device {
                     sink: None,
                 },
             },
-            dma: Rc::new(dma),
+            dma: Arc::new(dma),
         })
     }
 
@@ -341,7 +366,7 @@ impl Device {
     }
 
     /// The mempool receive queue `queue` takes its buffers from.
-    pub fn rx_pool(&self, queue: u16) -> Option<&Rc<Mempool>> {
+    pub fn rx_pool(&self, queue: u16) -> Option<&Mempool> {
         each_backend!(&self.backend, d => d.rx_pool(queue))
     }
 
@@ -398,6 +423,100 @@ impl Device {
         }
     }
 
+    /// Takes every queue out of the device as a handle that can be moved to the thread that
+    /// serves it: receive queue i is `rx[i]`, transmit queue i is `tx[i]`. A handle serves its
+    /// queue with no lock and nothing shared on the packet path; the device keeps its
+    /// statistics, link, MAC and filters. Dropping a handle gives the queue back to the device
+    /// (its batches then work again); dropping the device first stops it, and every handle's
+    /// batches then fail with [`Error::DeviceClosed`].
+    ///
+    /// The 82599 (real and simulated) has handles; a virtio-net device has one queue pair,
+    /// served through the device ([`Error::QueueHandlesUnsupported`]).
+    ///
+    /// ```no_run
+    /// let mut dev = rixy::open("0000:03:00.0", &rixy::Config { rx_queues: 2, tx_queues: 2, ..Default::default() })?;
+    /// let (rx, tx) = dev.take_queues()?;
+    /// std::thread::scope(|s| {
+    ///     for (mut rx, mut tx) in rx.into_iter().zip(tx) {
+    ///         s.spawn(move || -> rixy::Result<()> {
+    ///             let mut batch = std::collections::VecDeque::new();
+    ///             loop {
+    ///                 rx.rx_batch(&mut batch, 32)?;
+    ///                 tx.tx_batch(&mut batch)?;
+    ///                 batch.clear();
+    ///             }
+    ///         });
+    ///     }
+    /// });
+    /// # Ok::<(), rixy::Error>(())
+    /// ```
+    pub fn take_queues(&mut self) -> Result<(Vec<RxQueue>, Vec<TxQueue>)> {
+        let mut rx = Vec::new();
+        for q in 0..self.rx_queues() {
+            rx.push(self.take_rx_queue(q)?);
+        }
+        let mut tx = Vec::new();
+        for q in 0..self.tx_queues() {
+            tx.push(self.take_tx_queue(q)?);
+        }
+        Ok((rx, tx))
+    }
+
+    /// Takes receive queue `queue` out of the device as a handle; see [`Device::take_queues`].
+    /// An error if there is no such queue or its handle is out already.
+    pub fn take_rx_queue(&mut self, queue: u16) -> Result<RxQueue> {
+        let inner = match &mut self.backend {
+            Backend::Ixgbe { driver, bar } => RxInner::Ixgbe {
+                handle: driver.take_rx(queue)?,
+                _bar: Arc::clone(bar),
+            },
+            Backend::Sim { driver, port } => RxInner::Sim {
+                handle: driver.take_rx(queue)?,
+                world: port.world.clone(),
+                clock: port.clock,
+            },
+            Backend::Virtio { driver } => {
+                return Err(Error::QueueHandlesUnsupported {
+                    device: driver.name().to_string(),
+                });
+            }
+        };
+        Ok(RxQueue { inner })
+    }
+
+    /// Takes transmit queue `queue` out of the device as a handle; see [`Device::take_queues`].
+    pub fn take_tx_queue(&mut self, queue: u16) -> Result<TxQueue> {
+        let inner = match &mut self.backend {
+            Backend::Ixgbe { driver, bar } => TxInner::Ixgbe {
+                handle: driver.take_tx(queue)?,
+                _bar: Arc::clone(bar),
+            },
+            Backend::Sim { driver, port } => TxInner::Sim {
+                handle: driver.take_tx(queue)?,
+                world: port.world.clone(),
+                clock: port.clock,
+            },
+            Backend::Virtio { driver } => {
+                return Err(Error::QueueHandlesUnsupported {
+                    device: driver.name().to_string(),
+                });
+            }
+        };
+        Ok(TxQueue { inner })
+    }
+
+    /// What receive queue `queue` received so far, counted by the driver (whether the device or
+    /// a handle serves it). Over all queues the packets add up to what the device counts in
+    /// [`Stats::rx_packets`] once nothing is in flight.
+    pub fn rx_queue_stats(&self, queue: u16) -> Option<QueueStats> {
+        each_backend!(&self.backend, d => d.rx_queue_stats(queue))
+    }
+
+    /// What transmit queue `queue` handed to the device so far, counted by the driver.
+    pub fn tx_queue_stats(&self, queue: u16) -> Option<QueueStats> {
+        each_backend!(&self.backend, d => d.tx_queue_stats(queue))
+    }
+
     /// Running totals since the device was opened.
     pub fn stats(&mut self) -> Stats {
         each_backend!(&mut self.backend, d => d.stats())
@@ -435,8 +554,165 @@ impl Device {
 
     /// A new mempool in memory this device can reach by DMA, for packets an application
     /// builds itself (a generator's frames).
-    pub fn mempool(&self, entries: usize, buffer_size: usize) -> Result<Rc<Mempool>> {
+    pub fn mempool(&self, entries: usize, buffer_size: usize) -> Result<Mempool> {
         Mempool::new(&*self.dma, entries, buffer_size)
+    }
+}
+
+/// A receive queue taken out of its device ([`Device::take_queues`]), to be served by one
+/// thread: `Send`, and nothing on its packet path is shared with other queues.
+pub struct RxQueue {
+    inner: RxInner,
+}
+
+enum RxInner {
+    /// The handle is declared before the BAR it uses, so it is dropped first.
+    Ixgbe {
+        handle: ixgbe::RxHandle<Mmio>,
+        _bar: Arc<MappedBar>,
+    },
+    /// A simulated port's queue advances the world before each batch, as the device does.
+    Sim {
+        handle: ixgbe::RxHandle<SimBar>,
+        world: sim::World,
+        clock: SimClock,
+    },
+}
+
+/// A transmit queue taken out of its device; see [`RxQueue`].
+pub struct TxQueue {
+    inner: TxInner,
+}
+
+enum TxInner {
+    Ixgbe {
+        handle: ixgbe::TxHandle<Mmio>,
+        _bar: Arc<MappedBar>,
+    },
+    Sim {
+        handle: ixgbe::TxHandle<SimBar>,
+        world: sim::World,
+        clock: SimClock,
+    },
+}
+
+impl std::fmt::Debug for RxQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RxQueue")
+            .field("queue", &self.queue())
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for TxQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TxQueue")
+            .field("queue", &self.queue())
+            .finish()
+    }
+}
+
+impl RxQueue {
+    /// Receives up to `max` packets, appending them to `out`; returns how many. As
+    /// [`Device::rx_batch`] for this queue; after the device was closed,
+    /// [`Error::DeviceClosed`].
+    #[inline]
+    pub fn rx_batch<E: Extend<Packet>>(&mut self, out: &mut E, max: usize) -> Result<usize> {
+        match &mut self.inner {
+            RxInner::Ixgbe { handle, .. } => handle.rx_batch(out, max),
+            RxInner::Sim {
+                handle,
+                world,
+                clock,
+            } => {
+                catch_up(world, *clock);
+                handle.rx_batch(out, max)
+            }
+        }
+    }
+
+    /// The queue's number on its device.
+    pub fn queue(&self) -> u16 {
+        match &self.inner {
+            RxInner::Ixgbe { handle, .. } => handle.queue(),
+            RxInner::Sim { handle, .. } => handle.queue(),
+        }
+    }
+
+    /// What the queue received so far.
+    pub fn stats(&self) -> QueueStats {
+        match &self.inner {
+            RxInner::Ixgbe { handle, .. } => handle.stats(),
+            RxInner::Sim { handle, .. } => handle.stats(),
+        }
+    }
+
+    /// The pool the queue's buffers come from.
+    pub fn pool(&self) -> &Mempool {
+        match &self.inner {
+            RxInner::Ixgbe { handle, .. } => handle.pool(),
+            RxInner::Sim { handle, .. } => handle.pool(),
+        }
+    }
+
+    /// The device address of every buffer the queue holds, found by walking its ring.
+    pub fn held_buffer_addrs(&self) -> Vec<u64> {
+        match &self.inner {
+            RxInner::Ixgbe { handle, .. } => handle.held_buffer_addrs(),
+            RxInner::Sim { handle, .. } => handle.held_buffer_addrs(),
+        }
+    }
+}
+
+impl TxQueue {
+    /// Sends packets from the front of `packets`; returns how many the ring took. As
+    /// [`Device::tx_batch`] for this queue; after the device was closed,
+    /// [`Error::DeviceClosed`].
+    #[inline]
+    pub fn tx_batch(&mut self, packets: &mut VecDeque<Packet>) -> Result<usize> {
+        match &mut self.inner {
+            TxInner::Ixgbe { handle, .. } => handle.tx_batch(packets),
+            TxInner::Sim {
+                handle,
+                world,
+                clock,
+            } => {
+                catch_up(world, *clock);
+                handle.tx_batch(packets)
+            }
+        }
+    }
+
+    /// The queue's number on its device.
+    pub fn queue(&self) -> u16 {
+        match &self.inner {
+            TxInner::Ixgbe { handle, .. } => handle.queue(),
+            TxInner::Sim { handle, .. } => handle.queue(),
+        }
+    }
+
+    /// What the queue handed to the device so far.
+    pub fn stats(&self) -> QueueStats {
+        match &self.inner {
+            TxInner::Ixgbe { handle, .. } => handle.stats(),
+            TxInner::Sim { handle, .. } => handle.stats(),
+        }
+    }
+
+    /// Descriptors the device has not confirmed yet.
+    pub fn pending(&self) -> usize {
+        match &self.inner {
+            TxInner::Ixgbe { handle, .. } => handle.pending(),
+            TxInner::Sim { handle, .. } => handle.pending(),
+        }
+    }
+
+    /// The device address of every buffer the queue holds (sent, not confirmed yet).
+    pub fn held_buffer_addrs(&self) -> Vec<u64> {
+        match &self.inner {
+            TxInner::Ixgbe { handle, .. } => handle.held_buffer_addrs(),
+            TxInner::Sim { handle, .. } => handle.held_buffer_addrs(),
+        }
     }
 }
 
@@ -475,7 +751,7 @@ mod tests {
     }
 
     fn take_over_err(pci: &PciDevice, kind: PciDriver, config: &Config) -> Error {
-        let dma = Rc::new(HugePageAllocator::with_dir(&config.hugepage_dir));
+        let dma = Arc::new(HugePageAllocator::with_dir(&config.hugepage_dir));
         match take_over(pci, kind, dma, config) {
             Ok(dev) => panic!("{} opened", dev.name()),
             Err(e) => e,
@@ -543,7 +819,7 @@ mod tests {
         // out inside the driver's initialisation (after the rings are allocated, which needs
         // memory of the BAR's domain).
         let (sysfs, pci, config) = fake(0x8086, 0x10fb, true);
-        let err = match take_over(&pci, PciDriver::Ixgbe, Rc::new(PlainAsPhysical), &config) {
+        let err = match take_over(&pci, PciDriver::Ixgbe, Arc::new(PlainAsPhysical), &config) {
             Ok(dev) => panic!("{} opened", dev.name()),
             Err(e) => e,
         };

@@ -135,6 +135,37 @@ pub enum Error {
         queues: u16,
     },
 
+    /// A queue whose handle was taken out of the device and is still alive: the handle serves
+    /// it, and the device gets it back when the handle is dropped.
+    #[error(
+        "{kind} queue {queue} of {device} is served by its handle (Device::take_queues); drop the handle to serve it through the device again"
+    )]
+    QueueTaken {
+        /// The device.
+        device: String,
+        /// "receive" or "transmit".
+        kind: &'static str,
+        /// The queue.
+        queue: u16,
+    },
+
+    /// A queue handle used after its device was closed (dropped): the device was reset and
+    /// moves no more packets; the handle's buffers go back to their pools when it is dropped.
+    #[error("{device} was closed: its queue handles move no more packets; drop them")]
+    DeviceClosed {
+        /// The device.
+        device: String,
+    },
+
+    /// Queue handles asked of a device whose driver serves its queues only itself.
+    #[error(
+        "{device}: a virtio-net device has one queue pair, served through the Device itself (Device::rx_batch, Device::tx_batch); queue handles are for the 82599"
+    )]
+    QueueHandlesUnsupported {
+        /// The device.
+        device: String,
+    },
+
     /// A configuration that cannot work.
     #[error("invalid configuration: {problem}")]
     InvalidConfig {

@@ -61,7 +61,7 @@ pub mod ring;
 pub mod sim;
 pub mod virtio;
 
-pub use config::{Config, Link, MacAddress, Stats};
-pub use device::{Device, SimWire, open};
+pub use config::{Config, Link, MacAddress, QueueStats, Stats};
+pub use device::{Device, RxQueue, SIM_FLOWS_PER_QUEUE, SimWire, TxQueue, open};
 pub use error::{Error, Result};
 pub use memory::{MemoryFootprint, Mempool, Packet, QueueMemory};

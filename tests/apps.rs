@@ -583,6 +583,13 @@ fn bad_options_are_usage_errors() {
             &["--flows", "65494"],
         ),
         (FWD, &["sim:0"], &["DEVICE2"]),
+        (
+            FWD,
+            &["sim:0", "sim:1", "--queues", "17"],
+            &["--queues", "17"],
+        ),
+        (FWD, &["sim:0", "sim:1", "--queues", "0"], &["--queues"]),
+        (PKTGEN, &["sim:0", "--queues", "65"], &["--queues", "65"]),
         (PCAP, &["sim:0", "x.pcap", "ten"], &["ten"]),
         (
             PCAP,
@@ -733,6 +740,69 @@ fn fwd_forwards_both_directions() {
         assert!(lines.len() >= 2, "{stdout}");
         lines.iter().for_each(|l| assert_rate_line(l));
     }
+}
+
+/// The per-queue packet counts of a `queues: RX a b .. TX c d ..` totals part.
+fn queue_counts(t: &Totals) -> (Vec<u64>, Vec<u64>) {
+    let part = t
+        .extras
+        .iter()
+        .find(|e| e.starts_with("queues: RX "))
+        .unwrap_or_else(|| panic!("no queues part in {t:?}"));
+    let rest = part.strip_prefix("queues: RX ").unwrap();
+    let (rx, tx) = rest.split_once(" TX ").expect("RX and TX counts");
+    let nums = |s: &str| -> Vec<u64> { s.split(' ').map(|n| n.parse().unwrap()).collect() };
+    (nums(rx), nums(tx))
+}
+
+#[test]
+fn fwd_with_queues_forwards_on_every_queue() {
+    let out = run(FWD, &["sim:4", "sim:5", "--queues", "2", "--duration", "2"]);
+    assert_success("fwd --queues 2", &out);
+    let stdout = text(&out.stdout);
+    for (this, other) in [("sim:4", "sim:5"), ("sim:5", "sim:4")] {
+        let t = totals(&stdout, this);
+        let o = totals(&stdout, other);
+        let (rx, tx) = queue_counts(&t);
+        assert_eq!((rx.len(), tx.len()), (2, 2), "{t:?}");
+        // RSS spread the link partner's flows over both receive queues.
+        assert!(rx.iter().all(|&n| n > 0), "{this}: {rx:?}");
+        // Each queue's packets went out the other device's queue of the same number.
+        let (_, other_tx) = queue_counts(&o);
+        let app = t.extras.iter().find(|e| e.starts_with("app:")).unwrap();
+        let sent = number_after(app, "received,").unwrap();
+        assert_eq!(
+            other_tx.iter().sum::<u64>(),
+            sent,
+            "{other}: {other_tx:?} vs {app}"
+        );
+        assert_eq!(o.tx_packets, sent, "{o:?}");
+        assert_eq!(o.extra("wire:"), Some(sent), "{o:?}");
+    }
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn pktgen_with_queues_sends_from_each() {
+    let out = run(
+        PKTGEN,
+        &["sim:6", "--queues", "3", "--count", "1000", "--flows", "5"],
+    );
+    assert_success("pktgen --queues 3", &out);
+    let t = totals(&text(&out.stdout), "sim:6");
+    let (_, tx) = queue_counts(&t);
+    // The count is shared out, and every packet went out.
+    assert_eq!(tx, [334, 333, 333], "{t:?}");
+    assert_eq!(t.extra("sent:"), Some(1000), "{t:?}");
+    assert_eq!(
+        (t.tx_packets, t.extra("wire:")),
+        (1000, Some(1000)),
+        "{t:?}"
+    );
+    assert_eq!(wire_src_ports(&t), Some(5), "{t:?}");
+    // --queue names one queue; with several, thread i has queue i.
+    let out = run(PKTGEN, &["sim:6", "--queues", "2", "--queue", "1"]);
+    assert_one_line_error(&out, &["--queue 1", "--queues 2"]);
 }
 
 /// A supervising script sees each rate line when it is printed, not when the app exits.

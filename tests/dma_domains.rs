@@ -5,7 +5,6 @@
 //! any access outside its world's memory.
 
 use std::collections::VecDeque;
-use std::rc::Rc;
 use std::time::Duration;
 
 use rixy::frame::FrameSpec;
@@ -32,7 +31,7 @@ fn port_with_sink(world: &World) -> (Port, SinkHandle, Device) {
 }
 
 /// `n` numbered frames from `pool`, each 60 bytes.
-fn frames(pool: &Rc<Mempool>, first: u32, n: u32) -> VecDeque<Packet> {
+fn frames(pool: &Mempool, first: u32, n: u32) -> VecDeque<Packet> {
     let spec = FrameSpec::default();
     (first..first + n)
         .map(|seq| {

@@ -30,7 +30,6 @@
 //! ```
 
 use std::collections::{HashSet, VecDeque};
-use std::rc::Rc;
 use std::time::Duration;
 
 use proptest::prelude::*;
@@ -140,7 +139,7 @@ struct PortState {
     port: Port,
     dev: Option<Device>,
     /// The receive pools of every driver this port had (the old ones stay to be counted).
-    rx_pools: Vec<Rc<Mempool>>,
+    rx_pools: Vec<Mempool>,
     /// Packets waiting to be sent (the ring had no room).
     pending: VecDeque<Packet>,
     removed: bool,
@@ -248,8 +247,8 @@ impl PortState {
 }
 
 /// Every buffer of every pool: free + held by the test + held by the drivers' rings.
-fn accounted(tx_pool: &Rc<Mempool>, sides: &[&PortState], held: &[Packet]) -> Result<(), String> {
-    let pools: Vec<&Rc<Mempool>> = std::iter::once(tx_pool)
+fn accounted(tx_pool: &Mempool, sides: &[&PortState], held: &[Packet]) -> Result<(), String> {
+    let pools: Vec<&Mempool> = std::iter::once(tx_pool)
         .chain(sides.iter().flat_map(|s| s.rx_pools.iter()))
         .collect();
     let capacity: usize = pools.iter().map(|p| p.capacity()).sum();
@@ -287,7 +286,7 @@ fn distinct(held: &[Packet]) -> Result<(), String> {
 struct Case {
     world: World,
     sides: [PortState; 2],
-    tx_pool: Rc<Mempool>,
+    tx_pool: Mempool,
     held: Vec<Packet>,
     seq: u32,
 }

@@ -5,7 +5,6 @@
 //! it belongs.
 
 use std::collections::VecDeque;
-use std::rc::Rc;
 use std::time::Duration;
 
 use rixy::frame::{self, FrameSpec};
@@ -56,7 +55,7 @@ fn seqs(packets: &[Packet]) -> Vec<u32> {
 /// Three counts kept apart: the pool's free buffers, the test's packets and the driver's
 /// rings. Together they are the pool.
 #[track_caller]
-fn assert_accounted(pool: &Rc<Mempool>, held: usize, dev: &Device) {
+fn assert_accounted(pool: &Mempool, held: usize, dev: &Device) {
     let (free, rings) = (pool.free_count(), dev.buffers_held());
     assert_eq!(
         free + held + rings,
@@ -67,7 +66,7 @@ fn assert_accounted(pool: &Rc<Mempool>, held: usize, dev: &Device) {
 
 /// After the driver is gone, the pool has everything back but what the test holds.
 #[track_caller]
-fn assert_all_back(pool: &Rc<Mempool>, held: usize) {
+fn assert_all_back(pool: &Mempool, held: usize) {
     assert_eq!(pool.free_count() + held, pool.capacity());
 }
 

@@ -215,7 +215,7 @@ fn set_mac_keeps_the_address_valid_and_set_promisc_switches_live() {
 /// Every buffer of `pools` is in exactly one place: free in its pool, in a device's ring, or
 /// held by the test (each counted on its own, see `common::accounting`).
 #[track_caller]
-fn assert_accounted(pools: &[&std::rc::Rc<Mempool>], held_by_test: &[Packet], devices: &[&Device]) {
+fn assert_accounted(pools: &[&Mempool], held_by_test: &[Packet], devices: &[&Device]) {
     if let Err(problem) = check_buffers(pools, devices, held_by_test) {
         panic!("{problem}");
     }
@@ -292,7 +292,7 @@ fn link_flaps_stall_and_resume_transmission_without_losing_buffers() {
     );
     drop(q);
     let (a_pool, b_pool) = (a_dev.rx_pool(0).unwrap(), b_dev.rx_pool(0).unwrap());
-    assert!(std::rc::Rc::ptr_eq(got[0].pool(), b_pool));
+    assert!(got[0].pool().same_pool(b_pool));
     assert_accounted(&[&pool, a_pool, b_pool], &got, &[&a_dev, &b_dev]);
     for port in [&a, &b] {
         let bad: Vec<_> = reports(port, Severity::Warn);

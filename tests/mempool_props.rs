@@ -3,7 +3,6 @@
 //! one, and run out gracefully.
 
 use std::collections::{HashMap, HashSet};
-use std::rc::Rc;
 
 use proptest::prelude::*;
 use rixy::memory::{HEADROOM, Mempool, Packet, PlainAllocator, RawBuffer};
@@ -28,9 +27,9 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
     prop::collection::vec(
         prop_oneof![
             3 => Just(Op::Alloc),
-            2 => (0usize..80).prop_map(Op::AllocBulk),
+            2 => (0usize..200).prop_map(Op::AllocBulk),
             3 => any::<usize>().prop_map(Op::Drop),
-            1 => (0usize..80).prop_map(Op::FreeBulk),
+            1 => (0usize..200).prop_map(Op::FreeBulk),
             2 => (0usize..40).prop_map(Op::IntoRaw),
             2 => (0usize..40).prop_map(Op::FromRaw),
             2 => any::<usize>().prop_map(Op::Write),
@@ -44,7 +43,7 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
 /// addresses found must be exactly the pool's buffers, none twice; and the pool's count of raw
 /// tokens must match the tokens held.
 fn check_accounting(
-    pool: &Rc<Mempool>,
+    pool: &Mempool,
     alive: &[Packet],
     ring: &[RawBuffer],
 ) -> Result<(), TestCaseError> {
@@ -106,7 +105,7 @@ fn check_accounting(
 proptest! {
     #[test]
     fn never_twice_never_lost(
-        entries in 1usize..64,
+        entries in 1usize..160,
         shift in 7u32..13,
         ops in ops(),
     ) {
@@ -183,6 +182,8 @@ proptest! {
                 }
             }
             check_accounting(&pool, &alive, &ring)?;
+            // Each live packet holds the pool, the test's handle too; a raw token does not.
+            prop_assert_eq!(pool.references(), 1 + alive.len());
             // Every marked packet still holds its own marker: no two handles share a buffer.
             for p in &alive {
                 if let Some(&m) = markers.get(&p.pool_index()) {
@@ -231,4 +232,110 @@ fn bulk_alloc_into_a_dropping_sink() {
     assert_eq!(pool.alloc_bulk(&mut sink, 10), 10);
     assert_eq!(sink.0, 10);
     assert_eq!(pool.free_count(), 4);
+}
+
+#[derive(Clone, Debug)]
+enum MixedOp {
+    /// Allocate this many from pool 0 or 1.
+    Alloc(bool, usize),
+    /// Shuffle the alive packets by this seed, then free the last n at once (both pools mixed,
+    /// in runs of any length).
+    FreeBulk(u64, usize),
+    /// Drop one.
+    Drop(usize),
+}
+
+proptest! {
+    /// Bulk frees that mix two pools return every packet to its own pool, and each pool's
+    /// reference count follows its own live packets (counted here, packet by packet).
+    #[test]
+    fn bulk_frees_of_mixed_pools_return_each_buffer_home(
+        entries in (1usize..150, 1usize..150),
+        ops in prop::collection::vec(prop_oneof![
+            2 => (any::<bool>(), 0usize..160).prop_map(|(p, n)| MixedOp::Alloc(p, n)),
+            2 => (any::<u64>(), 0usize..300).prop_map(|(s, n)| MixedOp::FreeBulk(s, n)),
+            1 => any::<usize>().prop_map(MixedOp::Drop),
+        ], 0..80),
+    ) {
+        let pools = [
+            Mempool::new(&PlainAllocator::new(), entries.0, 256).unwrap(),
+            Mempool::new(&PlainAllocator::new(), entries.1, 256).unwrap(),
+        ];
+        let mut alive: Vec<Packet> = Vec::new();
+        for op in ops {
+            match op {
+                MixedOp::Alloc(which, n) => {
+                    let pool = &pools[usize::from(which)];
+                    let before = pool.free_count();
+                    prop_assert_eq!(pool.alloc_bulk(&mut alive, n), n.min(before));
+                }
+                MixedOp::FreeBulk(seed, n) => {
+                    // A cheap deterministic shuffle: runs of one pool of every length.
+                    let mut x = seed | 1;
+                    for i in (1..alive.len()).rev() {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        alive.swap(i, (x % (i as u64 + 1)) as usize);
+                    }
+                    let n = n.min(alive.len());
+                    let start = alive.len() - n;
+                    prop_assert_eq!(Mempool::free_bulk(alive.drain(start..)), n);
+                }
+                MixedOp::Drop(i) => {
+                    if !alive.is_empty() {
+                        drop(alive.swap_remove(i % alive.len()));
+                    }
+                }
+            }
+            for (k, pool) in pools.iter().enumerate() {
+                let mine: Vec<&Packet> = alive.iter().filter(|p| p.pool().same_pool(pool)).collect();
+                prop_assert_eq!(pool.references(), 1 + mine.len(), "pool {}", k);
+                prop_assert_eq!(pool.free_count() + mine.len(), pool.capacity(), "pool {}", k);
+                let free: HashSet<u64> = pool.free_buffer_addrs().into_iter().collect();
+                prop_assert_eq!(free.len(), pool.free_count(), "pool {}: a buffer free twice", k);
+                for p in &mine {
+                    prop_assert!(!free.contains(&p.device_addr()), "pool {}: a live buffer is free", k);
+                }
+            }
+        }
+    }
+}
+
+/// Packets allocated on one thread and freed on another, one by one and in bulk, while the
+/// first keeps allocating: every buffer comes home and the pool's count ends at its one handle.
+#[test]
+fn packets_freed_on_another_thread_come_home() {
+    let pool = Mempool::new(&PlainAllocator::new(), 512, 256).unwrap();
+    let (send, receive) = std::sync::mpsc::sync_channel::<Vec<Packet>>(4);
+    let freer = std::thread::spawn(move || {
+        let mut freed = 0usize;
+        for (i, batch) in receive.into_iter().enumerate() {
+            freed += batch.len();
+            if i % 2 == 0 {
+                Mempool::free_bulk(batch);
+            } else {
+                drop(batch);
+            }
+        }
+        freed
+    });
+    let mut sent = 0;
+    for round in 0..2000 {
+        let mut batch = Vec::new();
+        let got = pool.alloc_bulk(&mut batch, 1 + round % 100);
+        sent += got;
+        if let Some(p) = pool.alloc() {
+            sent += 1;
+            batch.push(p);
+        }
+        send.send(batch).unwrap();
+    }
+    drop(send);
+    assert_eq!(freer.join().unwrap(), sent);
+    assert!(sent > 2000);
+    assert_eq!(pool.free_count(), pool.capacity());
+    assert_eq!(pool.references(), 1);
+    let distinct: HashSet<u64> = pool.free_buffer_addrs().into_iter().collect();
+    assert_eq!(distinct.len(), pool.capacity());
 }

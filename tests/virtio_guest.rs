@@ -13,7 +13,6 @@
 //! negotiated, and the errors of a device without CTRL_RX.
 
 use std::collections::VecDeque;
-use std::rc::Rc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -92,7 +91,7 @@ fn config(promisc: bool) -> Config {
 }
 
 /// Test frames to `dst`, sequence numbers `first..first + n`.
-fn frames(pool: &Rc<Mempool>, dst: MacAddress, first: u32, n: u32) -> VecDeque<Packet> {
+fn frames(pool: &Mempool, dst: MacAddress, first: u32, n: u32) -> VecDeque<Packet> {
     let spec = FrameSpec {
         dst_mac: dst,
         ..FrameSpec::default()

@@ -286,7 +286,7 @@ pub struct Driver<B: Bus> {
     rx: Option<Ixgbe<B>>,
     tx: Option<Ixgbe<B>>,
     /// The generator's pool (`tx`).
-    pool: Option<Rc<Mempool>>,
+    pool: Option<Mempool>,
     packets: VecDeque<Packet>,
     /// Batches run, and packets that went all the way (received, sent or forwarded).
     batches: u64,

@@ -99,9 +99,15 @@ pub struct PktgenArgs {
     )]
     pub size: u16,
 
-    /// Transmit queue to send on.
+    /// Transmit queue to send on (with --queues 1).
     #[arg(long, default_value_t = 0)]
     pub queue: u16,
+
+    /// Send from this many threads, thread i on transmit queue i with a mempool of its own
+    /// (82599 only). Thread i numbers its frames i, i + N, i + 2N, ...; the queues' frames
+    /// interleave on the wire in no fixed order.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub queues: u16,
 
     /// Spread the frames over this many flows, so that a receiver's RSS spreads them over its
     /// queues: frame k gets UDP source port 42 + (k mod N); 1 to 65493.
@@ -163,6 +169,12 @@ pub struct FwdArgs {
     /// Transmit ring size of both devices: a power of two from 64 to 4096.
     #[arg(long, value_name = "DESCRIPTORS", default_value_t = 512)]
     pub tx_ring: u32,
+
+    /// Queue pairs per device, each served by a thread of its own: thread i forwards receive
+    /// queue i of one device to transmit queue i of the other, both ways. With more than one,
+    /// the devices spread received flows over their queues by RSS (82599 only; 1 to 16).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub queues: u16,
 
     /// Stop after this many seconds (fractions allowed); an addition to ixy's forwarder, for
     /// scripts.

@@ -167,14 +167,13 @@ fn parse_vm_rss(status: &str) -> Option<usize> {
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Waits until `device` has sent (or refused, counted in [`Stats::tx_errors`]) the `sent`
-/// packets its transmit queue `queue` took since `meter` started, for at most `timeout`;
-/// returns the device's statistics at the end. The device's counters count what really left,
-/// so an app that read them right after its last [`Device::tx_batch`] would miss what is still
-/// queued. Empty transmit batches keep the driver cleaning the ring meanwhile (and let a
-/// simulated port run).
+/// packets its transmit queues took since `meter` started, for at most `timeout`; returns the
+/// device's statistics at the end. The device's counters count what really left, so an app
+/// that read them right after its last [`Device::tx_batch`] would miss what is still queued.
+/// Empty transmit batches on every queue keep the driver cleaning the rings meanwhile (and let
+/// a simulated port run); the queues' handles must be back with the device.
 pub fn wait_until_sent(
     device: &mut Device,
-    queue: u16,
     meter: &Meter,
     sent: u64,
     timeout: Duration,
@@ -182,7 +181,9 @@ pub fn wait_until_sent(
     let deadline = Instant::now() + timeout;
     let mut nothing = VecDeque::new();
     loop {
-        device.tx_batch(queue, &mut nothing)?;
+        for queue in 0..device.tx_queues() {
+            device.tx_batch(queue, &mut nothing)?;
+        }
         let stats = device.stats();
         let total = meter.total(stats);
         if total.tx_packets + total.tx_errors >= sent || Instant::now() >= deadline {
@@ -190,6 +191,24 @@ pub fn wait_until_sent(
         }
         std::thread::sleep(Duration::from_micros(100));
     }
+}
+
+/// For a device with several queues, what each moved as the driver counted it, as a
+/// totals-line part (`queues: RX 510 490 | TX 500 500`: queue 0 first); `None` with one
+/// receive and one transmit queue, where the totals say it all.
+pub fn queues_extra(device: &Device) -> Option<String> {
+    if device.rx_queues() < 2 && device.tx_queues() < 2 {
+        return None;
+    }
+    let rx: Vec<String> = (0..device.rx_queues())
+        .filter_map(|q| device.rx_queue_stats(q))
+        .map(|s| s.packets.to_string())
+        .collect();
+    let tx: Vec<String> = (0..device.tx_queues())
+        .filter_map(|q| device.tx_queue_stats(q))
+        .map(|s| s.packets.to_string())
+        .collect();
+    Some(format!("queues: RX {} TX {}", rx.join(" "), tx.join(" ")))
 }
 
 /// For a simulated port, what its link partner received, as a totals-line part

@@ -2,11 +2,14 @@
 //!
 //! Each turn of the loop receives a batch on one device, touches every packet, sends the batch
 //! on the other device and frees what that device's transmit ring cannot take; then the same
-//! the other way. `rixy-fwd --help` lists the options.
+//! the other way. With `--queues N` the devices' queues are taken out as handles and N threads
+//! do this, thread i from receive queue i to transmit queue i, while the main thread prints
+//! the rate lines. `rixy-fwd --help` lists the options.
 
 use std::collections::VecDeque;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 use rixy::apps::cli::FwdArgs;
@@ -15,7 +18,7 @@ use rixy::apps::stop::Stop;
 use rixy::apps::{self, AppError, AppResult, DRAIN_TIMEOUT, ModelWatch};
 use rixy::frame;
 use rixy::pci::PciAddress;
-use rixy::{Config, Device, Packet, Result};
+use rixy::{Config, Device, Packet, Result, RxQueue, TxQueue};
 
 /// What the forwarder did with the packets it received on one device.
 #[derive(Clone, Copy, Debug, Default)]
@@ -46,6 +49,8 @@ fn run(args: &FwdArgs, watch: &ModelWatch) -> AppResult<()> {
     let config = Config {
         rx_ring_size: args.rx_ring as usize,
         tx_ring_size: args.tx_ring as usize,
+        rx_queues: args.queues,
+        tx_queues: args.queues,
         ..args.devices.config()
     };
     let mut devs = [
@@ -61,9 +66,6 @@ fn run(args: &FwdArgs, watch: &ModelWatch) -> AppResult<()> {
     }
 
     let batch = args.batch as usize;
-    let mut packets: VecDeque<Packet> = VecDeque::with_capacity(batch);
-    // ways[0]: received on devs[0], sent on devs[1]; ways[1] the other way.
-    let mut ways = [Direction::default(); 2];
     let start = Instant::now();
     stop.run_for(args.duration, start);
     let [dev0, dev1] = &mut devs;
@@ -72,26 +74,17 @@ fn run(args: &FwdArgs, watch: &ModelWatch) -> AppResult<()> {
         Meter::new(dev0.name(), first[0], start),
         Meter::new(dev1.name(), first[1], start),
     ];
-    let mut clock = CoarseClock::default();
-
-    loop {
-        forward(dev0, dev1, &mut packets, batch, &mut ways[0])?;
-        forward(dev1, dev0, &mut packets, batch, &mut ways[1])?;
-        if let Some(now) = clock.poll() {
-            if stop.due(now) {
-                break;
-            }
-            if meters[0].due(now) {
-                console.line(&meters[0].rate_line(dev0.stats(), now));
-                console.line(&meters[1].rate_line(dev1.stats(), now));
-            }
-        }
-    }
+    // ways[0]: received on devs[0], sent on devs[1]; ways[1] the other way.
+    let ways = if args.queues == 1 {
+        forward_in_one_thread(dev0, dev1, batch, &stop, &mut meters, &console)?
+    } else {
+        forward_in_threads(dev0, dev1, batch, &stop, &mut meters, &console)?
+    };
 
     // Each device sends what the other received: wait for both rings to empty.
     let stats = [
-        apps::wait_until_sent(dev0, 0, &meters[0], ways[1].sent, DRAIN_TIMEOUT)?,
-        apps::wait_until_sent(dev1, 0, &meters[1], ways[0].sent, DRAIN_TIMEOUT)?,
+        apps::wait_until_sent(dev0, &meters[0], ways[1].sent, DRAIN_TIMEOUT)?,
+        apps::wait_until_sent(dev1, &meters[1], ways[0].sent, DRAIN_TIMEOUT)?,
     ];
     let now = Instant::now();
     for (i, dev) in [&*dev0, &*dev1].into_iter().enumerate() {
@@ -101,10 +94,126 @@ fn run(args: &FwdArgs, watch: &ModelWatch) -> AppResult<()> {
             "app: {} received, {} sent to {other}, {} freed",
             way.received, way.sent, way.freed
         )];
+        extras.extend(apps::queues_extra(dev));
         extras.extend(apps::wire_extra(dev));
         console.line(&meters[i].totals_line(stats[i], now, &extras));
     }
     Ok(())
+}
+
+/// The forwarding loop on one queue pair per device, in this thread, until `stop`.
+fn forward_in_one_thread(
+    dev0: &mut Device,
+    dev1: &mut Device,
+    batch: usize,
+    stop: &Stop,
+    meters: &mut [Meter; 2],
+    console: &Console,
+) -> AppResult<[Direction; 2]> {
+    let mut packets: VecDeque<Packet> = VecDeque::with_capacity(batch);
+    let mut ways = [Direction::default(); 2];
+    let mut clock = CoarseClock::default();
+    loop {
+        forward(dev0, dev1, &mut packets, batch, &mut ways[0])?;
+        forward(dev1, dev0, &mut packets, batch, &mut ways[1])?;
+        if let Some(now) = clock.poll() {
+            if stop.due(now) {
+                return Ok(ways);
+            }
+            if meters[0].due(now) {
+                console.line(&meters[0].rate_line(dev0.stats(), now));
+                console.line(&meters[1].rate_line(dev1.stats(), now));
+            }
+        }
+    }
+}
+
+/// How often the main thread looks at the clock while the queue threads forward.
+const MAIN_TICK: Duration = Duration::from_millis(10);
+
+/// The forwarding loop with every queue pair on a thread of its own: thread i forwards receive
+/// queue i of each device to transmit queue i of the other. This thread prints the rate lines
+/// and says when to stop; the queues go back to their devices when the threads end.
+fn forward_in_threads(
+    dev0: &mut Device,
+    dev1: &mut Device,
+    batch: usize,
+    stop: &Stop,
+    meters: &mut [Meter; 2],
+    console: &Console,
+) -> AppResult<[Direction; 2]> {
+    let (rx0, tx0) = dev0.take_queues()?;
+    let (rx1, tx1) = dev1.take_queues()?;
+    let done = AtomicBool::new(false);
+    let outcomes: Vec<Result<[Direction; 2]>> = std::thread::scope(|s| {
+        let workers: Vec<_> = (rx0.into_iter().zip(tx1))
+            .zip(rx1.into_iter().zip(tx0))
+            .map(|(mut there, mut back)| {
+                let done = &done;
+                s.spawn(move || {
+                    let outcome = forward_queues(&mut there, &mut back, batch, done);
+                    // A failed queue stops the others: the app ends with its error.
+                    done.store(true, Ordering::Relaxed);
+                    outcome
+                })
+            })
+            .collect();
+        let mut clock = CoarseClock::default();
+        while !done.load(Ordering::Relaxed) {
+            std::thread::sleep(MAIN_TICK);
+            let Some(now) = clock.poll() else { continue };
+            if stop.due(now) {
+                break;
+            }
+            if meters[0].due(now) {
+                console.line(&meters[0].rate_line(dev0.stats(), now));
+                console.line(&meters[1].rate_line(dev1.stats(), now));
+            }
+        }
+        done.store(true, Ordering::Relaxed);
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a forwarding thread panicked"))
+            .collect()
+    });
+    let mut ways = [Direction::default(); 2];
+    for outcome in outcomes {
+        let [there, back] = outcome?;
+        for (way, add) in ways.iter_mut().zip([there, back]) {
+            way.received += add.received;
+            way.sent += add.sent;
+            way.freed += add.freed;
+        }
+    }
+    Ok(ways)
+}
+
+/// One thread's loop: receive queue i of each device to transmit queue i of the other.
+fn forward_queues(
+    there: &mut (RxQueue, TxQueue),
+    back: &mut (RxQueue, TxQueue),
+    batch: usize,
+    done: &AtomicBool,
+) -> Result<[Direction; 2]> {
+    let mut packets: VecDeque<Packet> = VecDeque::with_capacity(batch);
+    let mut ways = [Direction::default(); 2];
+    while !done.load(Ordering::Relaxed) {
+        for ((rx, tx), way) in [&mut *there, &mut *back].into_iter().zip(&mut ways) {
+            let received = rx.rx_batch(&mut packets, batch)?;
+            if received == 0 {
+                continue;
+            }
+            for packet in packets.iter_mut() {
+                frame::touch(packet);
+            }
+            let sent = tx.tx_batch(&mut packets)?;
+            way.received += received as u64;
+            way.sent += sent as u64;
+            way.freed += packets.len() as u64;
+            packets.clear();
+        }
+    }
+    Ok(ways)
 }
 
 /// One batch from `rx` to `tx`: receive, touch, send, free what did not fit.

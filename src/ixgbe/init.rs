@@ -78,19 +78,22 @@ impl<B: Bus> Ixgbe<B> {
         // step below can fail for lack of memory.
         let rx_ring = RingSize::for_driver(config.rx_ring_size)?;
         for n in 0..usize::from(config.rx_queues) {
-            self.rx.push(RxRing::new(
+            self.rx.push(Some(RxRing::new(
                 dma,
                 ixgbe::RxQueue::try_from(n)?,
                 rx_ring,
                 config.rx_mempool_size(),
                 config.buffer_size,
                 bsize_kb * ixgbe::BUFFER_SIZE_GRANULARITY,
-            )?);
+            )?));
         }
         let tx_ring = RingSize::for_driver(config.tx_ring_size)?;
         for n in 0..usize::from(config.tx_queues) {
-            self.tx
-                .push(TxRing::new(dma, ixgbe::TxQueue::try_from(n)?, tx_ring)?);
+            self.tx.push(Some(TxRing::new(
+                dma,
+                ixgbe::TxQueue::try_from(n)?,
+                tx_ring,
+            )?));
         }
 
         // DEPARTS 4.6.3.2: a step the flow does not have: wait for a reset rixy did not start.
@@ -230,7 +233,7 @@ impl<B: Bus> Ixgbe<B> {
         // 4.6.7: no-snoop stays off for all DMA (CTRL_EXT.NS_DIS) before queues are enabled.
         regs.ctrl_ext().modify(CTRL_EXT::NS_DIS::SET);
 
-        for rx in &self.rx {
+        for rx in self.rx.iter().flatten() {
             let queue = rx.queue;
             // 8.2.3.8.7: advanced descriptors with one buffer of BSIZEPACKET KB each, and frames
             // dropped when no descriptor is free rather than blocking the other queues.
@@ -259,8 +262,11 @@ impl<B: Bus> Ixgbe<B> {
 
         // 4.6.7: a queue is enabled (RXDCTL.ENABLE), and only once ENABLE reads back as 1 may
         // its tail move; the receive path as a whole is enabled after everything else.
-        for i in 0..self.rx.len() {
-            self.start_rx_queue(i)?;
+        let queues: Vec<_> = (self.rx.iter().flatten())
+            .map(|rx| (rx.queue, rx.ring.size().get() - 1))
+            .collect();
+        for (queue, last) in queues {
+            self.start_rx_queue(queue, last)?;
         }
         self.set_receive(true)
     }
@@ -293,9 +299,7 @@ impl<B: Bus> Ixgbe<B> {
 
     /// 4.6.7: enables receive queue `i`, waits for ENABLE to read 1, then hands the device
     /// every descriptor but the last (the device owns head..tail-1, 7.1.9).
-    fn start_rx_queue(&mut self, i: usize) -> Result<()> {
-        let queue = self.rx[i].queue;
-        let last = self.rx[i].ring.size().get() - 1;
+    fn start_rx_queue(&mut self, queue: ixgbe::RxQueue, last: usize) -> Result<()> {
         self.regs.rxdctl(queue).modify(RXDCTL::ENABLE::SET);
         self.wait(
             "a receive queue to start (RXDCTL.ENABLE reading 1)",
@@ -330,7 +334,7 @@ impl<B: Bus> Ixgbe<B> {
         regs.dtxmxszrq().write(DTXMXSZRQ::MAX_BYTES_NUM_REQ::SET);
         regs.rttdcs().modify(RTTDCS::ARBDIS::CLEAR);
 
-        for tx in &self.tx {
+        for tx in self.tx.iter().flatten() {
             let queue = tx.queue;
             // 8.2.3.9.5 to 8.2.3.9.7: the ring's base and its length in bytes; 8.2.3.9.10: the
             // fetch thresholds.
@@ -348,8 +352,8 @@ impl<B: Bus> Ixgbe<B> {
         // 4.6.8: the transmit DMA is enabled (DMATXCTL.TE) before any queue is.
         self.regs.dmatxctl().modify(DMATXCTL::TE::SET);
 
-        for i in 0..self.tx.len() {
-            let queue = self.tx[i].queue;
+        let queues: Vec<_> = self.tx.iter().flatten().map(|tx| tx.queue).collect();
+        for queue in queues {
             // 4.6.8: a queue is enabled with an empty ring: TDH (read-only, 8.2.3.9.8) is 0
             // after the reset and TDT = TDH. Its tail moves only once ENABLE reads 1.
             self.regs.tdt(queue).set(0);

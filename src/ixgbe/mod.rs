@@ -52,17 +52,19 @@
 
 mod filters;
 mod init;
+mod queue;
 mod rx;
 mod status;
 mod tx;
 
+use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tock_registers::interfaces::Writeable;
 
 use crate::config::{BufferSizes, Config, Stats};
-use crate::error::Failure;
-use crate::memory::{DmaAllocator, DmaDomain, InDomain};
+use crate::memory::{DmaAllocator, DmaDomain, InDomain, Packet};
 use crate::regs::ixgbe::{self, CTRL, Registers};
 use crate::regs::{Bus, DmaMaster};
 use crate::{Error, Result};
@@ -70,6 +72,9 @@ use crate::{Error, Result};
 pub use filters::{DEFAULT_RSS_KEY, RSS_KEY_LEN, RSS_MAX_QUEUES, RSS_TABLE_LEN};
 pub use ixgbe::INTEL_VENDOR_ID;
 
+pub use queue::{RxHandle, TxHandle};
+
+use queue::Shared;
 use rx::RxRing;
 use tx::TxRing;
 
@@ -107,15 +112,18 @@ pub const BUFFER_SIZES: BufferSizes = BufferSizes::for_device(
 pub struct Ixgbe<B: Bus> {
     name: String,
     regs: Registers<B>,
-    rx: Vec<RxRing>,
-    tx: Vec<TxRing>,
-    /// Totals so far; the clear-on-read counters are added in on every `stats()`.
+    /// The receive queues the port serves itself; `None` while a handle has it.
+    rx: Vec<Option<RxRing>>,
+    /// The transmit queues the port serves itself; `None` while a handle has it.
+    tx: Vec<Option<TxRing>>,
+    /// Totals of the clear-on-read counters so far, added to on every `stats()`.
     totals: Stats,
     /// The memory the device reaches by DMA: every ring and pool is in it, and a packet from a
     /// pool of another domain is never handed to the device.
     domain: DmaDomain,
-    /// Set once a health check finds the device gone or reset; every batch then fails.
-    failure: Option<Failure>,
+    /// What the port shares with the handles of its queues: their counters, a failure found
+    /// by a health check (every batch then fails), whether the port is closed.
+    shared: Arc<Shared>,
 }
 
 impl<B: Bus> Ixgbe<B> {
@@ -160,10 +168,147 @@ impl<B: Bus> Ixgbe<B> {
             tx: Vec::new(),
             totals: Stats::default(),
             domain,
-            failure: None,
+            shared: Arc::new(Shared::new(String::new(), domain, 0, 0)),
         };
+        dev.shared = Arc::new(Shared::new(
+            dev.name.clone(),
+            domain,
+            config.rx_queues,
+            config.tx_queues,
+        ));
         dev.init(&dma, config)?;
         Ok(dev)
+    }
+
+    /// Receives up to `max` packets from receive queue `queue` into `out`; returns how many.
+    ///
+    /// Only a frame the device wrote whole into one buffer is handed out. A write-back the
+    /// driver cannot trust is dropped and counted once in [`Stats::rx_errors`]: a frame spread
+    /// over several descriptors (every descriptor up to and including the one with EOP goes,
+    /// even across batches), a length beyond the buffer, or a MAC error. A dropped buffer goes
+    /// straight back to its descriptor, so dropping never needs the pool. `max` must be less
+    /// than the ring size.
+    ///
+    /// A device that has gone away or reset itself is reported once a batch comes back empty:
+    /// [`Error::DeviceRemoved`] or [`Error::DeviceReset`], from then on for every batch.
+    /// A queue whose handle was taken ([`Ixgbe::take_rx`]) and is still alive is
+    /// [`Error::QueueTaken`].
+    #[inline]
+    pub fn rx_batch<E: Extend<Packet>>(
+        &mut self,
+        queue: u16,
+        out: &mut E,
+        max: usize,
+    ) -> Result<usize> {
+        let q = usize::from(queue);
+        if !matches!(self.rx.get(q), Some(Some(_))) {
+            self.reclaim_rx(queue)?;
+        }
+        match self.rx.get_mut(q) {
+            Some(Some(ring)) => ring.rx_batch(&self.regs, &self.shared, out, max),
+            _ => Err(self.queue_taken("receive", queue)),
+        }
+    }
+
+    /// Sends packets from the front of `packets` on transmit queue `queue`; returns how many it
+    /// took. Packets that do not fit the ring stay in `packets`, in order. A packet too short
+    /// or too long for a descriptor is taken, dropped and counted in [`Stats::tx_errors`].
+    /// If one of the packets the ring could take comes from a pool in memory the device does
+    /// not reach ([`Ixgbe::dma_domain`]), nothing is taken: the error names it and every packet
+    /// stays in `packets`.
+    ///
+    /// A device that has gone away or reset itself is reported once a batch takes nothing (the
+    /// ring is full, or there was nothing to send): [`Error::DeviceRemoved`] or
+    /// [`Error::DeviceReset`], from then on for every batch. The packets it holds are freed
+    /// when the driver is dropped. A queue whose handle is alive is [`Error::QueueTaken`].
+    #[inline]
+    pub fn tx_batch(&mut self, queue: u16, packets: &mut VecDeque<Packet>) -> Result<usize> {
+        let q = usize::from(queue);
+        if !matches!(self.tx.get(q), Some(Some(_))) {
+            self.reclaim_tx(queue)?;
+        }
+        match self.tx.get_mut(q) {
+            Some(Some(ring)) => ring.tx_batch(&self.regs, &self.shared, packets),
+            _ => Err(self.queue_taken("transmit", queue)),
+        }
+    }
+
+    /// Descriptors of transmit queue `queue` the device has not confirmed yet (0 for a queue
+    /// a handle has).
+    pub fn tx_pending(&self, queue: u16) -> usize {
+        self.tx
+            .get(usize::from(queue))
+            .and_then(Option::as_ref)
+            .map_or(0, TxRing::pending)
+    }
+
+    /// Takes receive queue `queue` out of the port, as a handle another thread can serve.
+    /// Dropping the handle gives the queue back. An error if the port has no such queue, or
+    /// its handle is out already ([`Error::QueueTaken`]).
+    pub fn take_rx(&mut self, queue: u16) -> Result<RxHandle<B>>
+    where
+        B: Clone,
+    {
+        self.reclaim_rx(queue)?;
+        let ring = self.rx[usize::from(queue)]
+            .take()
+            .ok_or_else(|| self.queue_taken("receive", queue))?;
+        let regs = Registers::new(self.regs.bus().clone())?;
+        Ok(RxHandle::new(ring, regs, Arc::clone(&self.shared)))
+    }
+
+    /// Takes transmit queue `queue` out of the port; see [`Ixgbe::take_rx`].
+    pub fn take_tx(&mut self, queue: u16) -> Result<TxHandle<B>>
+    where
+        B: Clone,
+    {
+        self.reclaim_tx(queue)?;
+        let ring = self.tx[usize::from(queue)]
+            .take()
+            .ok_or_else(|| self.queue_taken("transmit", queue))?;
+        let regs = Registers::new(self.regs.bus().clone())?;
+        Ok(TxHandle::new(ring, regs, Arc::clone(&self.shared)))
+    }
+
+    /// Makes sure the port holds receive queue `queue`, taking it back from a dropped handle
+    /// if need be: an error if there is no such queue or its handle is alive.
+    fn reclaim_rx(&mut self, queue: u16) -> Result<()> {
+        let q = usize::from(queue);
+        match self.rx.get(q) {
+            None => Err(self.no_rx_queue(queue)),
+            Some(Some(_)) => Ok(()),
+            Some(None) => match self.shared.unpark_rx(q) {
+                Some(ring) => {
+                    self.rx[q] = Some(ring);
+                    Ok(())
+                }
+                None => Err(self.queue_taken("receive", queue)),
+            },
+        }
+    }
+
+    /// Makes sure the port holds transmit queue `queue`; see [`Ixgbe::reclaim_rx`].
+    fn reclaim_tx(&mut self, queue: u16) -> Result<()> {
+        let q = usize::from(queue);
+        match self.tx.get(q) {
+            None => Err(self.no_tx_queue(queue)),
+            Some(Some(_)) => Ok(()),
+            Some(None) => match self.shared.unpark_tx(q) {
+                Some(ring) => {
+                    self.tx[q] = Some(ring);
+                    Ok(())
+                }
+                None => Err(self.queue_taken("transmit", queue)),
+            },
+        }
+    }
+
+    fn queue_taken(&self, kind: &'static str, queue: u16) -> Error {
+        Error::QueueTaken {
+            device: self.name.clone(),
+            kind,
+            queue,
+        }
     }
 }
 
@@ -172,6 +317,8 @@ impl<B: Bus> Drop for Ixgbe<B> {
     /// 4.6.3.2) disables every queue and ends all DMA, so the device never writes into memory
     /// that has been handed back.
     fn drop(&mut self) {
+        // Handles still out fail from now on; their rings go when they do, after this reset.
+        self.shared.close();
         // DEPARTS 4.6.3.2: no master disable before this reset either, although the queues
         // may be moving data. The reset ends all DMA by itself, and the rings and buffers are
         // freed only after the 1 ms the device needs before it may be touched (8.2.3.1.1).

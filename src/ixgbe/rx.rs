@@ -1,17 +1,16 @@
 //! A receive queue and batched receive (datasheet 7.1): poll the DD bit of the write-back
 //! descriptors, hand the packets over, post fresh buffers, and move the tail once per batch.
 
-use std::rc::Rc;
 use std::sync::atomic::{Ordering, fence};
 
 use tock_registers::interfaces::{Readable, Writeable};
 
-use super::Ixgbe;
+use super::queue::Shared;
 use crate::error::IdleBatches;
 use crate::memory::{DescRing, DmaAllocator, Mempool, Packet};
 use crate::regs::Bus;
 use crate::regs::ixgbe::adv_rx_desc::written_back::STATUS_ERROR;
-use crate::regs::ixgbe::{self, AdvRxDesc};
+use crate::regs::ixgbe::{self, AdvRxDesc, Registers};
 use crate::ring::RingSize;
 use crate::{Error, Result};
 
@@ -21,7 +20,10 @@ pub(super) struct RxRing {
     pub(super) ring: DescRing<AdvRxDesc>,
     /// The packet whose buffer descriptor `i` points to.
     pub(super) posted: Vec<Packet>,
-    pub(super) pool: Rc<Mempool>,
+    pub(super) pool: Mempool,
+    /// Fresh buffers taken from the pool a batch at a time (one lock of the pool per batch),
+    /// each replacing a received one in its descriptor. Capacity: the ring size.
+    pub(super) spare: Vec<Packet>,
     /// The next descriptor the device will write back.
     pub(super) next: usize,
     /// Bytes the device may write into one buffer (SRRCTL.BSIZEPACKET).
@@ -69,6 +71,7 @@ impl RxRing {
             ring,
             posted,
             pool,
+            spare: Vec::with_capacity(size.get()),
             next: 0,
             nic_buffer,
             dropping: false,
@@ -77,46 +80,52 @@ impl RxRing {
     }
 }
 
-impl<B: Bus> Ixgbe<B> {
-    /// Receives up to `max` packets from receive queue `queue` into `out`; returns how many.
+impl RxRing {
+    /// The packets the queue holds: one posted in each descriptor, and the spares.
+    pub(super) fn held(&self) -> impl Iterator<Item = &Packet> {
+        self.posted.iter().chain(self.spare.iter())
+    }
+
+    /// Receives up to `max` packets from this queue into `out`; returns how many. `regs` are
+    /// the port's registers, `shared` what the port and its queue handles share.
     ///
     /// Only a frame the device wrote whole into one buffer is handed out. A write-back the
-    /// driver cannot trust is dropped and counted once in [`Stats::rx_errors`]: a frame spread
+    /// driver cannot trust is dropped and counted once in the queue's errors: a frame spread
     /// over several descriptors (every descriptor up to and including the one with EOP goes,
     /// even across batches), a length beyond the buffer, or a MAC error. A dropped buffer goes
     /// straight back to its descriptor, so dropping never needs the pool. `max` must be less
     /// than the ring size.
     ///
     /// A device that has gone away or reset itself is reported once a batch comes back empty:
-    /// [`Error::DeviceRemoved`] or [`Error::DeviceReset`], from then on for every batch.
-    ///
-    /// [`Stats::rx_errors`]: crate::Stats::rx_errors
-    /// [`Error::DeviceRemoved`]: crate::Error::DeviceRemoved
-    /// [`Error::DeviceReset`]: crate::Error::DeviceReset
-    pub fn rx_batch<E: Extend<Packet>>(
+    /// [`Error::DeviceRemoved`] or [`Error::DeviceReset`], from then on for every batch of
+    /// every queue.
+    #[inline]
+    pub(super) fn rx_batch<B: Bus, E: Extend<Packet>>(
         &mut self,
-        queue: u16,
+        regs: &Registers<B>,
+        shared: &Shared,
         out: &mut E,
         max: usize,
     ) -> Result<usize> {
-        if let Some(failure) = &self.failure {
-            return Err(failure.error(&self.name));
-        }
-        let Some(rx) = self.rx.get_mut(usize::from(queue)) else {
-            return Err(self.no_rx_queue(queue));
-        };
-        let size = rx.ring.size();
+        shared.check_running()?;
+        let size = self.ring.size();
         // 7.1.9: the device owns head..tail-1, so the driver gets back at most size - 1.
         crate::config::check_rx_batch(max, size.get(), size.get() - 1)?;
+        // Fresh buffers for every descriptor this batch may take, in one go.
+        if self.spare.len() < max {
+            let want = max - self.spare.len();
+            self.pool.alloc_bulk(&mut self.spare, want);
+        }
         let mut progress = Progress {
-            index: rx.next,
+            index: self.next,
             consumed: 0,
             received: 0,
+            bytes: 0,
+            errors: 0,
             stopped: false,
         };
         let walk = Walk {
-            rx: &mut *rx,
-            errors: &mut self.totals.rx_errors,
+            rx: &mut *self,
             size,
             max,
             progress: &mut progress,
@@ -127,21 +136,22 @@ impl<B: Bus> Ixgbe<B> {
             index,
             consumed,
             received,
+            bytes,
+            errors,
             ..
         } = progress;
         if consumed > 0 {
             // 7.1.9: the device owns head..tail-1; the tail moves to the last descriptor
             // processed, so the one after it stays the driver's and tail never meets head.
             let last = size.advance(index, size.get() - 1);
-            rx.next = index;
-            let queue = rx.queue;
+            self.next = index;
             // The new buffer addresses must be visible before the tail hands them over.
             fence(Ordering::Release);
-            self.regs.rdt(queue).set(last as u32);
+            regs.rdt(self.queue).set(last as u32);
+            shared.rx_counters[self.queue.get()].add(received as u64, bytes, errors);
         }
-        if rx.idle.record(consumed > 0) {
-            let queue = rx.queue;
-            self.check_rx_queue(queue)?;
+        if self.idle.record(consumed > 0) {
+            shared.check_rx_queue(regs, self.queue)?;
         }
         Ok(received)
     }
@@ -151,7 +161,6 @@ impl<B: Bus> Ixgbe<B> {
 /// as a packet; it stops for good at the first descriptor it cannot take.
 struct Walk<'a> {
     rx: &'a mut RxRing,
-    errors: &'a mut u64,
     size: RingSize,
     max: usize,
     progress: &'a mut Progress,
@@ -165,6 +174,10 @@ struct Progress {
     consumed: usize,
     /// Packets yielded so far.
     received: usize,
+    /// Their bytes.
+    bytes: u64,
+    /// Frames dropped so far.
+    errors: u64,
     /// The walk met a descriptor it cannot take.
     stopped: bool,
 }
@@ -199,7 +212,7 @@ impl Iterator for Walk<'_> {
             if whole {
                 // A fresh buffer replaces the received one before anything is handed
                 // out; with the pool empty the descriptor waits for the next batch.
-                let Some(fresh) = self.rx.pool.alloc() else {
+                let Some(fresh) = self.rx.spare.pop() else {
                     self.progress.stopped = true;
                     break;
                 };
@@ -214,9 +227,10 @@ impl Iterator for Walk<'_> {
                 // The length fits the buffer (checked above), so this holds.
                 if packet.set_len(length).is_ok() {
                     self.progress.received += 1;
+                    self.progress.bytes += length as u64;
                     return Some(packet);
                 }
-                *self.errors += 1;
+                self.progress.errors += 1;
             } else {
                 // Dropped: the buffer stays posted, the device gets it back in the same
                 // descriptor (every descriptor holds a packet from init on).
@@ -227,7 +241,7 @@ impl Iterator for Walk<'_> {
                 // The first descriptor of a bad frame counts it; a frame that goes on (no
                 // EOP) keeps the descriptors after it dropped, up to its EOP.
                 if !self.rx.dropping {
-                    *self.errors += 1;
+                    self.progress.errors += 1;
                 }
                 self.rx.dropping = !eop;
                 self.progress.index = self.size.next(self.progress.index);

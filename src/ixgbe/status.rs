@@ -2,17 +2,14 @@
 //! link (8.2.3.22.20), whether it is still there (the health check of an idle queue), and which
 //! buffers its queues hold.
 
-use std::rc::Rc;
-
 use tock_registers::interfaces::Readable;
 
 use super::Ixgbe;
-use crate::config::{Link, Stats};
-use crate::error::Failure;
+use crate::Error;
+use crate::config::{Link, QueueStats, Stats};
 use crate::memory::{DmaDomain, MemoryFootprint, Mempool, Packet, QueueMemory};
 use crate::regs::Bus;
-use crate::regs::ixgbe::{self, LINKS, RXDCTL, TXDCTL};
-use crate::{Error, Result};
+use crate::regs::ixgbe::{self, LINKS};
 
 impl<B: Bus> Ixgbe<B> {
     /// The device's name (its PCI address or simulated port).
@@ -32,25 +29,31 @@ impl<B: Bus> Ixgbe<B> {
 
     /// Descriptors in receive queue `queue`'s ring.
     pub fn rx_ring_size(&self, queue: u16) -> Option<usize> {
-        self.rx.get(usize::from(queue)).map(|r| r.ring.size().get())
+        self.rx
+            .get(usize::from(queue))
+            .and_then(Option::as_ref)
+            .map(|r| r.ring.size().get())
     }
 
     /// Descriptors in transmit queue `queue`'s ring.
     pub fn tx_ring_size(&self, queue: u16) -> Option<usize> {
-        self.tx.get(usize::from(queue)).map(|r| r.ring.size().get())
+        self.tx
+            .get(usize::from(queue))
+            .and_then(Option::as_ref)
+            .map(|r| r.ring.size().get())
     }
 
     /// The DMA memory of each queue, from the regions of its ring and pool
     /// ([`crate::memory::MemoryFootprint`]).
     pub fn memory(&self) -> MemoryFootprint {
-        let rx = self.rx.iter().map(|r| QueueMemory {
+        let rx = self.rx.iter().flatten().map(|r| QueueMemory {
             ring_entries: r.ring.size().get(),
             ring_bytes: r.ring.region().mapped_len(),
             pool_buffers: r.pool.capacity(),
             buffer_size: r.pool.buffer_size(),
             pool_bytes: r.pool.region().mapped_len(),
         });
-        let tx = self.tx.iter().map(|t| QueueMemory {
+        let tx = self.tx.iter().flatten().map(|t| QueueMemory {
             ring_entries: t.ring.size().get(),
             ring_bytes: t.ring.region().mapped_len(),
             ..QueueMemory::default()
@@ -62,8 +65,11 @@ impl<B: Bus> Ixgbe<B> {
     }
 
     /// The mempool of receive queue `queue`.
-    pub fn rx_pool(&self, queue: u16) -> Option<&Rc<Mempool>> {
-        self.rx.get(usize::from(queue)).map(|r| &r.pool)
+    pub fn rx_pool(&self, queue: u16) -> Option<&Mempool> {
+        self.rx
+            .get(usize::from(queue))
+            .and_then(Option::as_ref)
+            .map(|r| &r.pool)
     }
 
     /// The memory the device reaches by DMA: packets sent on it must come from a pool of this
@@ -98,7 +104,7 @@ impl<B: Bus> Ixgbe<B> {
     /// off the bus (every read all ones) adds nothing.
     pub fn stats(&mut self) -> Stats {
         if self.removed() {
-            return self.totals;
+            return self.with_queue_counts();
         }
         let regs = &mut self.regs;
         let t = &mut self.totals;
@@ -125,73 +131,58 @@ impl<B: Bus> Ixgbe<B> {
         let gotc_low = u64::from(regs.gotcl().take());
         let gotc_high = u64::from(regs.gotch().take_local().read(ixgbe::GOTCH::CNT_H));
         t.tx_bytes += gotc_low | gotc_high << 32;
-        self.totals
+        self.with_queue_counts()
+    }
+
+    /// The totals with the frames the queues dropped, which only the driver counts.
+    fn with_queue_counts(&self) -> Stats {
+        let mut t = self.totals;
+        t.rx_errors = self.shared.rx_counters.iter().map(|c| c.get().errors).sum();
+        t.tx_errors = self.shared.tx_counters.iter().map(|c| c.get().errors).sum();
+        t
+    }
+
+    /// What receive queue `queue` has received so far, as its driver counted it (whoever
+    /// serves it: the port or a handle).
+    pub fn rx_queue_stats(&self, queue: u16) -> Option<QueueStats> {
+        self.shared
+            .rx_counters
+            .get(usize::from(queue))
+            .map(|c| c.get())
+    }
+
+    /// What transmit queue `queue` has sent so far, as its driver counted it.
+    pub fn tx_queue_stats(&self, queue: u16) -> Option<QueueStats> {
+        self.shared
+            .tx_counters
+            .get(usize::from(queue))
+            .map(|c| c.get())
     }
 
     /// Whether the device has fallen off the bus: a removed PCIe device reads all ones, and
     /// STATUS never does otherwise (its reserved bits read 0).
     pub fn removed(&self) -> bool {
-        self.regs.status().get() == u32::MAX
+        super::queue::removed(&self.regs)
     }
 
-    /// The health check of an empty receive batch: one read of RXDCTL, which a removed device
-    /// answers with all ones (confirmed by STATUS) and a device that reset itself with ENABLE
-    /// clear (8.2.3.8.6: a reset disables every queue; the driver never does after init).
-    pub(super) fn check_rx_queue(&mut self, queue: ixgbe::RxQueue) -> Result<()> {
-        let rxdctl = self.regs.rxdctl(queue).extract();
-        let enabled = rxdctl.is_set(RXDCTL::ENABLE);
-        self.check_queue(rxdctl.get(), enabled, ("receive", queue.get(), "RXDCTL"))
-    }
-
-    /// The health check of an empty transmit batch, on TXDCTL (8.2.3.9.10) as for receive.
-    pub(super) fn check_tx_queue(&mut self, queue: ixgbe::TxQueue) -> Result<()> {
-        let txdctl = self.regs.txdctl(queue).extract();
-        let enabled = txdctl.is_set(TXDCTL::ENABLE);
-        self.check_queue(txdctl.get(), enabled, ("transmit", queue.get(), "TXDCTL"))
-    }
-
-    /// What a read of a queue's control register says (`control`, its ENABLE bit `enabled`):
-    /// all ones from a removed device, ENABLE clear after a reset. The last argument names the
-    /// queue in the evidence: direction, number, register.
-    fn check_queue(
-        &mut self,
-        control: u32,
-        enabled: bool,
-        (kind, queue, register): (&str, usize, &str),
-    ) -> Result<()> {
-        if control == u32::MAX && self.removed() {
-            return Err(self.fail(Failure::Removed));
-        }
-        if !enabled {
-            return Err(self.fail(Failure::Reset {
-                evidence: format!("{kind} queue {queue} reads disabled ({register}.ENABLE = 0)"),
-            }));
-        }
-        Ok(())
-    }
-
-    /// Remembers `failure` (every batch from now on reports it) and returns its error.
-    fn fail(&mut self, failure: Failure) -> Error {
-        let error = failure.error(&self.name);
-        log::debug!("{error}");
-        self.failure = Some(failure);
-        error
-    }
-
-    /// Packets the queues hold for the device (receive buffers posted, transmits not cleaned).
+    /// Packets the queues hold for the device (receive buffers posted or spare, transmits not
+    /// cleaned), the queues of dropped handles included; not those of live handles.
     pub fn buffers_held(&self) -> usize {
-        let rx: usize = self.rx.iter().map(|r| r.posted.len()).sum();
-        let tx: usize = self.tx.iter().map(|t| t.in_flight.len()).sum();
-        rx + tx
+        let rx: usize = self.rx.iter().flatten().map(|r| r.held().count()).sum();
+        let tx: usize = self.tx.iter().flatten().map(|t| t.in_flight.len()).sum();
+        rx + tx + self.shared.parked_buffer_addrs().len()
     }
 
-    /// The device address of every packet buffer the queues hold (receive buffers posted,
-    /// transmits not cleaned), found by walking each ring's slots: for accounting checks that
+    /// The device address of every packet buffer the queues hold (receive buffers posted or
+    /// spare, transmits not cleaned; the queues of dropped handles included, not those of live
+    /// ones, which say for themselves), found by walking each ring's slots: for accounting checks that
     /// must see which buffers are held, not only how many.
     pub fn held_buffer_addrs(&self) -> Vec<u64> {
-        let rx = self.rx.iter().flat_map(|r| r.posted.iter());
-        let tx = self.tx.iter().flat_map(|t| t.in_flight.iter());
-        rx.chain(tx).map(Packet::device_addr).collect()
+        let rx = self.rx.iter().flatten().flat_map(|r| r.held());
+        let tx = self.tx.iter().flatten().flat_map(|t| t.in_flight.iter());
+        let mut addrs: Vec<u64> = rx.chain(tx).map(Packet::device_addr).collect();
+        addrs.extend(self.shared.parked_buffer_addrs());
+        addrs
     }
 
     pub(super) fn no_rx_queue(&self, queue: u16) -> Error {

@@ -7,14 +7,14 @@ use std::sync::atomic::{Ordering, fence};
 use tock_registers::fields::FieldValue;
 use tock_registers::interfaces::{Readable, Writeable};
 
-use super::Ixgbe;
+use super::queue::Shared;
 use crate::Result;
 use crate::error::IdleBatches;
-use crate::memory::{DescRing, DmaAllocator, Packet, check_domain};
+use crate::memory::{DescRing, DmaAllocator, Mempool, Packet, check_domain};
 use crate::regs::Bus;
 use crate::regs::ixgbe::adv_tx_desc::to_device::{CMD_TYPE_LEN, OLINFO_STATUS};
 use crate::regs::ixgbe::adv_tx_desc::written_back::STATUS;
-use crate::regs::ixgbe::{self, AdvTxDesc, MIN_TX_PAYLEN};
+use crate::regs::ixgbe::{self, AdvTxDesc, MIN_TX_PAYLEN, Registers};
 use crate::ring::RingSize;
 
 /// The longest frame one descriptor carries: the smaller of what DTALEN and PAYLEN hold (7.2.3.2.4).
@@ -63,29 +63,31 @@ impl TxRing {
     }
 }
 
-impl<B: Bus> Ixgbe<B> {
-    /// Sends packets from the front of `packets` on transmit queue `queue`; returns how many it
-    /// took. Packets that do not fit the ring stay in `packets`, in order. A packet too short
-    /// or too long for a descriptor is taken, dropped and counted in [`Stats::tx_errors`].
-    /// If one of the packets the ring could take comes from a pool in memory the device does
-    /// not reach ([`Ixgbe::dma_domain`]), nothing is taken: the error names it and every packet
-    /// stays in `packets`.
+impl TxRing {
+    /// Sends packets from the front of `packets` on this queue; returns how many it took.
+    /// `regs` are the port's registers, `shared` what the port and its queue handles share.
+    /// Packets that do not fit the ring stay in `packets`, in order. A packet too short or too
+    /// long for a descriptor is taken, dropped and counted in the queue's errors. If one of the
+    /// packets the ring could take comes from a pool in memory the device does not reach
+    /// ([`Ixgbe::dma_domain`](super::Ixgbe::dma_domain)), nothing is taken: the error names it
+    /// and every packet stays in `packets`.
     ///
     /// A device that has gone away or reset itself is reported once a batch takes nothing (the
     /// ring is full, or there was nothing to send): [`Error::DeviceRemoved`] or
-    /// [`Error::DeviceReset`], from then on for every batch. The packets it holds are freed
-    /// when the driver is dropped.
+    /// [`Error::DeviceReset`], from then on for every batch of every queue. The packets it
+    /// holds are freed when the driver is dropped.
     ///
-    /// [`Stats::tx_errors`]: crate::Stats::tx_errors
     /// [`Error::DeviceRemoved`]: crate::Error::DeviceRemoved
     /// [`Error::DeviceReset`]: crate::Error::DeviceReset
-    pub fn tx_batch(&mut self, queue: u16, packets: &mut VecDeque<Packet>) -> Result<usize> {
-        if let Some(failure) = &self.failure {
-            return Err(failure.error(&self.name));
-        }
-        let Some(tx) = self.tx.get_mut(usize::from(queue)) else {
-            return Err(self.no_tx_queue(queue));
-        };
+    #[inline]
+    pub(super) fn tx_batch<B: Bus>(
+        &mut self,
+        regs: &Registers<B>,
+        shared: &Shared,
+        packets: &mut VecDeque<Packet>,
+    ) -> Result<usize> {
+        shared.check_running()?;
+        let tx = self;
         let size = tx.ring.size();
 
         // 7.2.3.5.1: with WTHRESH = 0 the device writes DD back to each descriptor with RS once
@@ -98,7 +100,8 @@ impl<B: Bus> Ixgbe<B> {
             let end = size.next(mark);
             // Descriptors clean..=mark hold the oldest packets in flight, one each.
             let done = size.distance(tx.clean, end);
-            tx.in_flight.drain(..done.min(tx.in_flight.len()));
+            // One lock of the pool per batch, not one per packet.
+            Mempool::free_bulk(tx.in_flight.drain(..done.min(tx.in_flight.len())));
             tx.clean = end;
             tx.marks.pop_front();
         }
@@ -107,9 +110,10 @@ impl<B: Bus> Ixgbe<B> {
         // memory the device reaches; otherwise nothing is taken.
         let free = size.get() - 1 - size.distance(tx.clean, tx.next);
         let offered = packets.len().min(free);
-        check_domain(&*packets, offered, self.domain, &self.name)?;
+        check_domain(&*packets, offered, shared.domain, &shared.name)?;
 
         let mut last = None;
+        let (mut errors, mut bytes) = (0u64, 0u64);
         // 7.2.3.3: at most N-1 descriptors are handed over, so `offered <= free` descriptors from
         // `next` on are free and the ring never fills past the oldest one not cleaned.
         for packet in packets.drain(..offered) {
@@ -118,9 +122,10 @@ impl<B: Bus> Ixgbe<B> {
             // One range check stands for both fields: a length in MIN_TX_PAYLEN..=MAX_TX_LEN
             // fits DTALEN and PAYLEN alike.
             if !(MIN_TX_PAYLEN..=MAX_TX_LEN).contains(&length) {
-                self.totals.tx_errors += 1;
+                errors += 1;
                 continue;
             }
+            bytes += u64::from(length);
             // `length <= MAX_TX_LEN` fits both fields whole (what `val_checked` would check).
             let dtalen = FieldValue::<u32, CMD_TYPE_LEN::Register>::new(
                 CMD_TYPE_LEN::DTALEN::MASK,
@@ -156,22 +161,21 @@ impl<B: Bus> Ixgbe<B> {
                 .cmd_type_len()
                 .write(command + CMD_TYPE_LEN::RS::SET);
             tx.marks.push_back(index);
-            let queue = tx.queue;
             // The descriptors must be visible before the tail hands them over (7.2.3.3).
             fence(Ordering::Release);
-            self.regs.tdt(queue).set(tx.next as u32);
+            regs.tdt(tx.queue).set(tx.next as u32);
+        }
+        if taken > 0 {
+            shared.tx_counters[tx.queue.get()].add(taken as u64 - errors, bytes, errors);
         }
         if tx.idle.record(taken > 0) {
-            let queue = tx.queue;
-            self.check_tx_queue(queue)?;
+            shared.check_tx_queue(regs, tx.queue)?;
         }
         Ok(taken)
     }
 
-    /// Descriptors of transmit queue `queue` the device has not confirmed yet.
-    pub fn tx_pending(&self, queue: u16) -> usize {
-        self.tx
-            .get(usize::from(queue))
-            .map_or(0, |tx| tx.ring.size().distance(tx.clean, tx.next))
+    /// Descriptors the device has not confirmed yet.
+    pub(super) fn pending(&self) -> usize {
+        self.ring.size().distance(self.clean, self.next)
     }
 }

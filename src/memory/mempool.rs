@@ -39,16 +39,25 @@
 //! rings, and the test counts the packets and tokens it holds; every buffer of the pool must
 //! turn up exactly once.
 //!
-//! The pool is single-threaded, like ixy's: the packet path takes no lock and allocates nothing on
-//! the heap (the free stack is allocated once, at full capacity). `Packet` holds an [`Rc`] to its
-//! pool and so is neither `Send` nor `Sync`.
+//! ## Threads and cost
+//!
+//! A pool is shared like an `Arc` (cloning a [`Mempool`] handle adds a reference) and can be used
+//! from any thread: [`Mempool`] and [`Packet`] are `Send` and `Sync`, so a receive queue with its
+//! pool moves to the thread that serves it, and a packet received on one thread may be freed on
+//! another. The per-packet path still takes no lock and touches no shared counter: the drivers
+//! take and return buffers a batch at a time ([`Mempool::alloc_bulk`], [`Mempool::free_bulk`]),
+//! which lock the pool's free stack once and move the pool's reference count once per batch.
+//! Only a packet allocated or dropped on its own ([`Mempool::alloc`], dropping a [`Packet`]) pays
+//! the lock and the count for itself. Every live packet counts as a reference, so the pool and
+//! its memory live until the last handle and the last packet are gone. The free stack is
+//! allocated once, at full capacity, so nothing on the packet path allocates on the heap.
 
-use std::cell::{Cell, UnsafeCell};
 use std::fmt;
+use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
-use std::rc::Rc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering, fence};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::{DmaAllocator, DmaDomain, DmaRegion, HUGE_PAGE_SIZE};
 use crate::error::{Error, Result};
@@ -85,26 +94,44 @@ const _: () = assert!(std::mem::size_of::<BufferMeta>() == METADATA);
 /// Source of pool ids, which tie [`RawBuffer`] tokens to their pool.
 static NEXT_POOL_ID: AtomicU32 = AtomicU32::new(1);
 
-/// A pool of fixed-size packet buffers in DMA memory.
+/// A pool of fixed-size packet buffers in DMA memory: a counted handle, cloned like an `Arc`.
 ///
-/// The memory lives as long as the pool, and every [`Packet`] keeps its pool alive; a
-/// [`RawBuffer`] does not, so a ring that holds raw buffers must also hold an `Rc<Mempool>`, and
-/// a driver must stop the device's DMA before its last reference to the pool goes.
+/// The memory lives as long as any handle or [`Packet`] of the pool; a [`RawBuffer`] does not
+/// keep it alive, so a ring that holds raw buffers must also hold a handle, and a driver must
+/// stop the device's DMA before its last handle on the pool goes.
 pub struct Mempool {
+    inner: NonNull<PoolInner>,
+}
+
+/// What the handles and packets of a pool share.
+struct PoolInner {
+    /// Handles plus live packets. The pool is freed when it drops to zero.
+    refs: AtomicUsize,
     region: DmaRegion,
     id: u32,
     entries: u32,
     /// log2 of the buffer size.
     shift: u32,
-    /// Indices of free buffers; capacity `entries`, so pushes never reallocate.
-    free: UnsafeCell<Vec<u32>>,
+    /// Indices of free buffers; capacity `entries`, so pushes never reallocate. Locked once per
+    /// batch on the drivers' paths.
+    free: Mutex<Vec<u32>>,
     /// Buffers currently held as `RawBuffer` tokens.
-    raw: Cell<u32>,
+    raw: AtomicU32,
     /// Device address of the data of each buffer (its first byte plus [`HEADROOM`]), by index:
     /// the buffers' metadata in one dense table, so that handing out a buffer reads no line of
     /// the buffer itself.
     data_addrs: Box<[u64]>,
 }
+
+// SAFETY: the handle only reaches `PoolInner`, whose shared state is atomic (`refs`, `raw`) or
+// behind a lock (`free`); the region and the address table are written once, before the first
+// handle exists. Buffers are reached only through the one `Packet` that owns each.
+unsafe impl Send for Mempool {}
+// SAFETY: as for `Send`: every method takes `&self` and synchronises as above.
+unsafe impl Sync for Mempool {}
+
+/// Buffer indices moved under one lock of the free stack.
+const CHUNK: usize = 64;
 
 impl Mempool {
     /// A pool of `entries` buffers of `buffer_size` bytes each, carved from one allocation of
@@ -114,7 +141,7 @@ impl Mempool {
         allocator: &A,
         entries: usize,
         buffer_size: usize,
-    ) -> Result<Rc<Mempool>> {
+    ) -> Result<Mempool> {
         let invalid = |problem: String| Err(Error::InvalidMemoryRequest { problem });
         if !buffer_size.is_power_of_two()
             || !(MIN_BUFFER_SIZE..=HUGE_PAGE_SIZE).contains(&buffer_size)
@@ -180,60 +207,148 @@ impl Mempool {
 
         let mut free = Vec::with_capacity(entries);
         free.extend((0..count).rev());
-        Ok(Rc::new(Mempool {
+        let inner = Box::new(PoolInner {
+            refs: AtomicUsize::new(1),
             region,
             id,
             entries: count,
             shift: buffer_size.trailing_zeros(),
-            free: UnsafeCell::new(free),
-            raw: Cell::new(0),
+            free: Mutex::new(free),
+            raw: AtomicU32::new(0),
             data_addrs: data_addrs.into_boxed_slice(),
-        }))
+        });
+        Ok(Mempool {
+            inner: NonNull::from(Box::leak(inner)),
+        })
     }
 
     /// A pool of `entries` buffers of [`DEFAULT_BUFFER_SIZE`] bytes.
     pub fn with_default_size<A: DmaAllocator + ?Sized>(
         allocator: &A,
         entries: usize,
-    ) -> Result<Rc<Mempool>> {
+    ) -> Result<Mempool> {
         Self::new(allocator, entries, DEFAULT_BUFFER_SIZE)
     }
 
+    /// The shared part of the pool.
+    #[inline(always)]
+    fn inner(&self) -> &PoolInner {
+        // SAFETY: `inner` came from `Box::leak` in `new` and is freed only when `refs` drops to
+        // zero; this handle is one of the references, so it is alive.
+        unsafe { self.inner.as_ref() }
+    }
+
     /// Takes a free buffer, or `None` when all are in use. The packet's length starts at 0; its
-    /// bytes are whatever the buffer last held.
+    /// bytes are whatever the buffer last held. Locks the free stack: a driver takes buffers a
+    /// batch at a time with [`Mempool::alloc_bulk`].
     #[inline]
-    pub fn alloc(self: &Rc<Self>) -> Option<Packet> {
-        let index = self.pop()?;
-        Some(Packet {
-            buf: self.buffer(index),
-            device_addr: self.data_addr(index),
-            index,
-            len: 0,
-            pool: Rc::clone(self),
-        })
+    pub fn alloc(&self) -> Option<Packet> {
+        let index = self.lock_free().pop()?;
+        self.inner().refs.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: `index` came off the free stack, so nothing else owns it, and the reference
+        // the packet stands for was just added.
+        Some(unsafe { self.packet(index, 0) })
     }
 
     /// Takes up to `n` free buffers into `out`; returns how many it took, fewer than `n` when the
-    /// pool runs out.
-    pub fn alloc_bulk<E: Extend<Packet>>(self: &Rc<Self>, out: &mut E, n: usize) -> usize {
+    /// pool runs out. The free stack is locked once per 64 buffers, and the pool's reference
+    /// count moves once for them.
+    pub fn alloc_bulk<E: Extend<Packet>>(&self, out: &mut E, n: usize) -> usize {
         let mut taken = 0;
-        // Each step borrows the free stack only inside `alloc`, so whatever `extend` does with
-        // the packets (even dropping them) cannot disturb the pool.
-        out.extend(std::iter::from_fn(|| {
-            if taken == n {
-                return None;
+        let mut chunk = [0u32; CHUNK];
+        while taken < n {
+            let want = (n - taken).min(CHUNK);
+            let got = {
+                let mut free = self.lock_free();
+                let got = want.min(free.len());
+                let start = free.len() - got;
+                chunk[..got].copy_from_slice(&free[start..]);
+                free.truncate(start);
+                got
+            };
+            if got == 0 {
+                break;
             }
-            let packet = self.alloc()?;
-            taken += 1;
-            Some(packet)
-        }));
+            self.inner().refs.fetch_add(got, Ordering::Relaxed);
+            // The lock is released before `extend` runs: whatever it does with the packets (even
+            // dropping them) can take it again.
+            // SAFETY: each index came off the free stack above, and one reference was added for
+            // each packet made here.
+            out.extend(
+                chunk[..got]
+                    .iter()
+                    .rev()
+                    .map(|&i| unsafe { self.packet(i, 0) }),
+            );
+            taken += got;
+        }
         taken
     }
 
     /// Returns packets to their pools (each goes back to the pool it came from); returns how
-    /// many. Equivalent to dropping them.
+    /// many. Equivalent to dropping them, but a run of packets of one pool locks its free stack
+    /// once per 64 packets and moves its reference count once.
     pub fn free_bulk<I: IntoIterator<Item = Packet>>(packets: I) -> usize {
-        packets.into_iter().map(drop).count()
+        let mut count = 0;
+        let mut chunk = [0u32; CHUNK];
+        let mut held = 0;
+        let mut pool: Option<NonNull<PoolInner>> = None;
+        for packet in packets {
+            let packet = ManuallyDrop::new(packet);
+            if pool != Some(packet.pool.inner) || held == CHUNK {
+                if let Some(p) = pool {
+                    // SAFETY: the `held` packets of `p` were forgotten below; each still counts
+                    // as a reference of `p`, which is therefore alive.
+                    unsafe { Self::put_back(p, &chunk[..held]) };
+                }
+                pool = Some(packet.pool.inner);
+                held = 0;
+            }
+            chunk[held] = packet.index;
+            held += 1;
+            count += 1;
+        }
+        if let Some(p) = pool {
+            // SAFETY: as above.
+            unsafe { Self::put_back(p, &chunk[..held]) };
+        }
+        count
+    }
+
+    /// Pushes `indices` onto the free stack of `pool` and drops the references of the packets
+    /// they were.
+    ///
+    /// # Safety
+    /// Each index is a buffer of `pool` whose packet was forgotten without being dropped, and the
+    /// pool is alive (those packets' references keep it so until this call drops them).
+    unsafe fn put_back(pool: NonNull<PoolInner>, indices: &[u32]) {
+        {
+            // SAFETY: the pool is alive (see above); the reference ends before `release`.
+            let inner = unsafe { pool.as_ref() };
+            let mut free = inner.free.lock().unwrap_or_else(PoisonError::into_inner);
+            free.extend_from_slice(indices);
+        }
+        // SAFETY: the packets' references are given up exactly once, here.
+        unsafe { Self::release(pool, indices.len()) };
+    }
+
+    /// Gives up `n` references of `pool`, freeing it when they were the last.
+    ///
+    /// # Safety
+    /// The caller holds `n` references of the pool and uses none of them afterwards.
+    unsafe fn release(pool: NonNull<PoolInner>, n: usize) {
+        // SAFETY: the caller's references keep the pool alive until the decrement.
+        if unsafe { pool.as_ref() }
+            .refs
+            .fetch_sub(n, Ordering::Release)
+            == n
+        {
+            // Every other holder's last use of the pool happens before this free.
+            fence(Ordering::Acquire);
+            // SAFETY: the count reached zero, so no handle or packet refers to the pool any more;
+            // it was made by `Box::leak` in `new`.
+            drop(unsafe { Box::from_raw(pool.as_ptr()) });
+        }
     }
 
     /// Turns a token back into the packet it was made from, with the length it had when it
@@ -241,55 +356,83 @@ impl Mempool {
     /// token belongs to another pool; the token is then gone and its buffer stays counted as raw
     /// in its own pool.
     #[inline]
-    pub fn packet_from_raw(self: &Rc<Self>, raw: RawBuffer) -> Result<Packet> {
-        if raw.pool != self.id || raw.index >= self.entries {
+    pub fn packet_from_raw(&self, raw: RawBuffer) -> Result<Packet> {
+        let inner = self.inner();
+        if raw.pool != inner.id || raw.index >= inner.entries {
             return Err(Error::ForeignBuffer {
                 index: raw.index,
                 owner: raw.pool,
-                pool: self.id,
+                pool: inner.id,
             });
         }
-        self.raw.set(self.raw.get() - 1);
+        inner.raw.fetch_sub(1, Ordering::Relaxed);
+        inner.refs.fetch_add(1, Ordering::Relaxed);
         let buf = self.buffer(raw.index);
         // SAFETY: the buffer starts with a BufferMeta written by `new`, aligned and in bounds;
         // `into_raw` stored the length there, and the device never writes below METADATA.
         let len = unsafe { (*buf.cast::<BufferMeta>().as_ptr()).len };
-        Ok(Packet {
-            buf,
-            device_addr: self.data_addr(raw.index),
-            index: raw.index,
-            // Clamped so that a corrupted length can never reach past the buffer.
-            len: len.min(self.data_capacity() as u32),
-            pool: Rc::clone(self),
-        })
+        // Clamped so that a corrupted length can never reach past the buffer.
+        let len = len.min(self.data_capacity() as u32);
+        // SAFETY: the token stood for the buffer alone and is consumed; the reference was added.
+        Ok(unsafe { self.packet(raw.index, len) })
+    }
+
+    /// The packet of buffer `index`.
+    ///
+    /// # Safety
+    /// `index < entries`, nothing else owns the buffer, and one reference of the pool was added
+    /// for the packet.
+    #[inline(always)]
+    unsafe fn packet(&self, index: u32, len: u32) -> Packet {
+        Packet {
+            buf: self.buffer(index),
+            device_addr: self.data_addr(index),
+            index,
+            len,
+            pool: ManuallyDrop::new(Mempool { inner: self.inner }),
+        }
     }
 
     /// Device address of the data of the buffer behind `raw` (what a descriptor points to).
     #[inline]
     pub fn raw_device_addr(&self, raw: &RawBuffer) -> Option<u64> {
-        (raw.pool == self.id && raw.index < self.entries).then(|| self.data_addr(raw.index))
+        let inner = self.inner();
+        (raw.pool == inner.id && raw.index < inner.entries).then(|| self.data_addr(raw.index))
     }
 
     /// Free buffers.
     #[inline]
     pub fn free_count(&self) -> usize {
-        // SAFETY: see `pop`; the shared borrow ends before this returns.
-        unsafe { (*self.free.get()).len() }
+        self.lock_free().len()
     }
 
     /// Buffers held as [`RawBuffer`] tokens (typically by descriptor rings).
     #[inline]
     pub fn raw_count(&self) -> usize {
-        self.raw.get() as usize
+        self.inner().raw.load(Ordering::Relaxed) as usize
+    }
+
+    /// Handles and live packets of this pool (what keeps it alive).
+    pub fn references(&self) -> usize {
+        self.inner().refs.load(Ordering::Relaxed)
+    }
+
+    /// The address of the shared pool: the same for every handle and packet of one pool.
+    #[inline(always)]
+    pub(crate) fn as_ptr(&self) -> *const () {
+        self.inner.as_ptr().cast()
+    }
+
+    /// Whether `other` is a handle on the same pool.
+    pub fn same_pool(&self, other: &Mempool) -> bool {
+        self.inner == other.inner
     }
 
     /// The device address of the data of every buffer on the free stack, found by walking the
     /// stack and reading each buffer's own metadata: for accounting checks that must see which
     /// buffers are free, not only how many. Allocates; not for the packet path.
     pub fn free_buffer_addrs(&self) -> Vec<u64> {
-        // SAFETY: see `pop`; the shared borrow of the stack ends with this statement, and
-        // `meta_device_addr` does not touch the stack.
-        let free: Vec<u32> = unsafe { (*self.free.get()).clone() };
+        let free: Vec<u32> = self.lock_free().clone();
         free.into_iter()
             .map(|index| self.meta_device_addr(index) + HEADROOM as u64)
             .collect()
@@ -298,13 +441,13 @@ impl Mempool {
     /// Number of buffers in the pool.
     #[inline]
     pub fn capacity(&self) -> usize {
-        self.entries as usize
+        self.inner().entries as usize
     }
 
     /// Bytes per buffer, headroom included.
     #[inline]
     pub fn buffer_size(&self) -> usize {
-        1 << self.shift
+        1 << self.inner().shift
     }
 
     /// Bytes of packet data a buffer holds: `buffer_size - HEADROOM`.
@@ -315,35 +458,37 @@ impl Mempool {
 
     /// This pool's id, which [`RawBuffer::pool_id`] names.
     pub fn id(&self) -> u32 {
-        self.id
+        self.inner().id
     }
 
     /// The DMA domain of the buffers: a device of another domain refuses them.
     #[inline]
     pub fn domain(&self) -> DmaDomain {
-        self.region.domain()
+        self.inner().region.domain()
     }
 
     /// The DMA region the buffers live in.
     pub fn region(&self) -> &DmaRegion {
-        &self.region
+        &self.inner().region
     }
 
     /// First byte of buffer `index` (which must be `< entries`).
     #[inline]
     fn buffer(&self, index: u32) -> NonNull<u8> {
-        debug_assert!(index < self.entries);
+        let inner = self.inner();
+        debug_assert!(index < inner.entries);
         // SAFETY: `index < entries`, so the offset is inside the region, which is one mapping.
-        unsafe { self.region.virt().add((index as usize) << self.shift) }
+        unsafe { inner.region.virt().add((index as usize) << inner.shift) }
     }
 
     /// Device address of the data of buffer `index` (which must be `< entries`).
     #[inline(always)]
     fn data_addr(&self, index: u32) -> u64 {
-        debug_assert!(index < self.entries);
+        let inner = self.inner();
+        debug_assert!(index < inner.entries);
         // SAFETY: the table has `entries` addresses and `index < entries` (every index comes
         // from the free stack or a token checked against `entries`).
-        unsafe { *self.data_addrs.get_unchecked(index as usize) }
+        unsafe { *inner.data_addrs.get_unchecked(index as usize) }
     }
 
     /// Device address of the first byte of buffer `index` (which must be `< entries`), read from
@@ -355,28 +500,36 @@ impl Mempool {
         unsafe { (*self.buffer(index).cast::<BufferMeta>().as_ptr()).device_addr }
     }
 
-    /// Pops a free index.
+    /// The free stack, locked. Nothing that holds the lock can panic (pushes never reallocate),
+    /// so a poisoned lock still guards a consistent stack and is taken as it is.
     #[inline]
-    fn pop(&self) -> Option<u32> {
-        // SAFETY: the pool is not `Sync` and `Rc` is not `Send`, so only this thread reaches the
-        // free stack; the `&mut` lives only within this statement and calls no code that could
-        // touch the pool again.
-        unsafe { (*self.free.get()).pop() }
+    fn lock_free(&self) -> MutexGuard<'_, Vec<u32>> {
+        self.inner()
+            .free
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
+}
 
-    /// Pushes a free index (never reallocates: the stack was made with room for every buffer, and
-    /// each index is pushed only by the one owner it was popped for).
-    #[inline]
-    fn push(&self, index: u32) {
-        // SAFETY: as in `pop`.
-        unsafe { (*self.free.get()).push(index) }
+impl Clone for Mempool {
+    /// Another handle on the same pool.
+    fn clone(&self) -> Self {
+        self.inner().refs.fetch_add(1, Ordering::Relaxed);
+        Mempool { inner: self.inner }
+    }
+}
+
+impl Drop for Mempool {
+    fn drop(&mut self) {
+        // SAFETY: this handle's reference is given up once, here.
+        unsafe { Self::release(self.inner, 1) }
     }
 }
 
 impl fmt::Debug for Mempool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Mempool")
-            .field("id", &self.id)
+            .field("id", &self.id())
             .field("capacity", &self.capacity())
             .field("buffer_size", &self.buffer_size())
             .field("free", &self.free_count())
@@ -395,8 +548,15 @@ pub struct Packet {
     index: u32,
     /// Bytes of packet data; never more than the pool's data capacity.
     len: u32,
-    pool: Rc<Mempool>,
+    /// The pool, as one of its references: dropping the packet gives it up.
+    pool: ManuallyDrop<Mempool>,
 }
+
+// SAFETY: a packet owns its buffer exclusively (no other packet, token or ring has it), and the
+// pool it returns the buffer to is `Send + Sync`.
+unsafe impl Send for Packet {}
+// SAFETY: `&Packet` only reads the packet's own buffer and fields.
+unsafe impl Sync for Packet {}
 
 impl Packet {
     /// Bytes of packet data.
@@ -462,7 +622,7 @@ impl Packet {
 
     /// The pool the buffer belongs to.
     #[inline]
-    pub fn pool(&self) -> &Rc<Mempool> {
+    pub fn pool(&self) -> &Mempool {
         &self.pool
     }
 
@@ -475,14 +635,14 @@ impl Packet {
         // SAFETY: the buffer starts with a BufferMeta written by `Mempool::new`, aligned and in
         // bounds; the packet owns the buffer, and nothing else refers to its metadata.
         unsafe { (*this.buf.cast::<BufferMeta>().as_ptr()).len = this.len };
-        this.pool.raw.set(this.pool.raw.get() + 1);
+        let inner = this.pool.inner();
+        inner.raw.fetch_add(1, Ordering::Relaxed);
         let raw = RawBuffer {
-            pool: this.pool.id,
+            pool: inner.id,
             index: this.index,
         };
-        // SAFETY: `this` is never used or dropped again, so reading its Rc out moves the only
-        // copy, which is then dropped exactly once.
-        drop(unsafe { std::ptr::read(&this.pool) });
+        // SAFETY: `this` is never used or dropped again, so its reference is given up once.
+        unsafe { Mempool::release(this.pool.inner, 1) };
         raw
     }
 }
@@ -511,14 +671,15 @@ impl DerefMut for Packet {
 impl Drop for Packet {
     #[inline]
     fn drop(&mut self) {
-        self.pool.push(self.index);
+        // SAFETY: the packet is being dropped: its buffer and its reference are given up once.
+        unsafe { Mempool::put_back(self.pool.inner, &[self.index]) };
     }
 }
 
 impl fmt::Debug for Packet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Packet")
-            .field("pool", &self.pool.id)
+            .field("pool", &self.pool.id())
             .field("index", &self.index)
             .field("len", &self.len())
             .field("device_addr", &format_args!("{:#x}", self.device_addr()))
@@ -558,7 +719,7 @@ mod tests {
     use super::*;
     use crate::memory::PlainAllocator;
 
-    fn pool(entries: usize, size: usize) -> Rc<Mempool> {
+    fn pool(entries: usize, size: usize) -> Mempool {
         Mempool::new(&PlainAllocator::new(), entries, size).unwrap()
     }
 
@@ -613,7 +774,7 @@ mod tests {
         let raw = pkt.into_raw();
         assert_eq!((p.free_count(), p.raw_count()), (7, 1));
         assert_eq!(p.raw_device_addr(&raw), Some(addr));
-        assert_eq!(Rc::strong_count(&p), 1);
+        assert_eq!(p.references(), 1, "a token does not keep the pool");
         let pkt = p.packet_from_raw(raw).unwrap();
         assert_eq!((pkt.len(), pkt.device_addr()), (60, addr));
         assert_eq!((p.free_count(), p.raw_count()), (7, 0));

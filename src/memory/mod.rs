@@ -173,10 +173,10 @@ pub(crate) fn check_domain<'a>(
     domain: DmaDomain,
     device: &str,
 ) -> Result<()> {
-    let mut checked: *const Mempool = std::ptr::null();
+    let mut checked: *const () = std::ptr::null();
     for (i, packet) in packets.into_iter().take(n).enumerate() {
         let pool = packet.pool();
-        if std::rc::Rc::as_ptr(pool) != checked {
+        if pool.as_ptr() != checked {
             if pool.domain() != domain {
                 return Err(Error::ForeignDmaDomain {
                     device: device.to_owned(),
@@ -186,7 +186,7 @@ pub(crate) fn check_domain<'a>(
                     hint: "nothing was sent and every packet is still in the queue; send packets from a mempool made for this device (Device::mempool), or copy them into one",
                 });
             }
-            checked = std::rc::Rc::as_ptr(pool);
+            checked = pool.as_ptr();
         }
     }
     Ok(())

@@ -185,8 +185,9 @@ word!(u32, read32, write32);
 word!(u64, read64, write64);
 
 /// Memory-mapped registers or device-shared DMA memory: every access is exactly one volatile
-/// load or store of its width, nothing more.
-#[derive(Debug)]
+/// load or store of its width, nothing more. A clone is another view of the same window, under
+/// the same contract ([`Mmio::new`]).
+#[derive(Clone, Debug)]
 pub struct Mmio {
     base: NonNull<u8>,
     len: usize,

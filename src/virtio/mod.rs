@@ -45,7 +45,6 @@ mod tx;
 #[cfg(test)]
 mod tests;
 
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
@@ -164,7 +163,7 @@ struct RxQueue {
     posted: Vec<Option<Packet>>,
     /// Head descriptors not posted.
     free: Vec<u16>,
-    pool: Rc<Mempool>,
+    pool: Mempool,
 }
 
 /// The transmit queue: the virtqueue, the packet sent from each head descriptor and the free
@@ -264,7 +263,7 @@ impl<B: CheckedBus> Virtio<B> {
     }
 
     /// The receive queue's mempool.
-    pub fn rx_pool(&self, queue: u16) -> Option<&Rc<Mempool>> {
+    pub fn rx_pool(&self, queue: u16) -> Option<&Mempool> {
         (queue == 0).then_some(&self.rx.pool)
     }
 
@@ -344,6 +343,24 @@ impl<B: CheckedBus> Virtio<B> {
             return Ok(());
         }
         self.set_promisc(on)
+    }
+
+    /// What receive queue `queue` (there is one, 0) received: the driver's own counts.
+    pub fn rx_queue_stats(&self, queue: u16) -> Option<crate::QueueStats> {
+        (queue == 0).then_some(crate::QueueStats {
+            packets: self.totals.rx_packets,
+            bytes: self.totals.rx_bytes,
+            errors: self.totals.rx_errors,
+        })
+    }
+
+    /// What transmit queue `queue` (there is one, 0) handed to the device.
+    pub fn tx_queue_stats(&self, queue: u16) -> Option<crate::QueueStats> {
+        (queue == 0).then_some(crate::QueueStats {
+            packets: self.totals.tx_packets,
+            bytes: self.totals.tx_bytes,
+            errors: self.totals.tx_errors,
+        })
     }
 
     /// Running totals, counted by the driver: packets and bytes as the application sees them

@@ -4,7 +4,6 @@
 //! up twice.
 
 use std::collections::HashMap;
-use std::rc::Rc;
 
 use rixy::memory::HEADROOM;
 use rixy::{Device, Mempool, Packet};
@@ -12,15 +11,15 @@ use rixy::{Device, Mempool, Packet};
 /// Checks that each buffer of `pools` is in exactly one place: a pool's free stack, one of the
 /// `devices`' rings, or `held` (the packets the test holds). An error names what is wrong.
 pub fn check_buffers<'a>(
-    pools: &[&Rc<Mempool>],
+    pools: &[&Mempool],
     devices: &[&Device],
     held: impl IntoIterator<Item = &'a Packet>,
 ) -> Result<(), String> {
     // Every buffer of every pool, by the data address the pool's region gives it.
     let mut place: HashMap<u64, String> = HashMap::new();
-    let mut seen_pools: Vec<&Rc<Mempool>> = Vec::new();
+    let mut seen_pools: Vec<&Mempool> = Vec::new();
     for &pool in pools {
-        if seen_pools.iter().any(|p| Rc::ptr_eq(p, pool)) {
+        if seen_pools.iter().any(|p| p.same_pool(pool)) {
             continue;
         }
         seen_pools.push(pool);
