@@ -419,7 +419,7 @@ impl<B: Bus + DmaMaster> Driver<B> {
             Kind::Rx => {
                 let rx = self.rx.as_mut().expect("rx port");
                 let got = rx.rx_batch(0, &mut self.packets, n).expect("rx_batch");
-                self.packets.clear();
+                Mempool::free_bulk(self.packets.drain(..));
                 got
             }
             Kind::Tx => {
@@ -430,7 +430,7 @@ impl<B: Bus + DmaMaster> Driver<B> {
                 }
                 let tx = self.tx.as_mut().expect("tx port");
                 let sent = tx.tx_batch(0, &mut self.packets).expect("tx_batch");
-                self.packets.clear();
+                Mempool::free_bulk(self.packets.drain(..));
                 sent
             }
             Kind::Fwd => {
@@ -441,7 +441,7 @@ impl<B: Bus + DmaMaster> Driver<B> {
                 }
                 let tx = self.tx.as_mut().expect("tx port");
                 let sent = tx.tx_batch(0, &mut self.packets).expect("tx_batch");
-                self.packets.clear();
+                Mempool::free_bulk(self.packets.drain(..));
                 sent
             }
         };

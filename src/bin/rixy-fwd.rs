@@ -18,7 +18,7 @@ use rixy::apps::stop::Stop;
 use rixy::apps::{self, AppError, AppResult, DRAIN_TIMEOUT, ModelWatch};
 use rixy::frame;
 use rixy::pci::PciAddress;
-use rixy::{Config, Device, Packet, Result, RxQueue, TxQueue};
+use rixy::{Config, Device, Mempool, Packet, Result, RxQueue, TxQueue};
 
 /// What the forwarder did with the packets it received on one device.
 #[derive(Clone, Copy, Debug, Default)]
@@ -210,7 +210,7 @@ fn forward_queues(
             way.received += received as u64;
             way.sent += sent as u64;
             way.freed += packets.len() as u64;
-            packets.clear();
+            Mempool::free_bulk(packets.drain(..));
         }
     }
     Ok(ways)
@@ -236,8 +236,8 @@ fn forward(
     way.received += received as u64;
     way.sent += sent as u64;
     way.freed += packets.len() as u64;
-    // Packets the ring could not take go back to their pool.
-    packets.clear();
+    // Packets the ring could not take go back to their pool, in one go.
+    Mempool::free_bulk(packets.drain(..));
     Ok(())
 }
 

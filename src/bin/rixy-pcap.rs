@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use rixy::Packet;
+use rixy::{Mempool, Packet};
 use rixy::apps::cli::PcapArgs;
 use rixy::apps::pcap::{self, PcapWriter};
 use rixy::apps::stats::{CoarseClock, Console, Meter};
@@ -71,8 +71,8 @@ fn run(args: &PcapArgs, watch: &ModelWatch) -> AppResult<()> {
             .map_or(batch, |count| batch.min((count - captured) as usize));
         if dev.rx_batch(0, &mut packets, want)? > 0 {
             let time = pcap::now();
-            for packet in packets.drain(..) {
-                match writer.write_packet(time, &packet) {
+            for packet in &packets {
+                match writer.write_packet(time, packet) {
                     Ok(()) => captured += 1,
                     // `rixy-pcap dev - | head -c ...`: the reader has what it wanted.
                     Err(e) if args.to_stdout() && e.kind() == io::ErrorKind::BrokenPipe => {
@@ -82,6 +82,8 @@ fn run(args: &PcapArgs, watch: &ModelWatch) -> AppResult<()> {
                     Err(e) => return Err(write_error(e)),
                 }
             }
+            // The batch goes back to its pool in one go.
+            Mempool::free_bulk(packets.drain(..));
         }
         if args.count.is_some_and(|count| captured >= count) {
             break;

@@ -156,7 +156,7 @@ impl Shared {
         let rx = lock(&self.parked_rx);
         let tx = lock(&self.parked_tx);
         let rx = rx.iter().flat_map(|r| r.held());
-        let tx = tx.iter().flat_map(|t| t.in_flight.iter());
+        let tx = tx.iter().flat_map(|t| t.in_flight());
         rx.chain(tx).map(Packet::device_addr).collect()
     }
 
@@ -274,8 +274,7 @@ impl<B: Bus> TxHandle<B> {
     /// The device address of every buffer the queue holds (sent, not yet confirmed).
     pub fn held_buffer_addrs(&self) -> Vec<u64> {
         self.ring
-            .in_flight
-            .iter()
+            .in_flight()
             .map(Packet::device_addr)
             .collect()
     }

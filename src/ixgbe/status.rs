@@ -169,7 +169,7 @@ impl<B: Bus> Ixgbe<B> {
     /// cleaned), the queues of dropped handles included; not those of live handles.
     pub fn buffers_held(&self) -> usize {
         let rx: usize = self.rx.iter().flatten().map(|r| r.held().count()).sum();
-        let tx: usize = self.tx.iter().flatten().map(|t| t.in_flight.len()).sum();
+        let tx: usize = self.tx.iter().flatten().map(|t| t.pending()).sum();
         rx + tx + self.shared.parked_buffer_addrs().len()
     }
 
@@ -179,7 +179,7 @@ impl<B: Bus> Ixgbe<B> {
     /// must see which buffers are held, not only how many.
     pub fn held_buffer_addrs(&self) -> Vec<u64> {
         let rx = self.rx.iter().flatten().flat_map(|r| r.held());
-        let tx = self.tx.iter().flatten().flat_map(|t| t.in_flight.iter());
+        let tx = self.tx.iter().flatten().flat_map(|t| t.in_flight());
         let mut addrs: Vec<u64> = rx.chain(tx).map(Packet::device_addr).collect();
         addrs.extend(self.shared.parked_buffer_addrs());
         addrs

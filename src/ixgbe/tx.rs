@@ -2,6 +2,7 @@
 //! packets, and move the tail once per batch.
 
 use std::collections::VecDeque;
+use std::mem::MaybeUninit;
 use std::sync::atomic::{Ordering, fence};
 
 use tock_registers::fields::FieldValue;
@@ -28,9 +29,10 @@ const MAX_TX_LEN: u32 = if CMD_TYPE_LEN::DTALEN::MASK < OLINFO_STATUS::PAYLEN::M
 pub(super) struct TxRing {
     pub(super) queue: ixgbe::TxQueue,
     pub(super) ring: DescRing<AdvTxDesc>,
-    /// The packets of descriptors `clean..next`, oldest first, until they are cleaned.
-    /// Capacity: the ring size, so it never grows on the transmit path.
-    pub(super) in_flight: VecDeque<Packet>,
+    /// The packet of each descriptor, by descriptor index: those of `clean..next` hold the
+    /// packets in flight, the others nothing. A slot per descriptor, so placing and cleaning
+    /// a packet is one store and one load at the index the ring walk has anyway.
+    slots: Box<[MaybeUninit<Packet>]>,
     /// The next free descriptor (TDT after the batch).
     pub(super) next: usize,
     /// The oldest descriptor not cleaned yet.
@@ -54,7 +56,7 @@ impl TxRing {
         Ok(TxRing {
             queue,
             ring: DescRing::new(dma, size, ixgbe::RING_BASE_ALIGN)?,
-            in_flight: VecDeque::with_capacity(size.get()),
+            slots: (0..size.get()).map(|_| MaybeUninit::uninit()).collect(),
             next: 0,
             clean: 0,
             marks: VecDeque::with_capacity(size.get()),
@@ -98,10 +100,16 @@ impl TxRing {
                 break;
             }
             let end = size.next(mark);
-            // Descriptors clean..=mark hold the oldest packets in flight, one each.
-            let done = size.distance(tx.clean, end);
-            // One lock of the pool per batch, not one per packet.
-            Mempool::free_bulk(tx.in_flight.drain(..done.min(tx.in_flight.len())));
+            // Descriptors clean..=mark hold the oldest packets in flight, one each; they go back
+            // to their pools with one lock of each pool per batch, not one per packet.
+            let (clean, slots) = (tx.clean, &mut tx.slots);
+            let done = size.distance(clean, end);
+            Mempool::free_bulk((0..done).map(|k| {
+                // SAFETY: slot `clean + k` lies in clean..next, so it holds a packet placed by
+                // an earlier batch and not read since; `clean` moves past it right after, so it
+                // is never read again before a new packet is placed in it.
+                unsafe { slots[size.advance(clean, k)].assume_init_read() }
+            }));
             tx.clean = end;
             tx.marks.pop_front();
         }
@@ -114,6 +122,10 @@ impl TxRing {
 
         let mut last = None;
         let (mut errors, mut bytes) = (0u64, 0u64);
+        // Kept in a local for the loop: `tx` is behind a reference, so the compiler would store
+        // every update of `tx.next` to memory.
+        let mut next = tx.next;
+        let slots = &mut tx.slots[..];
         // 7.2.3.3: at most N-1 descriptors are handed over, so `offered <= free` descriptors from
         // `next` on are free and the ring never fills past the oldest one not cleaned.
         for packet in packets.drain(..offered) {
@@ -144,14 +156,17 @@ impl TxRing {
                 + CMD_TYPE_LEN::EOP::SET
                 + CMD_TYPE_LEN::IFCS::SET
                 + dtalen;
-            let desc = tx.ring.get(tx.next);
+            let desc = tx.ring.get(next);
             desc.to_device().buffer_addr().set(packet.device_addr());
             desc.to_device().cmd_type_len().write(command);
             desc.to_device().olinfo_status().write(paylen);
-            tx.in_flight.push_back(packet);
-            last = Some((tx.next, command));
-            tx.next = size.next(tx.next);
+            // The slot is free: `next` is outside clean..next until this batch moves it.
+            // SAFETY: `next` is a ring index, below the ring size, which is the slots' length.
+            unsafe { slots.get_unchecked_mut(next) }.write(packet);
+            last = Some((next, command));
+            next = size.next(next);
         }
+        tx.next = next;
         let taken = offered;
         if let Some((index, command)) = last {
             // The descriptor is still the driver's: the tail has not passed it yet.
@@ -177,5 +192,28 @@ impl TxRing {
     /// Descriptors the device has not confirmed yet.
     pub(super) fn pending(&self) -> usize {
         self.ring.size().distance(self.clean, self.next)
+    }
+
+    /// The packets in flight, oldest first.
+    pub(super) fn in_flight(&self) -> impl Iterator<Item = &Packet> {
+        let size = self.ring.size();
+        (0..self.pending()).map(move |k| {
+            // SAFETY: slots clean..next hold packets (see `slots`), and `&self` keeps them.
+            unsafe { self.slots[size.advance(self.clean, k)].assume_init_ref() }
+        })
+    }
+}
+
+impl Drop for TxRing {
+    /// The packets still in flight go back to their pools (the device was stopped first: the
+    /// port resets before its rings go, 4.6.3.2).
+    fn drop(&mut self) {
+        let size = self.ring.size();
+        let (clean, slots) = (self.clean, &mut self.slots);
+        Mempool::free_bulk((0..size.distance(clean, self.next)).map(|k| {
+            // SAFETY: as in `in_flight`; each packet is read once, and the ring goes with this
+            // drop, so no slot is read again.
+            unsafe { slots[size.advance(clean, k)].assume_init_read() }
+        }));
     }
 }

@@ -44,19 +44,21 @@
 //! A pool is shared like an `Arc` (cloning a [`Mempool`] handle adds a reference) and can be used
 //! from any thread: [`Mempool`] and [`Packet`] are `Send` and `Sync`, so a receive queue with its
 //! pool moves to the thread that serves it, and a packet received on one thread may be freed on
-//! another. The per-packet path still takes no lock and touches no shared counter: the drivers
-//! take and return buffers a batch at a time ([`Mempool::alloc_bulk`], [`Mempool::free_bulk`]),
-//! which lock the pool's free stack once and move the pool's reference count once per batch.
-//! Only a packet allocated or dropped on its own ([`Mempool::alloc`], dropping a [`Packet`]) pays
-//! the lock and the count for itself. Every live packet counts as a reference, so the pool and
-//! its memory live until the last handle and the last packet are gone. The free stack is
-//! allocated once, at full capacity, so nothing on the packet path allocates on the heap.
+//! another. Every live packet counts as a reference, so the pool and its memory live until the
+//! last handle and the last packet are gone. The free stack and the reference count sit under
+//! one lock, which the drivers take once per batch: they take and return buffers a batch at a
+//! time ([`Mempool::alloc_bulk`], [`Mempool::free_bulk`]), so the per-packet path takes no lock
+//! and touches no shared counter. A packet allocated or dropped on its own ([`Mempool::alloc`],
+//! dropping a [`Packet`]) takes the lock for itself (two atomic instructions, uncontended): an
+//! application that frees what it received frees the batch with [`Mempool::free_bulk`], as
+//! rixy's apps do. The free stack is allocated once, at full capacity, so nothing on the packet
+//! path allocates on the heap.
 
 use std::fmt;
 use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering, fence};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::{DmaAllocator, DmaDomain, DmaRegion, HUGE_PAGE_SIZE};
@@ -105,16 +107,14 @@ pub struct Mempool {
 
 /// What the handles and packets of a pool share.
 struct PoolInner {
-    /// Handles plus live packets. The pool is freed when it drops to zero.
-    refs: AtomicUsize,
     region: DmaRegion,
     id: u32,
     entries: u32,
     /// log2 of the buffer size.
     shift: u32,
-    /// Indices of free buffers; capacity `entries`, so pushes never reallocate. Locked once per
-    /// batch on the drivers' paths.
-    free: Mutex<Vec<u32>>,
+    /// The free stack and the reference count, under one lock: taken once per batch on the
+    /// drivers' paths, and once for a packet allocated or dropped on its own.
+    free: Mutex<FreeStack>,
     /// Buffers currently held as `RawBuffer` tokens.
     raw: AtomicU32,
     /// Device address of the data of each buffer (its first byte plus [`HEADROOM`]), by index:
@@ -132,6 +132,14 @@ unsafe impl Sync for Mempool {}
 
 /// Buffer indices moved under one lock of the free stack.
 const CHUNK: usize = 64;
+
+/// What the pool's lock guards.
+struct FreeStack {
+    /// Indices of free buffers; capacity `entries`, so pushes never reallocate.
+    indices: Vec<u32>,
+    /// Handles plus live packets. The pool is freed when it drops to zero.
+    refs: usize,
+}
 
 impl Mempool {
     /// A pool of `entries` buffers of `buffer_size` bytes each, carved from one allocation of
@@ -208,12 +216,14 @@ impl Mempool {
         let mut free = Vec::with_capacity(entries);
         free.extend((0..count).rev());
         let inner = Box::new(PoolInner {
-            refs: AtomicUsize::new(1),
             region,
             id,
             entries: count,
             shift: buffer_size.trailing_zeros(),
-            free: Mutex::new(free),
+            free: Mutex::new(FreeStack {
+                indices: free,
+                refs: 1,
+            }),
             raw: AtomicU32::new(0),
             data_addrs: data_addrs.into_boxed_slice(),
         });
@@ -243,8 +253,12 @@ impl Mempool {
     /// batch at a time with [`Mempool::alloc_bulk`].
     #[inline]
     pub fn alloc(&self) -> Option<Packet> {
-        let index = self.lock_free().pop()?;
-        self.inner().refs.fetch_add(1, Ordering::Relaxed);
+        let index = {
+            let mut free = self.lock_free();
+            let index = free.indices.pop()?;
+            free.refs += 1;
+            index
+        };
         // SAFETY: `index` came off the free stack, so nothing else owns it, and the reference
         // the packet stands for was just added.
         Some(unsafe { self.packet(index, 0) })
@@ -260,16 +274,16 @@ impl Mempool {
             let want = (n - taken).min(CHUNK);
             let got = {
                 let mut free = self.lock_free();
-                let got = want.min(free.len());
-                let start = free.len() - got;
-                chunk[..got].copy_from_slice(&free[start..]);
-                free.truncate(start);
+                let got = want.min(free.indices.len());
+                let start = free.indices.len() - got;
+                chunk[..got].copy_from_slice(&free.indices[start..]);
+                free.indices.truncate(start);
+                free.refs += got;
                 got
             };
             if got == 0 {
                 break;
             }
-            self.inner().refs.fetch_add(got, Ordering::Relaxed);
             // The lock is released before `extend` runs: whatever it does with the packets (even
             // dropping them) can take it again.
             // SAFETY: each index came off the free stack above, and one reference was added for
@@ -322,14 +336,13 @@ impl Mempool {
     /// Each index is a buffer of `pool` whose packet was forgotten without being dropped, and the
     /// pool is alive (those packets' references keep it so until this call drops them).
     unsafe fn put_back(pool: NonNull<PoolInner>, indices: &[u32]) {
-        {
-            // SAFETY: the pool is alive (see above); the reference ends before `release`.
-            let inner = unsafe { pool.as_ref() };
-            let mut free = inner.free.lock().unwrap_or_else(PoisonError::into_inner);
-            free.extend_from_slice(indices);
+        // SAFETY: the packets' references keep the pool alive until `release_locked` gives
+        // them up; they are given up exactly once, here.
+        unsafe {
+            Self::release_locked(pool, indices.len(), |free| {
+                free.indices.extend_from_slice(indices)
+            })
         }
-        // SAFETY: the packets' references are given up exactly once, here.
-        unsafe { Self::release(pool, indices.len()) };
     }
 
     /// Gives up `n` references of `pool`, freeing it when they were the last.
@@ -337,16 +350,34 @@ impl Mempool {
     /// # Safety
     /// The caller holds `n` references of the pool and uses none of them afterwards.
     unsafe fn release(pool: NonNull<PoolInner>, n: usize) {
-        // SAFETY: the caller's references keep the pool alive until the decrement.
-        if unsafe { pool.as_ref() }
-            .refs
-            .fetch_sub(n, Ordering::Release)
-            == n
-        {
-            // Every other holder's last use of the pool happens before this free.
-            fence(Ordering::Acquire);
-            // SAFETY: the count reached zero, so no handle or packet refers to the pool any more;
-            // it was made by `Box::leak` in `new`.
+        // SAFETY: as the caller promises.
+        unsafe { Self::release_locked(pool, n, |_| ()) }
+    }
+
+    /// Runs `update` on the free stack and gives up `n` references, under one lock; frees the
+    /// pool when they were the last.
+    ///
+    /// # Safety
+    /// The caller holds `n` references of the pool and uses none of them afterwards.
+    #[inline]
+    unsafe fn release_locked(
+        pool: NonNull<PoolInner>,
+        n: usize,
+        update: impl FnOnce(&mut FreeStack),
+    ) {
+        let last = {
+            // SAFETY: the caller's references keep the pool alive until the count drops, which
+            // happens under the lock; the reference ends with this block.
+            let inner = unsafe { pool.as_ref() };
+            let mut free = inner.free.lock().unwrap_or_else(PoisonError::into_inner);
+            update(&mut free);
+            free.refs -= n;
+            free.refs == 0
+        };
+        if last {
+            // SAFETY: the count reached zero under the lock, so no handle or packet refers to the
+            // pool any more (the lock orders every other holder's last use before this); it was
+            // made by `Box::leak` in `new`.
             drop(unsafe { Box::from_raw(pool.as_ptr()) });
         }
     }
@@ -366,7 +397,7 @@ impl Mempool {
             });
         }
         inner.raw.fetch_sub(1, Ordering::Relaxed);
-        inner.refs.fetch_add(1, Ordering::Relaxed);
+        self.lock_free().refs += 1;
         let buf = self.buffer(raw.index);
         // SAFETY: the buffer starts with a BufferMeta written by `new`, aligned and in bounds;
         // `into_raw` stored the length there, and the device never writes below METADATA.
@@ -403,7 +434,7 @@ impl Mempool {
     /// Free buffers.
     #[inline]
     pub fn free_count(&self) -> usize {
-        self.lock_free().len()
+        self.lock_free().indices.len()
     }
 
     /// Buffers held as [`RawBuffer`] tokens (typically by descriptor rings).
@@ -414,7 +445,7 @@ impl Mempool {
 
     /// Handles and live packets of this pool (what keeps it alive).
     pub fn references(&self) -> usize {
-        self.inner().refs.load(Ordering::Relaxed)
+        self.lock_free().refs
     }
 
     /// The address of the shared pool: the same for every handle and packet of one pool.
@@ -432,7 +463,7 @@ impl Mempool {
     /// stack and reading each buffer's own metadata: for accounting checks that must see which
     /// buffers are free, not only how many. Allocates; not for the packet path.
     pub fn free_buffer_addrs(&self) -> Vec<u64> {
-        let free: Vec<u32> = self.lock_free().clone();
+        let free: Vec<u32> = self.lock_free().indices.clone();
         free.into_iter()
             .map(|index| self.meta_device_addr(index) + HEADROOM as u64)
             .collect()
@@ -503,7 +534,7 @@ impl Mempool {
     /// The free stack, locked. Nothing that holds the lock can panic (pushes never reallocate),
     /// so a poisoned lock still guards a consistent stack and is taken as it is.
     #[inline]
-    fn lock_free(&self) -> MutexGuard<'_, Vec<u32>> {
+    fn lock_free(&self) -> MutexGuard<'_, FreeStack> {
         self.inner()
             .free
             .lock()
@@ -514,7 +545,7 @@ impl Mempool {
 impl Clone for Mempool {
     /// Another handle on the same pool.
     fn clone(&self) -> Self {
-        self.inner().refs.fetch_add(1, Ordering::Relaxed);
+        self.lock_free().refs += 1;
         Mempool { inner: self.inner }
     }
 }
