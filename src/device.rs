@@ -26,7 +26,8 @@ use crate::{Error, Result};
 ///         p[0] ^= 1; // touch the data, as a forwarder does
 ///     }
 ///     dev.tx_batch(0, &mut packets)?;
-///     packets.clear(); // what the ring could not take goes back to its pool
+///     // What the ring could not take goes back to its pool, in one go.
+///     rixy::Mempool::free_bulk(packets.drain(..));
 /// }
 /// # Ok::<(), rixy::Error>(())
 /// ```
@@ -443,7 +444,7 @@ impl Device {
     ///             loop {
     ///                 rx.rx_batch(&mut batch, 32)?;
     ///                 tx.tx_batch(&mut batch)?;
-    ///                 batch.clear();
+    ///                 rixy::Mempool::free_bulk(batch.drain(..));
     ///             }
     ///         });
     ///     }
@@ -517,6 +518,38 @@ impl Device {
         each_backend!(&self.backend, d => d.tx_queue_stats(queue))
     }
 
+    /// Sets the 40-byte key receive side scaling hashes with (82599 datasheet 7.1.2.8; the
+    /// default is [`ixgbe::DEFAULT_RSS_KEY`]). An error on a device with one receive queue, where
+    /// RSS is off, and on virtio-net, which has one.
+    pub fn set_rss_key(&mut self, key: &[u8; ixgbe::RSS_KEY_LEN]) -> Result<()> {
+        match &mut self.backend {
+            Backend::Ixgbe { driver, .. } => driver.set_rss_key(key),
+            Backend::Sim { driver, .. } => driver.set_rss_key(key),
+            Backend::Virtio { driver } => Err(no_rss(driver.name())),
+        }
+    }
+
+    /// Sets the RSS redirection table: entry `i` names the receive queue of the frames whose
+    /// hash has `i` in its seven low bits (datasheet 8.2.3.7.15; round-robin over the queues by
+    /// default). An entry naming a queue the device does not have is refused, and nothing is
+    /// written. Errors as for [`Device::set_rss_key`].
+    pub fn set_rss_table(&mut self, table: &[u16; ixgbe::RSS_TABLE_LEN]) -> Result<()> {
+        match &mut self.backend {
+            Backend::Ixgbe { driver, .. } => driver.set_rss_table(table),
+            Backend::Sim { driver, .. } => driver.set_rss_table(table),
+            Backend::Virtio { driver } => Err(no_rss(driver.name())),
+        }
+    }
+
+    /// The RSS redirection table in use, or `None` when RSS is off.
+    pub fn rss_table(&self) -> Option<[u16; ixgbe::RSS_TABLE_LEN]> {
+        match &self.backend {
+            Backend::Ixgbe { driver, .. } => driver.rss_table(),
+            Backend::Sim { driver, .. } => driver.rss_table(),
+            Backend::Virtio { .. } => None,
+        }
+    }
+
     /// Running totals since the device was opened.
     pub fn stats(&mut self) -> Stats {
         each_backend!(&mut self.backend, d => d.stats())
@@ -556,6 +589,15 @@ impl Device {
     /// builds itself (a generator's frames).
     pub fn mempool(&self, entries: usize, buffer_size: usize) -> Result<Mempool> {
         Mempool::new(&*self.dma, entries, buffer_size)
+    }
+}
+
+/// The error for RSS asked of a virtio-net device.
+fn no_rss(device: &str) -> Error {
+    Error::InvalidConfig {
+        problem: format!(
+            "{device}: virtio-net has one receive queue, so there is no receive side scaling to set; RSS is the 82599's"
+        ),
     }
 }
 

@@ -22,12 +22,19 @@
 //! loop {
 //!     rx.rx_batch(0, &mut batch, 32)?;
 //!     tx.tx_batch(0, &mut batch)?;
-//!     batch.clear(); // packets the transmit ring could not take go back to their pool
+//!     // Packets the transmit ring could not take go back to their pool, one lock per batch.
+//!     rixy::Mempool::free_bulk(batch.drain(..));
 //!     let stats = rx.stats(); // 64-bit running totals
 //!     # let _ = stats;
 //! }
 //! # Ok::<(), rixy::Error>(())
 //! ```
+//!
+//! Past one core, a device opened with several queues (`Config::rx_queues`, `tx_queues`) hands
+//! them out as handles ([`Device::take_queues`]): a [`RxQueue`] and a [`TxQueue`] are `Send`,
+//! so queue i of two ports is served by thread i with no lock on the packet path, while the
+//! [`Device`] stays with the thread that reads its statistics. The 82599 spreads received flows
+//! over its queues by RSS.
 //!
 //! Registers are data: every register, field and descriptor layout comes from the datasheet
 //! files in `registers/`, turned into typed accessors by `build.rs`; see [`regs`].

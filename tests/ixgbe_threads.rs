@@ -309,3 +309,25 @@ fn a_handle_used_after_its_device_closed_fails_and_gives_its_buffers_back() {
     assert_eq!(pool.free_count(), pool.capacity());
     assert_eq!(pool.references(), 1, "only the test's handle is left");
 }
+
+#[test]
+fn a_redirection_table_naming_a_queue_the_device_lacks_is_refused_and_changes_nothing() {
+    let (_world, port, mut dev) = one_port(4);
+    let before = dev.rss_table().expect("RSS is on with four queues");
+    let mut table = before;
+    table[100] = 4;
+    let err = dev.set_rss_table(&table).unwrap_err();
+    assert!(
+        err.to_string().contains("entry 100 names receive queue 4"),
+        "{err}"
+    );
+    assert_eq!(dev.rss_table(), Some(before));
+    // A table naming only queues 2 and 3 is taken.
+    let table = std::array::from_fn(|i| 2 + (i % 2) as u16);
+    dev.set_rss_table(&table).unwrap();
+    assert_eq!(dev.rss_table(), Some(table));
+    let (_world, _port1, mut one) = one_port(1);
+    assert!(one.set_rss_key(&rixy::ixgbe::DEFAULT_RSS_KEY).is_err());
+    assert_eq!(one.rss_table(), None);
+    assert_no_reports(&port);
+}

@@ -11,12 +11,12 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use rixy::{Mempool, Packet};
 use rixy::apps::cli::PcapArgs;
 use rixy::apps::pcap::{self, PcapWriter};
 use rixy::apps::stats::{CoarseClock, Console, Meter};
 use rixy::apps::stop::Stop;
 use rixy::apps::{self, AppError, AppResult, ModelWatch};
+use rixy::{Mempool, Packet};
 
 /// Bytes buffered before a write to the file.
 const WRITE_BUFFER: usize = 1 << 20;

@@ -273,10 +273,7 @@ impl<B: Bus> TxHandle<B> {
 
     /// The device address of every buffer the queue holds (sent, not yet confirmed).
     pub fn held_buffer_addrs(&self) -> Vec<u64> {
-        self.ring
-            .in_flight()
-            .map(Packet::device_addr)
-            .collect()
+        self.ring.in_flight().map(Packet::device_addr).collect()
     }
 }
 
