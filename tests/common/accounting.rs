@@ -15,6 +15,17 @@ pub fn check_buffers<'a>(
     devices: &[&Device],
     held: impl IntoIterator<Item = &'a Packet>,
 ) -> Result<(), String> {
+    check_buffers_and(pools, devices, held, Vec::new())
+}
+
+/// As [`check_buffers`], with more places: `(address, where)` pairs found by walking something
+/// else that holds buffers (a queue handle's ring, say).
+pub fn check_buffers_and<'a>(
+    pools: &[&Mempool],
+    devices: &[&Device],
+    held: impl IntoIterator<Item = &'a Packet>,
+    more: Vec<(u64, String)>,
+) -> Result<(), String> {
     // Every buffer of every pool, by the data address the pool's region gives it.
     let mut place: HashMap<u64, String> = HashMap::new();
     let mut seen_pools: Vec<&Mempool> = Vec::new();
@@ -54,6 +65,7 @@ pub fn check_buffers<'a>(
         held.into_iter()
             .map(|p| (p.device_addr(), "held by the test".to_string())),
     );
+    found.extend(more);
     for (addr, name) in found {
         match place.get_mut(&addr) {
             None => {
