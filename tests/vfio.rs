@@ -731,3 +731,38 @@ fn vfio_bind_gives_the_group_of_a_bound_device_to_the_user() {
     use std::os::unix::fs::MetadataExt;
     assert_eq!(std::fs::metadata(group).unwrap().uid(), 65534);
 }
+
+#[test]
+fn port_io_in_a_region_reaches_its_offset_and_reports_its_domain() {
+    use rixy::memory::DmaDomain;
+    use rixy::regs::{Bus, DmaMaster, PortIo};
+    // A device file whose BAR0 region starts at 0x1000: bytes before it must not be touched.
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("device");
+    let mut bytes = vec![0xeeu8; 0x1020];
+    bytes[0x1004..0x1008].copy_from_slice(&0x1234_5678u32.to_le_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    let bus = PortIo::in_region(file, 0x1000, 0x20).with_dma_domain(DmaDomain::Iommu(5));
+    // SAFETY: offsets inside the 0x20-byte window, aligned.
+    unsafe {
+        assert_eq!(bus.read32(4), 0x1234_5678);
+        bus.write16(0x10, 0xabcd);
+    }
+    assert!(bus.take_error().is_none());
+    assert_eq!(bus.dma_domain(), DmaDomain::Iommu(5));
+    let after = std::fs::read(&path).unwrap();
+    assert_eq!(&after[0x1010..0x1012], &[0xcd, 0xab]);
+    assert_eq!(
+        &after[0x10..0x12],
+        &[0xee, 0xee],
+        "the file's start is untouched"
+    );
+    // Without a domain, as from sysfs: physical.
+    let file = std::fs::File::open(&path).unwrap();
+    assert_eq!(PortIo::new(file, 4).dma_domain(), DmaDomain::Physical);
+}

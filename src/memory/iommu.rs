@@ -4,8 +4,8 @@
 //! - [`IommuMode::Iova`]: the device's DMA is translated by the IOMMU, so rixy chooses the
 //!   device addresses (I/O virtual addresses, IOVAs) itself, from the ranges the container
 //!   reports usable ([`IovaSpace`]). The memory need not be physically contiguous and its
-//!   physical addresses are never read: huge pages when hugetlbfs is mounted (fewer IOTLB
-//!   entries), ordinary anonymous memory otherwise. Needs no root and no hugetlbfs, only
+//!   physical addresses are never read: for regions of a huge page or more, huge pages when
+//!   hugetlbfs is mounted (fewer IOTLB entries); ordinary anonymous memory otherwise. Needs no root and no hugetlbfs, only
 //!   access to the VFIO group file and a locked-memory limit (`RLIMIT_MEMLOCK`) large enough
 //!   for what is mapped: the kernel pins the pages and charges them to that limit.
 //! - [`IommuMode::Physical`]: for devices whose DMA bypasses the IOMMU (legacy virtio, modern
@@ -97,8 +97,8 @@ impl IommuAllocator {
         }
     }
 
-    /// Whether [`IommuMode::Iova`] allocations use huge pages: hugetlbfs is mounted at the
-    /// configured directory.
+    /// Whether [`IommuMode::Iova`] allocations of a huge page or more use huge pages: hugetlbfs
+    /// is mounted at the configured directory.
     pub fn uses_huge_pages(&self) -> bool {
         self.mode == IommuMode::Physical
             || HugePageAllocator::with_dir(&self.hugepage_dir)
@@ -107,7 +107,10 @@ impl IommuAllocator {
     }
 
     fn allocate_iova(&self, size: usize) -> Result<DmaRegion> {
-        let huge = self.uses_huge_pages();
+        // Huge pages for what fills at least one (packet pools): fewer IOTLB entries. Smaller
+        // regions (rings) take base pages, so that they do not lock a whole huge page each
+        // against the memlock limit.
+        let huge = size >= HUGE_PAGE_SIZE && self.uses_huge_pages();
         let page = if huge {
             HUGE_PAGE_SIZE
         } else {
