@@ -40,6 +40,9 @@ pub struct Config {
     pub hugepage_dir: PathBuf,
     /// The sysfs PCI device directory (real hardware only; tests point it elsewhere).
     pub sysfs_root: PathBuf,
+    /// Where the VFIO container and group files are (`/dev/vfio`), for devices bound to
+    /// vfio-pci (tests point it elsewhere).
+    pub vfio_dir: PathBuf,
 }
 
 impl Default for Config {
@@ -55,6 +58,7 @@ impl Default for Config {
             link_timeout: Duration::from_secs(10),
             hugepage_dir: PathBuf::from("/mnt/huge"),
             sysfs_root: PathBuf::from("/sys/bus/pci/devices"),
+            vfio_dir: PathBuf::from(crate::pci::DEFAULT_VFIO_DIR),
         }
     }
 }

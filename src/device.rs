@@ -7,7 +7,8 @@ use std::sync::Arc;
 use crate::config::{Config, Link, MacAddress, QueueStats, Stats};
 use crate::ixgbe::{self, Ixgbe};
 use crate::memory::{DmaAllocator, HugePageAllocator, MemoryFootprint, Mempool, Packet};
-use crate::pci::{MappedBar, PciAddress, PciDevice};
+use crate::memory::{DmaDomain, IommuAllocator, IommuMode};
+use crate::pci::{MappedBar, PciAddress, PciDevice, VFIO_PCI_DRIVER, VfioDevice};
 use crate::regs::{Mmio, PortIo};
 use crate::sim::{self, SimBar};
 use crate::virtio::{self, Virtio};
@@ -34,6 +35,9 @@ use crate::{Error, Result};
 pub struct Device {
     backend: Backend,
     dma: Arc<dyn DmaAllocator + Send + Sync>,
+    /// A device opened through VFIO: its device file, group and container, which outlive the
+    /// driver (declared after the backend, so dropped after it).
+    vfio: Option<Arc<VfioDevice>>,
 }
 
 enum Backend {
@@ -222,6 +226,11 @@ fn open_pci(address: PciAddress, config: &Config) -> Result<Device> {
         PciDriver::Ixgbe => &ixgbe::BUFFER_SIZES,
         PciDriver::Virtio => &virtio::BUFFER_SIZES,
     })?;
+    // A device bound to vfio-pci is opened through VFIO, with the IOMMU (no root needed).
+    if crate::pci::vfio::driver_name(pci.dir()).as_deref() == Some(VFIO_PCI_DRIVER) {
+        return open_vfio(&pci, kind, config);
+    }
+    require_unbindable(&pci)?;
     let hugepages = HugePageAllocator::with_dir(&config.hugepage_dir);
     hugepages.page_size()?;
     take_over(&pci, kind, Arc::new(hugepages), config)
@@ -237,22 +246,25 @@ fn take_over(
     config: &Config,
 ) -> Result<Device> {
     let kernel_driver = pci.unbind_driver()?;
+    let dma_domain = DmaDomain::Physical;
     if let Some(driver) = &kernel_driver {
         log::info!("{}: unbound kernel driver {driver}", pci.address());
     }
     // Whatever `start` built (a driver, a mapped BAR) is dropped, and so has stopped the
     // device, before the kernel driver gets it back.
-    start(pci, kind, dma, config).map_err(|error| match kernel_driver {
+    start(pci, kind, dma, dma_domain, config).map_err(|error| match kernel_driver {
         None => error,
         Some(driver) => give_back(pci, driver, error),
     })
 }
 
-/// Bus mastering, BAR access and the driver's initialisation, on a device rixy now owns.
+/// Bus mastering, BAR access and the driver's initialisation, on a device rixy now owns
+/// (through sysfs or VFIO: [`PciAccess`]), whose DMA reaches `dma_domain`.
 fn start(
-    pci: &PciDevice,
+    pci: &impl PciAccess,
     kind: PciDriver,
     dma: Arc<dyn DmaAllocator + Send + Sync>,
+    dma_domain: DmaDomain,
     config: &Config,
 ) -> Result<Device> {
     pci.enable_bus_master()?;
@@ -262,7 +274,7 @@ fn start(
             let bar = pci.map_bar(0)?;
             // SAFETY: `bar` maps BAR0 for `bar.len()` bytes and lives in the same `Device` as
             // the driver, which is dropped first; device memory is only reached through the bus.
-            let mmio = unsafe { Mmio::new(bar.virt(), bar.len()) };
+            let mmio = unsafe { Mmio::new(bar.virt(), bar.len()) }.with_dma_domain(dma_domain);
             let driver = Ixgbe::new(name, mmio, &*dma, config)?;
             Backend::Ixgbe {
                 driver,
@@ -271,13 +283,16 @@ fn start(
         }
         PciDriver::Virtio => {
             // Legacy virtio: the registers are in I/O port space (BAR0), one pread/pwrite each.
-            let (file, len) = pci.open_port_io(0)?;
-            let bus = PortIo::new(file, usize::try_from(len).unwrap_or(usize::MAX));
+            let bus = pci.port_io(0, dma_domain)?;
             let driver = Box::new(Virtio::new(name, bus, &*dma, config)?);
             Backend::Virtio { driver }
         }
     };
-    Ok(Device { backend, dma })
+    Ok(Device {
+        backend,
+        dma,
+        vfio: None,
+    })
 }
 
 /// `error`, with the device given back to kernel driver `driver` (or the reason it could not be).
@@ -299,6 +314,137 @@ fn give_back(pci: &PciDevice, driver: String, error: Error) -> Error {
             bind_error: Box::new(bind_error),
         },
     }
+}
+
+// ---- VFIO: the way in for a device bound to vfio-pci ----
+
+/// What [`start`] needs of a PCI function, whichever way it was opened: through sysfs
+/// ([`PciDevice`], as root) or through VFIO ([`VfioDevice`]).
+trait PciAccess {
+    /// The function's address.
+    fn address(&self) -> PciAddress;
+    /// Sets the bus master bit (PCI 3.0, 6.2.2).
+    fn enable_bus_master(&self) -> Result<()>;
+    /// Maps memory BAR `bar`.
+    fn map_bar(&self, bar: u8) -> Result<MappedBar>;
+    /// A port-IO bus over I/O port BAR `bar`, for a device that reaches `domain` by DMA.
+    fn port_io(&self, bar: u8, domain: DmaDomain) -> Result<PortIo>;
+}
+
+impl PciAccess for PciDevice {
+    fn address(&self) -> PciAddress {
+        PciDevice::address(self)
+    }
+    fn enable_bus_master(&self) -> Result<()> {
+        PciDevice::enable_bus_master(self)
+    }
+    fn map_bar(&self, bar: u8) -> Result<MappedBar> {
+        PciDevice::map_bar(self, bar)
+    }
+    fn port_io(&self, bar: u8, domain: DmaDomain) -> Result<PortIo> {
+        let (file, len) = self.open_port_io(bar)?;
+        Ok(PortIo::new(file, usize::try_from(len).unwrap_or(usize::MAX)).with_dma_domain(domain))
+    }
+}
+
+impl PciAccess for VfioDevice {
+    fn address(&self) -> PciAddress {
+        VfioDevice::address(self)
+    }
+    fn enable_bus_master(&self) -> Result<()> {
+        VfioDevice::enable_bus_master(self)
+    }
+    fn map_bar(&self, bar: u8) -> Result<MappedBar> {
+        VfioDevice::map_bar(self, bar)
+    }
+    fn port_io(&self, bar: u8, domain: DmaDomain) -> Result<PortIo> {
+        VfioDevice::port_io(self, bar, domain)
+    }
+}
+
+/// How the DMA of a device of driver `kind` reaches memory when it is opened through VFIO:
+/// [`IommuMode::Iova`] when the IOMMU translates it (IOVAs rixy chooses; no root, no
+/// hugetlbfs), [`IommuMode::Physical`] when it bypasses the IOMMU (physical addresses; root and
+/// huge pages), with the reason it bypasses.
+///
+/// This is the one place the choice is made. An 82599 is a PCIe function behind the IOMMU:
+/// translated. Legacy virtio (and modern virtio without `VIRTIO_F_ACCESS_PLATFORM`, VirtIO 1.2
+/// section 6.1) uses guest-physical addresses, bypassing the IOMMU. For modern virtio the
+/// choice follows the device: read its offered features through the transport (VirtIO 1.2
+/// 4.1.4.3, common configuration, before FEATURES_OK) and return `Iova` exactly when bit 33
+/// (ACCESS_PLATFORM) is offered, which the driver must then accept.
+fn vfio_dma_mode(kind: &PciDriver) -> (IommuMode, Option<&'static str>) {
+    match kind {
+        PciDriver::Ixgbe => (IommuMode::Iova, None),
+        PciDriver::Virtio => (
+            IommuMode::Physical,
+            Some("legacy virtio uses physical addresses, bypassing the IOMMU"),
+        ),
+    }
+}
+
+/// An error unless this process can read physical addresses (pagemap shows them only to
+/// root): what a device whose DMA bypasses the IOMMU needs. Checked before the device is
+/// touched.
+fn require_physical_addresses(device: &str, why: &str) -> Result<()> {
+    let probe = Box::new(0u64);
+    let virt = &*probe as *const u64 as usize;
+    let pagemap = std::path::Path::new("/proc/self/pagemap");
+    let readable = std::fs::File::open(pagemap)
+        .ok()
+        .is_some_and(|file| crate::memory::physical_address(&file, virt).is_ok());
+    if readable {
+        Ok(())
+    } else {
+        Err(Error::BypassNeedsRoot {
+            device: device.to_string(),
+            why: why.to_string(),
+        })
+    }
+}
+
+/// An error, before anything is touched, if the device is bound to a kernel driver this process
+/// may not unbind (no root): it names the way in without root (vfio-pci).
+fn require_unbindable(pci: &PciDevice) -> Result<()> {
+    let Some(driver) = crate::pci::vfio::driver_name(pci.dir()) else {
+        return Ok(());
+    };
+    let unbind = pci.dir().join("driver").join("unbind");
+    let writable = std::fs::OpenOptions::new().write(true).open(&unbind);
+    match writable {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            Err(Error::DriverNotUnbindable {
+                address: pci.address(),
+                driver,
+                unbind,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Opens a device bound to vfio-pci: its group joins this process's VFIO container, DMA memory
+/// is mapped into the IOMMU ([`IommuAllocator`], in the mode [`vfio_dma_mode`] picks) and the
+/// driver starts on the BAR the device file gives. Nothing is unbound, so nothing is given back
+/// on failure: the device stays with vfio-pci.
+fn open_vfio(pci: &PciDevice, kind: PciDriver, config: &Config) -> Result<Device> {
+    let name = pci.address().to_string();
+    let (mode, bypass) = vfio_dma_mode(&kind);
+    if mode == IommuMode::Physical {
+        require_physical_addresses(&name, bypass.unwrap_or("its DMA bypasses the IOMMU"))?;
+        HugePageAllocator::with_dir(&config.hugepage_dir).page_size()?;
+    }
+    let vfio = Arc::new(VfioDevice::open(pci, &config.vfio_dir)?);
+    let dma = IommuAllocator::new(
+        Arc::clone(vfio.container()) as Arc<dyn crate::memory::Iommu>,
+        mode,
+        &config.hugepage_dir,
+    );
+    let domain = dma.domain();
+    log::info!("{name}: DMA through the IOMMU in {mode:?} mode ({domain})");
+    let mut device = start(&*vfio, kind, Arc::new(dma), domain, config)?;
+    device.vfio = Some(vfio);
+    Ok(device)
 }
 
 macro_rules! each_backend {
@@ -335,7 +481,15 @@ impl Device {
                 },
             },
             dma: Arc::new(dma),
+            vfio: None,
         })
+    }
+
+    /// For a device opened through VFIO (bound to vfio-pci): its VFIO handle, through which a
+    /// driver turns on MSI-X interrupts with an eventfd per vector
+    /// ([`VfioDevice::enable_msix`]). `None` for sysfs and simulated devices.
+    pub fn vfio(&self) -> Option<&VfioDevice> {
+        self.vfio.as_deref()
     }
 
     /// For a port opened as `sim:N`: what its link partner has received from it.

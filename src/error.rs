@@ -424,6 +424,149 @@ pub enum Error {
         /// What is wrong, naming the offsets.
         problem: String,
     },
+
+    /// A device bound to a kernel driver that this process may not unbind (and not to
+    /// vfio-pci, which would let it in without root).
+    #[error(
+        "{address} is bound to kernel driver {driver}, which this user may not unbind ({}): run as root, or hand the device to vfio-pci as root with `ci/vfio-bind {address} USER` and run as USER",
+        unbind.display()
+    )]
+    DriverNotUnbindable {
+        /// The device.
+        address: crate::pci::PciAddress,
+        /// The kernel driver bound to it.
+        driver: String,
+        /// The driver's unbind file.
+        unbind: PathBuf,
+    },
+
+    /// A device bound to vfio-pci whose sysfs directory names no IOMMU group.
+    #[error(
+        "{address} is bound to vfio-pci but {} does not exist: the device is in no IOMMU group; turn the IOMMU on (intel_iommu=on or amd_iommu=on on the kernel command line; in QEMU: -machine q35 -device intel-iommu,intremap=on)",
+        link.display()
+    )]
+    NoIommuGroup {
+        /// The device.
+        address: crate::pci::PciAddress,
+        /// The missing `iommu_group` link.
+        link: PathBuf,
+    },
+
+    /// A VFIO group file (`/dev/vfio/N`) or the container file (`/dev/vfio/vfio`) that is not
+    /// there.
+    #[error("{} does not exist: {hint}", path.display())]
+    VfioFileMissing {
+        /// The file.
+        path: PathBuf,
+        /// What to do.
+        hint: String,
+    },
+
+    /// No permission on a VFIO group file.
+    #[error(
+        "permission denied on {}: as root, give the group to this user (uid {uid}): `chown {uid} {}`, or bind with `ci/vfio-bind {address} USER`",
+        path.display(), path.display()
+    )]
+    VfioGroupPermission {
+        /// The group file.
+        path: PathBuf,
+        /// The device.
+        address: crate::pci::PciAddress,
+        /// This process's user id.
+        uid: u32,
+    },
+
+    /// A VFIO group some of whose devices are bound to host drivers: VFIO gives no device of it
+    /// to user space.
+    #[error(
+        "IOMMU group {group} of {address} is not viable: other devices in it are bound to host drivers ({}); bind each of them to vfio-pci too (ci/vfio-bind ADDRESS) or unbind them, or move {address} to a slot of its own",
+        others.join(", ")
+    )]
+    VfioGroupNotViable {
+        /// The device.
+        address: crate::pci::PciAddress,
+        /// The group number.
+        group: u32,
+        /// The other devices of the group not bound to vfio-pci, as `address (driver)`.
+        others: Vec<String>,
+    },
+
+    /// A VFIO call that failed.
+    #[error("{device}: {what} failed: {source}; {hint}")]
+    Vfio {
+        /// The device (or the VFIO file).
+        device: String,
+        /// The call, by its uapi name.
+        what: &'static str,
+        /// The error the kernel returned.
+        source: std::io::Error,
+        /// What to do.
+        hint: String,
+    },
+
+    /// Mapping DMA memory into the IOMMU failed because the locked-memory limit is too low: VFIO
+    /// pins every mapped page and charges it to `RLIMIT_MEMLOCK`.
+    #[error(
+        "the IOMMU mapping of {size} bytes was refused: the locked-memory limit (RLIMIT_MEMLOCK) is {limit} bytes and rixy needs at least {needed} bytes locked ({mapped} mapped already); raise it to at least {needed} bytes (`ulimit -l {}` in KiB, or memlock in /etc/security/limits.conf)",
+        needed.div_ceil(1024)
+    )]
+    MemlockTooLow {
+        /// Bytes of this mapping.
+        size: usize,
+        /// Bytes the container had mapped before.
+        mapped: u64,
+        /// Bytes needed in all.
+        needed: u64,
+        /// The current soft limit.
+        limit: u64,
+    },
+
+    /// The IOMMU refused a mapping for another reason.
+    #[error(
+        "the IOMMU refused to map {size} bytes at IOVA {iova:#x} (VFIO_IOMMU_MAP_DMA: {source}); the address may be outside what the IOMMU translates or overlap a mapping: report this with the IOMMU's usable ranges (dmesg)"
+    )]
+    IommuMapRefused {
+        /// The IOVA.
+        iova: u64,
+        /// Bytes.
+        size: usize,
+        /// The error the kernel returned.
+        source: std::io::Error,
+    },
+
+    /// No room left in the IOMMU's usable IOVA ranges.
+    #[error(
+        "no room for {size} more bytes in the IOMMU's usable I/O virtual address ranges: rixy does not reuse the addresses of freed memory; open fewer devices or pools in this process"
+    )]
+    IovaSpaceExhausted {
+        /// Bytes asked for.
+        size: u64,
+    },
+
+    /// A device whose DMA bypasses the IOMMU opened without root: it needs physical addresses,
+    /// which only root can read.
+    #[error(
+        "{device}: {why}, so its DMA memory needs physical addresses, which /proc/self/pagemap shows only to root: run as root (with huge pages: ci/setup-hugepages), or use a device whose DMA the IOMMU translates (a real NIC behind the IOMMU; in QEMU virtio-net-pci,disable-legacy=on,iommu_platform=on)"
+    )]
+    BypassNeedsRoot {
+        /// The device.
+        device: String,
+        /// Why its DMA bypasses the IOMMU.
+        why: String,
+    },
+
+    /// More interrupt vectors asked of a device than it has.
+    #[error(
+        "{device} has {available} MSI-X vectors and {asked} were asked for: ask for 1 to {available} (fewer queues with interrupts; in QEMU raise virtio-net-pci's vectors=)"
+    )]
+    TooFewVectors {
+        /// The device.
+        device: String,
+        /// Vectors asked for.
+        asked: u32,
+        /// Vectors the device has.
+        available: u32,
+    },
 }
 
 impl Error {

@@ -18,10 +18,11 @@
 //!   ([`DmaDomain::Virtual`], which no device reaches). Works anywhere, without privileges; the
 //!   simulator's allocator ([`crate::sim::SimDma`]) builds on it and registers each region in
 //!   its world ([`DmaDomain::Model`]).
-//! - VFIO (not written yet) fits the same trait: it maps anonymous memory, registers it with the
-//!   IOMMU container (`VFIO_IOMMU_MAP_DMA`) at an I/O virtual address of its choosing, and
-//!   returns the mapping through [`DmaRegion::from_mmap`] with [`DeviceAddresses::Linear`]
-//!   `{ base: iova }` in a domain of the container's own. Nothing else in the drivers changes.
+//! - [`IommuAllocator`]: memory mapped into a VFIO container's IOMMU (`VFIO_IOMMU_MAP_DMA`),
+//!   either at I/O virtual addresses rixy chooses ([`IommuMode::Iova`], in a domain of the
+//!   container's own, [`DmaDomain::Iommu`]; ordinary memory will do, no root needed) or at
+//!   IOVA = physical address for devices whose DMA bypasses the IOMMU ([`IommuMode::Physical`],
+//!   root only). Nothing else in the drivers changes.
 //!
 //! Every region starts zero-filled and page-aligned. A region allocated `contiguous` is one run
 //! of device addresses, so a descriptor ring can be given to the device by its first address; a
@@ -36,6 +37,7 @@
 mod desc_ring;
 mod footprint;
 mod hugepage;
+mod iommu;
 mod mempool;
 mod plain;
 
@@ -47,7 +49,9 @@ use crate::error::{Error, Result};
 
 pub use desc_ring::{DescRef, DescRing};
 pub use footprint::{MemoryFootprint, QueueMemory, format_bytes};
+pub(crate) use hugepage::physical_address;
 pub use hugepage::{DEFAULT_HUGE_DIR, HugePageAllocator};
+pub use iommu::{Iommu, IommuAllocator, IommuMode, IovaSpace};
 pub use mempool::{
     DEFAULT_BUFFER_SIZE, HEADROOM, MIN_BUFFER_SIZE, Mempool, Packet, RawBuffer, USABLE_HEADROOM,
 };
@@ -115,6 +119,10 @@ pub enum DmaDomain {
     /// The memory of one device model: a simulated world ([`crate::sim::World`]) or a test's
     /// model, numbered by [`DmaDomain::new_model`].
     Model(u64),
+    /// The I/O virtual addresses of one VFIO container ([`crate::pci::VfioContainer`]): memory
+    /// an [`IommuAllocator`] mapped into it at addresses rixy chose, which only the devices
+    /// attached to that container reach.
+    Iommu(u64),
 }
 
 impl DmaDomain {
@@ -131,6 +139,7 @@ impl std::fmt::Display for DmaDomain {
             DmaDomain::Physical => f.write_str("physical memory (huge pages)"),
             DmaDomain::Virtual => f.write_str("plain process memory (virtual addresses)"),
             DmaDomain::Model(n) => write!(f, "the memory of device model #{n}"),
+            DmaDomain::Iommu(n) => write!(f, "the I/O virtual addresses of VFIO container #{n}"),
         }
     }
 }

@@ -48,6 +48,9 @@ pub struct ConfigFile {
     file: File,
     path: PathBuf,
     address: PciAddress,
+    /// Offset of configuration space in `file`: 0 for sysfs `config`, the config region's
+    /// offset for a VFIO device file.
+    region: usize,
 }
 
 /// A window of configuration space, the bus the generated accessors read and write through:
@@ -131,6 +134,24 @@ impl ConfigFile {
             file,
             path,
             address,
+            region: 0,
+        }
+    }
+
+    /// The configuration space of the function at `address` that starts at byte `region` of
+    /// `file` (a VFIO device file, whose config region is at `region`; `path` names it in
+    /// errors).
+    pub(super) fn in_region(
+        file: File,
+        path: PathBuf,
+        address: PciAddress,
+        region: usize,
+    ) -> ConfigFile {
+        ConfigFile {
+            file,
+            path,
+            address,
+            region,
         }
     }
 
@@ -151,7 +172,7 @@ impl ConfigFile {
         let failure = Failure::default();
         let value = access(ConfigBus {
             file: &self.file,
-            base,
+            base: self.region + base,
             len,
             failure: &failure,
         });

@@ -1,5 +1,7 @@
 //! PCI devices through sysfs: addresses, config space, the network class check, unbinding the
-//! kernel driver, bus mastering and BAR access.
+//! kernel driver, bus mastering and BAR access; or, for a device bound to vfio-pci, through
+//! VFIO ([`vfio`]: container, group, device, regions, MSI-X eventfds) with the IOMMU between
+//! the device and memory.
 //!
 //! Linux exposes every PCI function as a directory `/sys/bus/pci/devices/DDDD:BB:DD.F`
 //! (Documentation/PCI/sysfs-pci.rst) holding `config` (the configuration space, read and written
@@ -33,9 +35,11 @@
 mod address;
 mod config;
 mod sysfs;
+pub mod vfio;
 
 pub use address::{PciAddress, PciAddressField, PciAddressProblem};
 pub use config::{Capability, ConfigBus, ConfigFile, Msix};
 pub use sysfs::{
     BarResource, DEFAULT_SYSFS_ROOT, IORESOURCE_IO, IORESOURCE_MEM, MappedBar, PciDevice,
 };
+pub use vfio::{DEFAULT_VFIO_DIR, VFIO_PCI_DRIVER, VfioContainer, VfioDevice};

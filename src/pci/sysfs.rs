@@ -86,10 +86,17 @@ impl PciDevice {
             return Err(no_device());
         }
         let path = dir.join("config");
+        // Without root, config space opens read-only (its header is readable by everyone):
+        // enough to identify the device and reach it through VFIO, whose config region is
+        // written instead.
         let config = OpenOptions::new()
             .read(true)
             .write(true)
             .open(&path)
+            .or_else(|e| match e.kind() {
+                ErrorKind::PermissionDenied => File::open(&path),
+                _ => Err(e),
+            })
             .map_err(|e| match e.kind() {
                 ErrorKind::NotFound => no_device(),
                 _ => Error::io("open", &path, e),
@@ -346,6 +353,14 @@ unsafe impl Send for MappedBar {}
 unsafe impl Sync for MappedBar {}
 
 impl MappedBar {
+    /// Takes over a mapping of a BAR (made by [`super::VfioDevice::map_bar`]).
+    ///
+    /// # Safety
+    /// `ptr..ptr+len` must be a live `mmap` mapping that nothing else uses or unmaps.
+    pub(super) unsafe fn from_raw(ptr: NonNull<u8>, len: usize) -> MappedBar {
+        MappedBar { ptr, len }
+    }
+
     /// The first byte of the BAR, as a non-null pointer.
     pub fn virt(&self) -> NonNull<u8> {
         self.ptr

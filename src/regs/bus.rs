@@ -191,6 +191,8 @@ word!(u64, read64, write64);
 pub struct Mmio {
     base: NonNull<u8>,
     len: usize,
+    /// What the device behind the BAR reaches by DMA ([`DmaMaster`]).
+    domain: DmaDomain,
 }
 
 // SAFETY: an `Mmio` is an address range of device memory; moving the handle to another thread
@@ -209,7 +211,17 @@ impl Mmio {
     /// generator checks is at least its widest word.
     #[inline(always)]
     pub unsafe fn new(base: NonNull<u8>, len: usize) -> Self {
-        Self { base, len }
+        Self {
+            base,
+            len,
+            domain: DmaDomain::Physical,
+        }
+    }
+
+    /// The same window, for a device that reaches `domain` by DMA (a BAR mapped through VFIO
+    /// whose device the IOMMU translates); [`DmaDomain::Physical`] unless set.
+    pub fn with_dma_domain(self, domain: DmaDomain) -> Self {
+        Self { domain, ..self }
     }
 
     /// The first byte of the window.
@@ -240,10 +252,11 @@ macro_rules! mmio_access {
     };
 }
 
-/// A BAR mapped from sysfs: without an IOMMU the device reaches physical addresses.
+/// A BAR mapped from sysfs: without an IOMMU the device reaches physical addresses; through
+/// VFIO, what [`Mmio::with_dma_domain`] said.
 impl DmaMaster for Mmio {
     fn dma_domain(&self) -> DmaDomain {
-        DmaDomain::Physical
+        self.domain
     }
 }
 
@@ -267,7 +280,11 @@ impl Bus for Mmio {
 #[derive(Debug)]
 pub struct PortIo {
     file: File,
+    /// Offset of the BAR in `file`: 0 for a sysfs `resourceN`, the region's offset for a VFIO
+    /// device file.
+    offset: u64,
     len: usize,
+    domain: DmaDomain,
     error: Cell<Option<io::ErrorKind>>,
     errors: Cell<u64>,
 }
@@ -275,12 +292,26 @@ pub struct PortIo {
 impl PortIo {
     /// A bus over the first `len` bytes of an IO-port resource file.
     pub fn new(file: File, len: usize) -> Self {
+        Self::in_region(file, 0, len)
+    }
+
+    /// A bus over `len` bytes of an I/O port BAR that starts at byte `offset` of `file` (a
+    /// VFIO device file, whose BAR regions sit at offsets `VFIO_DEVICE_GET_REGION_INFO` gives).
+    pub fn in_region(file: File, offset: u64, len: usize) -> Self {
         Self {
             file,
+            offset,
             len,
+            domain: DmaDomain::Physical,
             error: Cell::new(None),
             errors: Cell::new(0),
         }
+    }
+
+    /// The same bus, for a device that reaches `domain` by DMA; [`DmaDomain::Physical`] unless
+    /// set.
+    pub fn with_dma_domain(self, domain: DmaDomain) -> Self {
+        Self { domain, ..self }
     }
 
     /// The first I/O error since the last call, and how many accesses failed.
@@ -298,7 +329,10 @@ impl PortIo {
 
     fn read_n<const N: usize>(&self, offset: usize) -> [u8; N] {
         let mut buf = [0u8; N];
-        if let Err(err) = self.file.read_exact_at(&mut buf, offset as u64) {
+        if let Err(err) = self
+            .file
+            .read_exact_at(&mut buf, self.offset + offset as u64)
+        {
             self.latch(err);
             buf = [0xff; N];
         }
@@ -306,16 +340,17 @@ impl PortIo {
     }
 
     fn write_n(&self, offset: usize, bytes: &[u8]) {
-        if let Err(err) = self.file.write_all_at(bytes, offset as u64) {
+        if let Err(err) = self.file.write_all_at(bytes, self.offset + offset as u64) {
             self.latch(err);
         }
     }
 }
 
-/// An I/O port BAR from sysfs: without an IOMMU the device reaches physical addresses.
+/// An I/O port BAR from sysfs: without an IOMMU the device reaches physical addresses; through
+/// VFIO, what [`PortIo::with_dma_domain`] said.
 impl DmaMaster for PortIo {
     fn dma_domain(&self) -> DmaDomain {
-        DmaDomain::Physical
+        self.domain
     }
 }
 
