@@ -230,7 +230,10 @@ fn open_pci(address: PciAddress, config: &Config) -> Result<Device> {
     if crate::pci::vfio::driver_name(pci.dir()).as_deref() == Some(VFIO_PCI_DRIVER) {
         return open_vfio(&pci, kind, config);
     }
+    // Through sysfs the process unbinds the device and writes its config space: root's work
+    // (a device bound to a kernel driver is refused first, with the way to VFIO).
     require_unbindable(&pci)?;
+    pci.require_writable_config()?;
     let hugepages = HugePageAllocator::with_dir(&config.hugepage_dir);
     hugepages.page_size()?;
     take_over(&pci, kind, Arc::new(hugepages), config)

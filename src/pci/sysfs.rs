@@ -66,6 +66,8 @@ pub struct PciDevice {
     root: PathBuf,
     dir: PathBuf,
     config: ConfigFile,
+    /// Config space opened read-only, for want of privileges: enough for VFIO, not for sysfs.
+    read_only: bool,
 }
 
 impl PciDevice {
@@ -89,12 +91,16 @@ impl PciDevice {
         // Without root, config space opens read-only (its header is readable by everyone):
         // enough to identify the device and reach it through VFIO, whose config region is
         // written instead.
+        let mut read_only = false;
         let config = OpenOptions::new()
             .read(true)
             .write(true)
             .open(&path)
             .or_else(|e| match e.kind() {
-                ErrorKind::PermissionDenied => File::open(&path),
+                ErrorKind::PermissionDenied => {
+                    read_only = true;
+                    File::open(&path)
+                }
                 _ => Err(e),
             })
             .map_err(|e| match e.kind() {
@@ -106,7 +112,19 @@ impl PciDevice {
             root,
             dir,
             config: ConfigFile::new(config, path, address),
+            read_only,
         })
+    }
+
+    /// For driving the device through sysfs (not VFIO), which writes its config space: the
+    /// "run as root" error when it could only be opened read-only.
+    pub fn require_writable_config(&self) -> Result<()> {
+        if self.read_only {
+            return Err(Error::PermissionDenied {
+                path: self.dir.join("config"),
+            });
+        }
+        Ok(())
     }
 
     /// The device's address.
