@@ -166,6 +166,40 @@ pub enum Error {
         device: String,
     },
 
+    /// A queue asked to wait for packets ([`crate::RxQueue::wait`], [`crate::Device::rx_wait`])
+    /// on a device opened without interrupts.
+    #[error(
+        "{device}: receive queue {queue} has no interrupt to wait for: open the device with Config::interrupts = true, or poll it with rx_batch"
+    )]
+    InterruptsOff {
+        /// The device.
+        device: String,
+        /// The queue.
+        queue: u16,
+    },
+
+    /// Interrupts asked of a device opened in a way that cannot deliver them to user space.
+    #[error(
+        "{device}: interrupts need the device opened through VFIO (bind it to vfio-pci); a device mapped through sysfs can only be polled: open it with Config::interrupts = false"
+    )]
+    InterruptsNeedVfio {
+        /// The device.
+        device: String,
+    },
+
+    /// More interrupt vectors asked for than the device (or its interrupt source) has.
+    #[error(
+        "{device}: {needed} receive queues with interrupts need {needed} MSI-X vectors, but the device has {available}: use at most {available} receive queues, or no interrupts"
+    )]
+    TooFewVectors {
+        /// The device.
+        device: String,
+        /// Vectors needed.
+        needed: u16,
+        /// Vectors the device has.
+        available: u16,
+    },
+
     /// A configuration that cannot work.
     #[error("invalid configuration: {problem}")]
     InvalidConfig {
