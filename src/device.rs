@@ -97,6 +97,35 @@ fn catch_up(world: &sim::World, clock: SimClock) {
     }
 }
 
+/// How long a wait on a simulated port whose time follows the wall clock (`sim:N`) sleeps
+/// before it advances the simulation again: the latency of its interrupts.
+pub const SIM_WAIT_SLICE: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// A wait for packets on a simulated port: `wait` with the whole timeout when the caller steps
+/// the world, else slices of [`SIM_WAIT_SLICE`], the world caught up with the wall clock before
+/// each.
+fn sim_wait(
+    world: &sim::World,
+    clock: SimClock,
+    timeout: std::time::Duration,
+    mut wait: impl FnMut(std::time::Duration) -> Result<bool>,
+) -> Result<bool> {
+    if let SimClock::Manual = clock {
+        return wait(timeout);
+    }
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        catch_up(world, clock);
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if wait(left.min(SIM_WAIT_SLICE))? {
+            return Ok(true);
+        }
+        if left <= SIM_WAIT_SLICE {
+            return Ok(false);
+        }
+    }
+}
+
 /// What a simulated port's link partner received from it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SimWire {
@@ -132,6 +161,13 @@ pub fn open(address: &str, config: &Config) -> Result<Device> {
         return open_sim_port(n, config);
     }
     let pci_address = PciAddress::parse(address)?;
+    // A device mapped through sysfs cannot deliver interrupts to user space: refused before
+    // the device is taken from its kernel driver.
+    if config.interrupts {
+        return Err(Error::InterruptsNeedVfio {
+            device: pci_address.to_string(),
+        });
+    }
     open_pci(pci_address, config)
 }
 
@@ -323,7 +359,8 @@ impl Device {
     ) -> Result<Device> {
         config.validate()?;
         let dma = port.dma();
-        let driver = Ixgbe::new(name.to_string(), port.bar(), &dma, config)?;
+        let driver =
+            Ixgbe::with_interrupts(name.to_string(), port.bar(), &dma, config, Some(port))?;
         Ok(Device {
             backend: Backend::Sim {
                 driver,
@@ -406,6 +443,41 @@ impl Device {
             Backend::Sim { driver, port } => {
                 port.catch_up();
                 driver.rx_batch(queue, out, max)
+            }
+        }
+    }
+
+    /// Waits up to `timeout` for packets on receive queue `queue` instead of spinning: `true`
+    /// when the next [`Device::rx_batch`] takes something, `false` when the timeout passed
+    /// first. Returns at once if packets are waiting. Needs a device opened with
+    /// [`Config::interrupts`] (else [`Error::InterruptsOff`]); today only a simulated 82599
+    /// delivers them (real hardware needs VFIO). Poll while busy, wait when idle:
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let config = rixy::Config { interrupts: true, link_timeout: Duration::ZERO, ..Default::default() };
+    /// let mut dev = rixy::open("sim:7", &config)?;
+    /// let mut batch = std::collections::VecDeque::new();
+    /// for _ in 0..3 {
+    ///     if dev.rx_batch(0, &mut batch, 32)? == 0 {
+    ///         dev.rx_wait(0, Duration::from_millis(10))?;
+    ///     }
+    ///     rixy::Mempool::free_bulk(batch.drain(..));
+    /// }
+    /// # Ok::<(), rixy::Error>(())
+    /// ```
+    ///
+    /// On a simulated port whose time follows the wall clock (`sim:N`), the wait advances the
+    /// simulation while it sleeps, in slices of [`SIM_WAIT_SLICE`].
+    pub fn rx_wait(&mut self, queue: u16, timeout: std::time::Duration) -> Result<bool> {
+        match &mut self.backend {
+            Backend::Ixgbe { driver, .. } => driver.rx_wait(queue, timeout),
+            Backend::Virtio { driver } => Err(Error::InterruptsOff {
+                device: driver.name().to_string(),
+                queue,
+            }),
+            Backend::Sim { driver, port } => {
+                sim_wait(&port.world, port.clock, timeout, |t| driver.rx_wait(queue, t))
             }
         }
     }
@@ -670,6 +742,19 @@ impl RxQueue {
                 catch_up(world, *clock);
                 handle.rx_batch(out, max)
             }
+        }
+    }
+
+    /// Waits up to `timeout` for packets, as [`Device::rx_wait`] does for this queue: `true`
+    /// when the next batch takes something, `false` on the timeout.
+    pub fn wait(&mut self, timeout: std::time::Duration) -> Result<bool> {
+        match &mut self.inner {
+            RxInner::Ixgbe { handle, .. } => handle.wait(timeout),
+            RxInner::Sim {
+                handle,
+                world,
+                clock,
+            } => sim_wait(world, *clock, timeout, |t| handle.wait(t)),
         }
     }
 
