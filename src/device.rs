@@ -476,9 +476,9 @@ impl Device {
                 device: driver.name().to_string(),
                 queue,
             }),
-            Backend::Sim { driver, port } => {
-                sim_wait(&port.world, port.clock, timeout, |t| driver.rx_wait(queue, t))
-            }
+            Backend::Sim { driver, port } => sim_wait(&port.world, port.clock, timeout, |t| {
+                driver.rx_wait(queue, t)
+            }),
         }
     }
 

@@ -92,13 +92,21 @@ fn vectors_are_programmed_as_the_datasheet_says() {
     // 8.2.3.5.16: receive queue n on vector n, valid; transmit queues unmapped.
     for entry in 0..2usize {
         let ivar = p.register(RegisterId::IVAR, entry);
-        assert_eq!(IVAR::RX0_VECTOR.read(ivar), 2 * entry as u32, "IVAR[{entry}]");
+        assert_eq!(
+            IVAR::RX0_VECTOR.read(ivar),
+            2 * entry as u32,
+            "IVAR[{entry}]"
+        );
         assert!(IVAR::RX0_VALID.is_set(ivar), "IVAR[{entry}] {ivar:#x}");
         assert_eq!(IVAR::RX1_VECTOR.read(ivar), 2 * entry as u32 + 1);
         assert!(IVAR::RX1_VALID.is_set(ivar), "IVAR[{entry}] {ivar:#x}");
         assert!(!IVAR::TX0_VALID.is_set(ivar) && !IVAR::TX1_VALID.is_set(ivar));
     }
-    assert_eq!(p.register(RegisterId::IVAR, 2), 0, "queue 4 and up: no entry");
+    assert_eq!(
+        p.register(RegisterId::IVAR, 2),
+        0,
+        "queue 4 and up: no entry"
+    );
     // 8.2.3.5.5, 8.2.3.5.6: the four vectors clear and mask themselves on their message.
     assert_eq!(EIAC::RTXQ.read(p.register(RegisterId::EIAC, 0)), 0xF);
     assert_eq!(EIAM::RTXQ.read(p.register(RegisterId::EIAM, 0)), 0xF);
@@ -141,7 +149,10 @@ fn each_receive_queue_wakes_through_its_own_vector() {
         }
         p.inject_burst(3);
         world.step();
-        assert!(waiter.join().unwrap(), "queue 1 woke with packets, before the timeout");
+        assert!(
+            waiter.join().unwrap(),
+            "queue 1 woke with packets, before the timeout"
+        );
     });
     assert_eq!(p.msix_messages(1), 1);
     assert_eq!(p.msix_messages(0), 0);
@@ -163,7 +174,7 @@ fn messages_under_steady_traffic(itr_us: u32) -> u64 {
         p.inject_burst(1);
         world.step();
         received += drain(&mut dev);
-        regs.eims().write(EIMS::RTXQ.val(1));
+        regs.eims().write(EIMS::RTXQ::val_checked(1).unwrap());
     }
     assert_eq!(received, 2000, "every frame was received");
     assert_eq!(world.now() - start, Duration::from_millis(20));
@@ -198,13 +209,25 @@ fn a_cause_raised_while_masked_is_not_lost() {
     p.inject_burst(2);
     world.step();
     assert_eq!(p.msix_messages(0), 0);
-    assert_eq!(EICR::RTXQ.read(p.register(RegisterId::EICR, 0)), 1, "pending");
+    assert_eq!(
+        EICR::RTXQ.read(p.register(RegisterId::EICR, 0)),
+        1,
+        "pending"
+    );
     // Unmasking the pending cause sends the message at once, without another frame or step;
     // then the message clears the cause (EIAC) and masks the vector (EIAM).
-    regs(&p).eims().write(EIMS::RTXQ.val(1));
+    regs(&p).eims().write(EIMS::RTXQ::val_checked(1).unwrap());
     assert_eq!(p.msix_messages(0), 1);
-    assert_eq!(EICR::RTXQ.read(p.register(RegisterId::EICR, 0)), 0, "auto-cleared");
-    assert_eq!(EIMS::RTXQ.read(p.register(RegisterId::EIMS, 0)), 0, "auto-masked");
+    assert_eq!(
+        EICR::RTXQ.read(p.register(RegisterId::EICR, 0)),
+        0,
+        "auto-cleared"
+    );
+    assert_eq!(
+        EIMS::RTXQ.read(p.register(RegisterId::EIMS, 0)),
+        0,
+        "auto-masked"
+    );
     // The driver's wait finds the frames at once, whatever the interrupt did.
     assert!(dev.rx_wait(0, Duration::from_secs(5)).unwrap());
     assert_eq!(drain(&mut dev), 2);
@@ -262,7 +285,11 @@ fn a_waiting_queue_times_out_when_nothing_arrives() {
     assert!(!dev.rx_wait(0, Duration::from_millis(50)).unwrap());
     assert!(t.elapsed() >= Duration::from_millis(50));
     stepper.join().unwrap();
-    assert_eq!(p.register(RegisterId::EIMS, 0), 0, "masked again after the wait");
+    assert_eq!(
+        p.register(RegisterId::EIMS, 0),
+        0,
+        "masked again after the wait"
+    );
     assert_eq!(p.msix_messages(0), 0);
     // A frame that came while nobody waited is found by the next wait at once.
     p.inject_burst(1);
@@ -294,10 +321,18 @@ fn a_throttle_eitr_cannot_hold_is_refused() {
     for itr_us in [3, 1023, 1024, 5000] {
         let world = World::new();
         let p = port(&world);
-        let err = refused(Device::on_sim_port("sim:irq", &world, &p, &config(1, itr_us)));
+        let err = refused(Device::on_sim_port(
+            "sim:irq",
+            &world,
+            &p,
+            &config(1, itr_us),
+        ));
         let msg = err.to_string();
         assert!(matches!(err, Error::InvalidConfig { .. }), "{msg}");
-        assert!(msg.contains("steps of 2 µs") && msg.contains("1022"), "{msg}");
+        assert!(
+            msg.contains("steps of 2 µs") && msg.contains("1022"),
+            "{msg}"
+        );
         assert_eq!(p.access_count(), 0, "refused before the device was touched");
     }
     // Without interrupts the throttle is not used, and not checked.
@@ -329,7 +364,10 @@ fn more_queues_than_vectors_is_refused() {
         ),
         "{err}"
     );
-    assert!(err.to_string().contains("use at most 2 receive queues"), "{err}");
+    assert!(
+        err.to_string().contains("use at most 2 receive queues"),
+        "{err}"
+    );
     assert_eq!(p.access_count(), 0);
     // The source refuses it too.
     assert!(matches!(
@@ -360,7 +398,10 @@ fn a_wait_without_interrupts_is_an_error() {
     };
     let mut dev = Device::on_sim_port("sim:irq", &world, &p, &cfg).unwrap();
     let err = dev.rx_wait(0, Duration::from_millis(10)).unwrap_err();
-    assert!(matches!(err, Error::InterruptsOff { queue: 0, .. }), "{err}");
+    assert!(
+        matches!(err, Error::InterruptsOff { queue: 0, .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("Config::interrupts"), "{err}");
     // No vector was touched.
     assert_eq!(p.register(RegisterId::GPIE, 0), 0);
@@ -383,22 +424,24 @@ fn the_model_checks_the_interrupt_programming() {
     let r = regs(&p);
     r.gpie().write(GPIE::MSIX_MODE::SET);
     r.ivar(IvarEntry::try_from(0).unwrap())
-        .write(IVAR::RX0_VECTOR.val(3) + IVAR::RX0_VALID::SET);
-    r.eims().write(EIMS::RTXQ.val(1 << 3));
-    r.eics().write(EICS::RTXQ.val(1 << 3));
+        .write(IVAR::RX0_VECTOR::val_checked(3).unwrap() + IVAR::RX0_VALID::SET);
+    r.eims().write(EIMS::RTXQ::val_checked(1 << 3).unwrap());
+    r.eics().write(EICS::RTXQ::val_checked(1 << 3).unwrap());
     assert_eq!(rules(&p), ["msix-vector-not-enabled"]);
     assert_eq!(p.msix_messages(3), 0);
     // Once the host sets it up, software's EICS sends it.
     let irqs = p.enable_msix(4).unwrap();
-    r.eims().write(EIMS::RTXQ.val(1 << 3));
-    r.eics().write(EICS::RTXQ.val(1 << 3));
+    r.eims().write(EIMS::RTXQ::val_checked(1 << 3).unwrap());
+    r.eics().write(EICS::RTXQ::val_checked(1 << 3).unwrap());
     assert_eq!(p.msix_messages(3), 1);
     assert_eq!(irqs[3].clear(), 1, "the host's eventfd was signalled");
     assert_eq!(irqs[0].clear(), 0);
 
     // An enabled cause no IVAR entry maps to.
     let p = port(&world);
-    regs(&p).eims().write(EIMS::RTXQ.val(1 << 5));
+    regs(&p)
+        .eims()
+        .write(EIMS::RTXQ::val_checked(1 << 5).unwrap());
     assert_eq!(rules(&p), ["interrupt-without-ivar"]);
 
     // An interval written in µs, unshifted, lands in the reserved low bits.
@@ -419,7 +462,7 @@ fn the_model_checks_the_interrupt_programming() {
     });
     regs(&p)
         .ivar(IvarEntry::try_from(1).unwrap())
-        .write(IVAR::RX1_VECTOR.val(9) + IVAR::RX1_VALID::SET);
+        .write(IVAR::RX1_VECTOR::val_checked(9).unwrap() + IVAR::RX1_VALID::SET);
     assert_eq!(rules(&p), ["ivar-vector-out-of-range"]);
 
     // Several vectors set up, but MSI-X mode off: everything goes to vector 0.
@@ -427,9 +470,9 @@ fn the_model_checks_the_interrupt_programming() {
     let irqs = p.enable_msix(2).unwrap();
     let r = regs(&p);
     r.ivar(IvarEntry::try_from(0).unwrap())
-        .write(IVAR::RX0_VECTOR.val(1) + IVAR::RX0_VALID::SET);
-    r.eims().write(EIMS::RTXQ.val(1 << 1));
-    r.eics().write(EICS::RTXQ.val(1 << 1));
+        .write(IVAR::RX0_VECTOR::val_checked(1).unwrap() + IVAR::RX0_VALID::SET);
+    r.eims().write(EIMS::RTXQ::val_checked(1 << 1).unwrap());
+    r.eics().write(EICS::RTXQ::val_checked(1 << 1).unwrap());
     assert_eq!(rules(&p), ["msix-mode-off"]);
     assert_eq!((irqs[0].clear(), irqs[1].clear()), (1, 0));
 }

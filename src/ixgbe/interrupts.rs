@@ -20,6 +20,7 @@
 
 use std::time::{Duration, Instant};
 
+use tock_registers::fields::FieldValue;
 use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
 
 use super::Ixgbe;
@@ -41,7 +42,7 @@ pub const MAX_ITR_US: u32 = 1022;
 /// The EITR interval field for `itr_us` microseconds: 0 (no throttling) or an even number up
 /// to [`MAX_ITR_US`]; anything else is refused.
 pub(super) fn itr_interval(name: &str, itr_us: u32) -> Result<u32> {
-    if itr_us % 2 != 0 || itr_us > MAX_ITR_US {
+    if !itr_us.is_multiple_of(2) || itr_us > MAX_ITR_US {
         return Err(Error::InvalidConfig {
             problem: format!(
                 "{name}: an interrupt throttle of {itr_us} µs: the 82599 throttles in steps of 2 µs from 0 (no throttling) to {MAX_ITR_US} µs (EITR, datasheet 8.2.3.5.12); use {}",
@@ -58,8 +59,11 @@ const _: () = assert!(MAX_ITR_US / 2 == EITR::ITR_INTERVAL.mask);
 /// What a receive queue waits on: its MSI-X vector (the EICR, EIMS and EIMC bit) and the
 /// eventfd the vector's messages signal.
 pub(super) struct RxInterrupt {
-    vector: u32,
     irq: Interrupt,
+    /// The vector's bit in EICR, EIMS and EIMC.
+    cause: FieldValue<u32, EICR::Register>,
+    enable: FieldValue<u32, EIMS::Register>,
+    mask: FieldValue<u32, EIMC::Register>,
 }
 
 impl<B: Bus> Ixgbe<B> {
@@ -93,7 +97,11 @@ impl<B: Bus> Ixgbe<B> {
 
     /// 7.3, 8.2.3.5: MSI-X mode, and receive queue `n` on vector `n` with the throttle of
     /// `config`; `vectors` are the queues' eventfds. Every vector stays masked.
-    pub(super) fn init_interrupts(&mut self, config: &Config, vectors: Vec<Interrupt>) -> Result<()> {
+    pub(super) fn init_interrupts(
+        &mut self,
+        config: &Config,
+        vectors: Vec<Interrupt>,
+    ) -> Result<()> {
         let interval = itr_interval(&self.name, config.itr_us)?;
         // 8.2.3.5.18: several MSI-X vectors (MSIX_MODE), the auto-mask of EIAM applied when a
         // message is sent (EIAME), and the MSI-X pending bit array (PBA_SUPPORT), which MSI-X
@@ -108,30 +116,40 @@ impl<B: Bus> Ixgbe<B> {
             // (bits 23:16): the vector and a valid bit.
             let entry = self.regs.ivar(IvarEntry::try_from(n / 2)?);
             if n % 2 == 0 {
-                entry.modify(IVAR::RX0_VECTOR.val(vector) + IVAR::RX0_VALID::SET);
+                entry.modify(IVAR::RX0_VECTOR::val_checked(vector)? + IVAR::RX0_VALID::SET);
             } else {
-                entry.modify(IVAR::RX1_VECTOR.val(vector) + IVAR::RX1_VALID::SET);
+                entry.modify(IVAR::RX1_VECTOR::val_checked(vector)? + IVAR::RX1_VALID::SET);
             }
             // 8.2.3.5.12: the minimum interval between two messages of the vector; written
             // without CNT_WDIS, so the countdown starts over.
             self.regs
                 .eitr(InterruptVector::try_from(n)?)
-                .write(EITR::ITR_INTERVAL.val(interval));
+                .write(EITR::ITR_INTERVAL::val_checked(interval)?);
             mask |= 1 << vector;
             if let Some(Some(ring)) = self.rx.get_mut(n) {
-                ring.irq = Some(RxInterrupt { vector, irq });
+                let bit = 1 << vector;
+                ring.irq = Some(RxInterrupt {
+                    irq,
+                    cause: EICR::RTXQ::val_checked(bit)?,
+                    enable: EIMS::RTXQ::val_checked(bit)?,
+                    mask: EIMC::CAUSES::val_checked(bit)?,
+                });
             }
         }
         // 8.2.3.5.5, 8.2.3.5.6: a message clears its vector's cause (EIAC) and masks it (EIAM,
         // with GPIE.EIAME), so a vector sends one message per wait.
-        self.regs.eiac().write(EIAC::RTXQ.val(mask));
-        self.regs.eiam().write(EIAM::RTXQ.val(mask));
+        self.regs.eiac().write(EIAC::RTXQ::val_checked(mask)?);
+        self.regs.eiam().write(EIAM::RTXQ::val_checked(mask)?);
         // DEPARTS 4.6.3.1: the flow ends by enabling the interrupts in EIMS. rixy enables a
         // queue's vector only while the queue waits (`RxRing::wait`); polling needs none.
         Ok(())
     }
 
-    /// Waits up to `timeout` for packets on receive queue `queue`; see [`RxRing::wait`].
+    /// Waits up to `timeout` for packets on receive queue `queue`: `true` when the next
+    /// [`Ixgbe::rx_batch`] takes something, `false` when the timeout passed first. Returns at
+    /// once when packets are waiting; otherwise unmasks the queue's vector and sleeps on its
+    /// eventfd (`poll(2)`). A port opened without [`Config::interrupts`] is
+    /// [`Error::InterruptsOff`]; a queue whose handle is out, [`Error::QueueTaken`].
     pub fn rx_wait(&mut self, queue: u16, timeout: Duration) -> Result<bool> {
         let q = usize::from(queue);
         if !matches!(self.rx.get(q), Some(Some(_))) {
@@ -173,7 +191,6 @@ impl RxRing {
                 queue: self.queue.get() as u16,
             });
         };
-        let bit = 1u32 << irq.vector;
         let deadline = Instant::now() + timeout;
         loop {
             // Messages of earlier waits that nobody consumed.
@@ -181,18 +198,18 @@ impl RxRing {
             // 8.2.3.5.1: the cause, pending from frames received while the vector was masked,
             // is cleared (a written 1 clears it); 8.2.3.5.3: then the vector is unmasked, so a
             // frame written back from now on sends a message.
-            regs.eicr().write(EICR::RTXQ.val(bit));
-            regs.eims().write(EIMS::RTXQ.val(bit));
+            regs.eicr().write(irq.cause);
+            regs.eims().write(irq.enable);
             // A frame written back before the unmask sent nothing: look again.
             if self.ready() {
-                regs.eimc().write(EIMC::CAUSES.val(bit));
+                regs.eimc().write(irq.mask);
                 return Ok(true);
             }
             let left = deadline.saturating_duration_since(Instant::now());
             // The message masked the vector itself (EIAM); without one it is masked here.
             let woken = !left.is_zero() && irq.irq.wait(left)?;
             if !woken {
-                regs.eimc().write(EIMC::CAUSES.val(bit));
+                regs.eimc().write(irq.mask);
                 return Ok(self.ready());
             }
             shared.check_running()?;

@@ -20,6 +20,8 @@
 //!    the RSS key and redirection table.
 //! 6. `status.rs`: what the port reports: statistics, link, the health check of an idle
 //!    queue, and which buffers the queues hold.
+//! 7. `interrupts.rs`: with [`Config::interrupts`], an MSI-X vector per receive queue (GPIE,
+//!    IVAR, EIAC, EIAM, EITR) and [`Ixgbe::rx_wait`], which sleeps until packets arrive.
 //!
 //! # Where rixy departs from the datasheet
 //!

@@ -317,10 +317,30 @@ impl PortModel {
     pub(crate) fn write_ivar(&mut self, s: usize, idx: usize, value: u32) {
         self.regs[s] = value;
         let entries = [
-            ("RX", 2 * idx, IVAR::RX0_VALID.is_set(value), IVAR::RX0_VECTOR.read(value)),
-            ("TX", 2 * idx, IVAR::TX0_VALID.is_set(value), IVAR::TX0_VECTOR.read(value)),
-            ("RX", 2 * idx + 1, IVAR::RX1_VALID.is_set(value), IVAR::RX1_VECTOR.read(value)),
-            ("TX", 2 * idx + 1, IVAR::TX1_VALID.is_set(value), IVAR::TX1_VECTOR.read(value)),
+            (
+                "RX",
+                2 * idx,
+                IVAR::RX0_VALID.is_set(value),
+                IVAR::RX0_VECTOR.read(value),
+            ),
+            (
+                "TX",
+                2 * idx,
+                IVAR::TX0_VALID.is_set(value),
+                IVAR::TX0_VECTOR.read(value),
+            ),
+            (
+                "RX",
+                2 * idx + 1,
+                IVAR::RX1_VALID.is_set(value),
+                IVAR::RX1_VECTOR.read(value),
+            ),
+            (
+                "TX",
+                2 * idx + 1,
+                IVAR::TX1_VALID.is_set(value),
+                IVAR::TX1_VECTOR.read(value),
+            ),
         ];
         for (dir, q, valid, vector) in entries {
             if !valid {
@@ -328,7 +348,9 @@ impl PortModel {
             }
             if vector >= u32::from(self.cfg.msix_vectors) {
                 self.report(
-                    rules::IVAR_VECTOR_OUT_OF_RANGE.on("IVAR").value(u64::from(value)),
+                    rules::IVAR_VECTOR_OUT_OF_RANGE
+                        .on("IVAR")
+                        .value(u64::from(value)),
                     format!(
                         "{dir} queue {q} mapped to vector {vector}; the port has {} MSI-X vectors",
                         self.cfg.msix_vectors
