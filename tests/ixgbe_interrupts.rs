@@ -490,6 +490,13 @@ fn the_model_checks_the_interrupt_programming() {
         .write(IVAR::RX1_VECTOR::val_checked(9).unwrap() + IVAR::RX1_VALID::SET);
     assert_eq!(rules(&p), ["ivar-vector-out-of-range"]);
 
+    // A queue on vector 16 or above, which the model cannot raise (no EICS_EX and friends).
+    let p = port(&world);
+    regs(&p)
+        .ivar(IvarEntry::try_from(0).unwrap())
+        .write(IVAR::RX0_VECTOR::val_checked(20).unwrap() + IVAR::RX0_VALID::SET);
+    assert_eq!(rules(&p), ["ivar-vector-not-modelled"]);
+
     // Several vectors set up, but MSI-X mode off: everything goes to vector 0.
     let p = port(&world);
     let irqs = p.enable_msix(2).unwrap();
