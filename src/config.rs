@@ -43,6 +43,17 @@ pub struct Config {
     /// Where the VFIO container and group files are (`/dev/vfio`), for devices bound to
     /// vfio-pci (tests point it elsewhere).
     pub vfio_dir: PathBuf,
+    /// Interrupts (off by default: polling is the fast path). With interrupts each receive
+    /// queue gets an MSI-X vector of its own, and [`crate::RxQueue::wait`] and
+    /// [`crate::Device::rx_wait`] sleep until packets arrive instead of spinning. The 82599
+    /// needs a way to deliver them: the simulated port (`rixy::sim`) has one, real hardware
+    /// needs VFIO; a device mapped through sysfs refuses them ([`crate::Error::InterruptsNeedVfio`]).
+    pub interrupts: bool,
+    /// The 82599's interrupt throttle (EITR, datasheet 8.2.3.5.12): at least this many
+    /// microseconds between two interrupts of a queue, with interrupts on. 0 to 1022 in steps
+    /// of 2 (the register counts 2 µs units); 0 turns throttling off. 10 µs by default (at most
+    /// 100 000 interrupts per second and queue). Other values are refused when the device opens.
+    pub itr_us: u32,
 }
 
 impl Default for Config {
@@ -59,6 +70,8 @@ impl Default for Config {
             hugepage_dir: PathBuf::from("/mnt/huge"),
             sysfs_root: PathBuf::from("/sys/bus/pci/devices"),
             vfio_dir: PathBuf::from(crate::pci::DEFAULT_VFIO_DIR),
+            interrupts: false,
+            itr_us: 10,
         }
     }
 }

@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::config::{Config, Link, MacAddress, QueueStats, Stats};
+use crate::interrupt::InterruptSource;
 use crate::ixgbe::{self, Ixgbe};
 use crate::memory::{DmaAllocator, HugePageAllocator, MemoryFootprint, Mempool, Packet};
 use crate::memory::{DmaDomain, IommuAllocator, IommuMode};
@@ -97,6 +98,35 @@ fn catch_up(world: &sim::World, clock: SimClock) {
         while world.now() < now && steps < MAX_CATCH_UP_STEPS {
             world.step();
             steps += 1;
+        }
+    }
+}
+
+/// How long a wait on a simulated port whose time follows the wall clock (`sim:N`) sleeps
+/// before it advances the simulation again: the latency of its interrupts.
+pub const SIM_WAIT_SLICE: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// A wait for packets on a simulated port: `wait` with the whole timeout when the caller steps
+/// the world, else slices of [`SIM_WAIT_SLICE`], the world caught up with the wall clock before
+/// each.
+fn sim_wait(
+    world: &sim::World,
+    clock: SimClock,
+    timeout: std::time::Duration,
+    mut wait: impl FnMut(std::time::Duration) -> Result<bool>,
+) -> Result<bool> {
+    if let SimClock::Manual = clock {
+        return wait(timeout);
+    }
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        catch_up(world, clock);
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if wait(left.min(SIM_WAIT_SLICE))? {
+            return Ok(true);
+        }
+        if left <= SIM_WAIT_SLICE {
+            return Ok(false);
         }
     }
 }
@@ -232,6 +262,13 @@ fn open_pci(address: PciAddress, config: &Config) -> Result<Device> {
     }
     // Through sysfs the process unbinds the device and writes its config space: root's work
     // (a device bound to a kernel driver is refused first, with the way to VFIO).
+    // A device mapped through sysfs cannot deliver interrupts to user space: refused before
+    // the device is taken from its kernel driver.
+    if config.interrupts {
+        return Err(Error::InterruptsNeedVfio {
+            device: pci.address().to_string(),
+        });
+    }
     require_unbindable(&pci)?;
     pci.require_writable_config()?;
     let hugepages = HugePageAllocator::with_dir(&config.hugepage_dir);
@@ -278,11 +315,18 @@ fn start(
             // SAFETY: `bar` maps BAR0 for `bar.len()` bytes and lives in the same `Device` as
             // the driver, which is dropped first; device memory is only reached through the bus.
             let mmio = unsafe { Mmio::new(bar.virt(), bar.len()) }.with_dma_domain(dma_domain);
-            let driver = Ixgbe::new(name, mmio, &*dma, config)?;
+            let driver = Ixgbe::with_interrupts(name, mmio, &*dma, config, pci.interrupts())?;
             Backend::Ixgbe {
                 driver,
                 bar: Arc::new(bar),
             }
+        }
+        PciDriver::Virtio if config.interrupts => {
+            return Err(Error::InvalidConfig {
+                problem: format!(
+                    "{name}: the virtio-net driver polls; it has no interrupts yet (Config::interrupts is for the 82599)"
+                ),
+            });
         }
         PciDriver::Virtio => {
             // Legacy virtio: the registers are in I/O port space (BAR0), one pread/pwrite each.
@@ -332,6 +376,11 @@ trait PciAccess {
     fn map_bar(&self, bar: u8) -> Result<MappedBar>;
     /// A port-IO bus over I/O port BAR `bar`, for a device that reaches `domain` by DMA.
     fn port_io(&self, bar: u8, domain: DmaDomain) -> Result<PortIo>;
+    /// Where the device's MSI-X interrupts reach this process: VFIO's eventfds; `None` through
+    /// sysfs, which cannot deliver them.
+    fn interrupts(&self) -> Option<&dyn InterruptSource> {
+        None
+    }
 }
 
 impl PciAccess for PciDevice {
@@ -353,6 +402,9 @@ impl PciAccess for PciDevice {
 impl PciAccess for VfioDevice {
     fn address(&self) -> PciAddress {
         VfioDevice::address(self)
+    }
+    fn interrupts(&self) -> Option<&dyn InterruptSource> {
+        Some(self)
     }
     fn enable_bus_master(&self) -> Result<()> {
         VfioDevice::enable_bus_master(self)
@@ -472,7 +524,8 @@ impl Device {
     ) -> Result<Device> {
         config.validate()?;
         let dma = port.dma();
-        let driver = Ixgbe::new(name.to_string(), port.bar(), &dma, config)?;
+        let driver =
+            Ixgbe::with_interrupts(name.to_string(), port.bar(), &dma, config, Some(port))?;
         Ok(Device {
             backend: Backend::Sim {
                 driver,
@@ -564,6 +617,41 @@ impl Device {
                 port.catch_up();
                 driver.rx_batch(queue, out, max)
             }
+        }
+    }
+
+    /// Waits up to `timeout` for packets on receive queue `queue` instead of spinning: `true`
+    /// when the next [`Device::rx_batch`] takes something, `false` when the timeout passed
+    /// first. Returns at once if packets are waiting. Needs a device opened with
+    /// [`Config::interrupts`] (else [`Error::InterruptsOff`]); today only a simulated 82599
+    /// delivers them (real hardware needs VFIO). Poll while busy, wait when idle:
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let config = rixy::Config { interrupts: true, link_timeout: Duration::ZERO, ..Default::default() };
+    /// let mut dev = rixy::open("sim:7", &config)?;
+    /// let mut batch = std::collections::VecDeque::new();
+    /// for _ in 0..3 {
+    ///     if dev.rx_batch(0, &mut batch, 32)? == 0 {
+    ///         dev.rx_wait(0, Duration::from_millis(10))?;
+    ///     }
+    ///     rixy::Mempool::free_bulk(batch.drain(..));
+    /// }
+    /// # Ok::<(), rixy::Error>(())
+    /// ```
+    ///
+    /// On a simulated port whose time follows the wall clock (`sim:N`), the wait advances the
+    /// simulation while it sleeps, in slices of [`SIM_WAIT_SLICE`].
+    pub fn rx_wait(&mut self, queue: u16, timeout: std::time::Duration) -> Result<bool> {
+        match &mut self.backend {
+            Backend::Ixgbe { driver, .. } => driver.rx_wait(queue, timeout),
+            Backend::Virtio { driver } => Err(Error::InterruptsOff {
+                device: driver.name().to_string(),
+                queue,
+            }),
+            Backend::Sim { driver, port } => sim_wait(&port.world, port.clock, timeout, |t| {
+                driver.rx_wait(queue, t)
+            }),
         }
     }
 
@@ -827,6 +915,19 @@ impl RxQueue {
                 catch_up(world, *clock);
                 handle.rx_batch(out, max)
             }
+        }
+    }
+
+    /// Waits up to `timeout` for packets, as [`Device::rx_wait`] does for this queue: `true`
+    /// when the next batch takes something, `false` on the timeout.
+    pub fn wait(&mut self, timeout: std::time::Duration) -> Result<bool> {
+        match &mut self.inner {
+            RxInner::Ixgbe { handle, .. } => handle.wait(timeout),
+            RxInner::Sim {
+                handle,
+                world,
+                clock,
+            } => sim_wait(world, *clock, timeout, |t| handle.wait(t)),
         }
     }
 

@@ -166,6 +166,40 @@ pub enum Error {
         device: String,
     },
 
+    /// A queue asked to wait for packets ([`crate::RxQueue::wait`], [`crate::Device::rx_wait`])
+    /// on a device opened without interrupts.
+    #[error(
+        "{device}: receive queue {queue} has no interrupt to wait for: open the device with Config::interrupts = true, or poll it with rx_batch"
+    )]
+    InterruptsOff {
+        /// The device.
+        device: String,
+        /// The queue.
+        queue: u16,
+    },
+
+    /// Interrupts asked of a device opened in a way that cannot deliver them to user space.
+    #[error(
+        "{device}: interrupts need the device opened through VFIO (bind it to vfio-pci); a device mapped through sysfs can only be polled: open it with Config::interrupts = false"
+    )]
+    InterruptsNeedVfio {
+        /// The device.
+        device: String,
+    },
+
+    /// More interrupt vectors asked for than the device (or its interrupt source) has.
+    #[error(
+        "{device} has {available} MSI-X vectors and {needed} were asked for (one per receive queue with interrupts): use at most {available} receive queues with interrupts, or none (in QEMU, virtio-net-pci's vectors= raises the count)"
+    )]
+    TooFewVectors {
+        /// The device.
+        device: String,
+        /// Vectors needed.
+        needed: u32,
+        /// Vectors the device has.
+        available: u32,
+    },
+
     /// A configuration that cannot work.
     #[error("invalid configuration: {problem}")]
     InvalidConfig {
@@ -553,19 +587,6 @@ pub enum Error {
         device: String,
         /// Why its DMA bypasses the IOMMU.
         why: String,
-    },
-
-    /// More interrupt vectors asked of a device than it has.
-    #[error(
-        "{device} has {available} MSI-X vectors and {asked} were asked for: ask for 1 to {available} (fewer queues with interrupts; in QEMU raise virtio-net-pci's vectors=)"
-    )]
-    TooFewVectors {
-        /// The device.
-        device: String,
-        /// Vectors asked for.
-        asked: u32,
-        /// Vectors the device has.
-        available: u32,
     },
 }
 

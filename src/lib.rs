@@ -60,6 +60,7 @@ pub mod config;
 mod device;
 pub mod error;
 pub mod frame;
+pub mod interrupt;
 pub mod ixgbe;
 pub mod memory;
 pub mod pci;
@@ -69,6 +70,7 @@ pub mod sim;
 pub mod virtio;
 
 pub use config::{Config, Link, MacAddress, QueueStats, Stats};
-pub use device::{Device, RxQueue, SIM_FLOWS_PER_QUEUE, SimWire, TxQueue, open};
+pub use device::{Device, RxQueue, SIM_FLOWS_PER_QUEUE, SIM_WAIT_SLICE, SimWire, TxQueue, open};
 pub use error::{Error, Result};
+pub use interrupt::{Interrupt, InterruptSource};
 pub use memory::{MemoryFootprint, Mempool, Packet, QueueMemory};

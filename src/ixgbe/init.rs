@@ -66,6 +66,7 @@ impl<B: Bus> Ixgbe<B> {
         &mut self,
         dma: &A,
         config: &Config,
+        vectors: Option<Vec<crate::interrupt::Interrupt>>,
     ) -> Result<()> {
         // 8.2.3.8.7: the device writes at most BSIZEPACKET KB into a receive buffer. rixy gives
         // it the room after the headroom in whole KB, never more; BUFFER_SIZES, checked in
@@ -173,12 +174,19 @@ impl<B: Bus> Ixgbe<B> {
         self.stats();
         self.totals = Default::default();
 
+        // 7.3: with interrupts, the vectors are set up before receive starts, so the first
+        // frame already has its cause (`interrupts.rs`).
+        if let Some(vectors) = vectors {
+            self.init_interrupts(config, vectors)?;
+        }
+
         // 4.6.7, then 4.6.8.
         self.init_rx(config, bsize_kb as u32)?;
         self.init_tx()?;
 
         // DEPARTS 4.6.3.1: the flow ends by enabling the interrupts the driver uses. rixy
-        // polls, so every cause stays masked.
+        // polls, so every cause stays masked; with interrupts, a queue's vector is unmasked
+        // only while the queue waits (`interrupts.rs`).
 
         self.wait_for_link(config.link_timeout);
         Ok(())

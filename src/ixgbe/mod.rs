@@ -20,6 +20,8 @@
 //!    the RSS key and redirection table.
 //! 6. `status.rs`: what the port reports: statistics, link, the health check of an idle
 //!    queue, and which buffers the queues hold.
+//! 7. `interrupts.rs`: with [`Config::interrupts`], an MSI-X vector per receive queue (GPIE,
+//!    IVAR, EIAC, EIAM, EITR) and [`Ixgbe::rx_wait`], which sleeps until packets arrive.
 //!
 //! # Where rixy departs from the datasheet
 //!
@@ -52,6 +54,7 @@
 
 mod filters;
 mod init;
+mod interrupts;
 mod queue;
 mod rx;
 mod status;
@@ -64,6 +67,7 @@ use std::time::Duration;
 use tock_registers::interfaces::Writeable;
 
 use crate::config::{BufferSizes, Config, Stats};
+use crate::interrupt::InterruptSource;
 use crate::memory::{DmaAllocator, DmaDomain, InDomain, Packet};
 use crate::regs::ixgbe::{self, CTRL, Registers};
 use crate::regs::{Bus, DmaMaster};
@@ -72,6 +76,7 @@ use crate::{Error, Result};
 pub use filters::{DEFAULT_RSS_KEY, RSS_KEY_LEN, RSS_MAX_QUEUES, RSS_TABLE_LEN};
 pub use ixgbe::INTEL_VENDOR_ID;
 
+pub use interrupts::MAX_ITR_US;
 pub use queue::{RxHandle, TxHandle};
 
 use queue::Shared;
@@ -139,6 +144,25 @@ impl<B: Bus> Ixgbe<B> {
     where
         B: DmaMaster,
     {
+        Self::with_interrupts(name, bus, dma, config, None)
+    }
+
+    /// As [`Ixgbe::new`], with the device's interrupts delivered through `interrupts` (the
+    /// simulated port, or VFIO): with [`Config::interrupts`] each receive queue gets an MSI-X
+    /// vector of its own, and [`Ixgbe::rx_wait`] waits for packets. Interrupts without a source
+    /// are [`Error::InterruptsNeedVfio`]; more receive queues than the source has vectors,
+    /// [`Error::TooFewVectors`]; a throttle EITR cannot hold ([`Config::itr_us`]),
+    /// [`Error::InvalidConfig`]. All of it is checked before the device is touched.
+    pub fn with_interrupts<A: DmaAllocator + ?Sized>(
+        name: String,
+        bus: B,
+        dma: &A,
+        config: &Config,
+        interrupts: Option<&dyn InterruptSource>,
+    ) -> Result<Self>
+    where
+        B: DmaMaster,
+    {
         config.validate_for(&BUFFER_SIZES)?;
         // 7.1.2.8: receive queues beyond the 16 a redirection table entry can name would never
         // receive a frame.
@@ -154,6 +178,7 @@ impl<B: Bus> Ixgbe<B> {
                 ),
             });
         }
+        let vectors = Self::interrupt_vectors(&name, config, interrupts)?;
         let domain = bus.dma_domain();
         let dma = InDomain {
             alloc: dma,
@@ -176,7 +201,7 @@ impl<B: Bus> Ixgbe<B> {
             config.rx_queues,
             config.tx_queues,
         ));
-        dev.init(&dma, config)?;
+        dev.init(&dma, config, vectors)?;
         Ok(dev)
     }
 

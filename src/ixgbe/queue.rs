@@ -219,6 +219,12 @@ impl<B: Bus> RxHandle<B> {
         self.ring.rx_batch(&self.regs, &self.shared, out, max)
     }
 
+    /// Waits up to `timeout` for packets, as [`Ixgbe::rx_wait`](super::Ixgbe::rx_wait) does
+    /// for this queue: `true` when the next batch takes something, `false` on the timeout.
+    pub fn wait(&mut self, timeout: std::time::Duration) -> Result<bool> {
+        self.ring.wait(&mut self.regs, &self.shared, timeout)
+    }
+
     /// The queue's number.
     pub fn queue(&self) -> u16 {
         self.ring.queue.get() as u16

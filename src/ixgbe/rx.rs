@@ -5,6 +5,7 @@ use std::sync::atomic::{Ordering, fence};
 
 use tock_registers::interfaces::{Readable, Writeable};
 
+use super::interrupts::RxInterrupt;
 use super::queue::Shared;
 use crate::error::IdleBatches;
 use crate::memory::{DescRing, DmaAllocator, Mempool, Packet};
@@ -33,6 +34,8 @@ pub(super) struct RxRing {
     pub(super) dropping: bool,
     /// Batches in a row that found nothing (for the health check).
     pub(super) idle: IdleBatches,
+    /// The queue's interrupt vector, with interrupts on (`interrupts.rs`).
+    pub(super) irq: Option<RxInterrupt>,
 }
 
 impl RxRing {
@@ -76,6 +79,7 @@ impl RxRing {
             nic_buffer,
             dropping: false,
             idle: IdleBatches::default(),
+            irq: None,
         })
     }
 }

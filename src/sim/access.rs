@@ -327,7 +327,9 @@ impl PortModel {
                 }
             }
             R::EICR => self.regs[d.slot] &= !v,
-            R::EICS => self.raise(v),
+            R::EICS => self.write_eics(v),
+            R::EITR => self.write_eitr(d.slot, d.idx, v),
+            R::IVAR => self.write_ivar(d.slot, d.idx, v),
             R::EIMS => self.write_eims(d.slot, v),
             R::EIMC => self.write_eimc(v),
             R::AUTOC => {

@@ -37,7 +37,13 @@ pub struct PortConfig {
     /// Whether GPRC/GORC count frames later dropped for lack of descriptors or FIFO room (the
     /// Linux driver's "hardware counting issue"), or only frames that reach a ring.
     pub gprc_counts_drops: bool,
+    /// The MSI-X vectors the port offers the host (its MSI-X table size): 64 on the 82599
+    /// (datasheet 7.3.4); fewer stands for a host that grants fewer.
+    pub msix_vectors: u16,
 }
+
+/// The MSI-X vectors of an 82599 port (datasheet 7.3.4), [`PortConfig::msix_vectors`]'s default.
+pub const MSIX_VECTORS: u16 = 64;
 
 /// The MAC address [`PortConfig::default`] uses (plus the port number in the last byte).
 pub const DEFAULT_MAC: [u8; 6] = [0x02, 0x00, 0x5E, 0x10, 0x00, 0x00];
@@ -50,6 +56,7 @@ impl Default for PortConfig {
             fetch: Fetch::Eager,
             strict: false,
             gprc_counts_drops: true,
+            msix_vectors: MSIX_VECTORS,
         }
     }
 }

@@ -13,6 +13,7 @@ use super::config::PortConfig;
 use super::dma::Registry;
 use super::faults::{BadWriteBack, Delayed};
 use super::frame::{Frame, FramePool};
+use super::interrupts::Msix;
 use super::queues::{QUEUES, QueueSet, RxQ, TxQ};
 use super::regfile;
 use super::report::{Report, Reports};
@@ -158,6 +159,8 @@ pub(crate) struct PortModel {
     pub(crate) once: HashSet<(&'static str, u32)>,
     /// Faults for the next frames' receive write-backs, one per frame (`Port::bad_write_backs`).
     pub(crate) bad_write_backs: VecDeque<BadWriteBack>,
+    /// The MSI-X vectors the host set up and their throttles (`interrupts.rs`).
+    pub(crate) msix: Msix,
 }
 
 impl PortModel {
@@ -197,6 +200,7 @@ impl PortModel {
             counters: ModelCounters::default(),
             once: HashSet::new(),
             bad_write_backs: VecDeque::new(),
+            msix: Msix::default(),
         };
         d.load_reset_values();
         // Power-on happened long ago: the EEPROM has been read and DMA initialised; the link

@@ -6,7 +6,9 @@ use super::dma::SimDma;
 use super::model::ModelCounters;
 use super::report::{Direction, Report, RingState, Severity};
 use super::world::Shared;
+use crate::interrupt::{Interrupt, InterruptSource};
 use crate::regs::ixgbe::RegisterId;
+use crate::{Error, Result};
 
 /// A handle on one simulated 82599 port.
 #[derive(Clone)]
@@ -118,10 +120,49 @@ impl Port {
         self.shared.lock().ports[self.index].dev.link_up
     }
 
+    /// The MSI-X messages vector `vector` has sent so far (counted by the model, apart from the
+    /// eventfds that deliver them); 0 for a vector beyond 63.
+    pub fn msix_messages(&self, vector: u16) -> u64 {
+        let w = self.shared.lock();
+        let sent = &w.ports[self.index].dev.msix.sent;
+        sent.get(usize::from(vector)).copied().unwrap_or(0)
+    }
+
     /// Interrupt causes pending and enabled (EICR & EIMS).
     pub fn interrupts_pending(&self) -> u32 {
         let w = self.shared.lock();
         let d = &w.ports[self.index].dev;
         d.get(RegisterId::EICR, 0) & d.get(RegisterId::EIMS, 0)
+    }
+}
+
+/// The port's MSI-X vectors, as a host (VFIO on real hardware) sets them up: one eventfd per
+/// vector, which the model signals for each message the vector sends.
+impl InterruptSource for Port {
+    /// [`PortConfig::msix_vectors`](super::PortConfig::msix_vectors), at most 64 (IVAR names
+    /// six-bit vectors).
+    fn msix_vectors(&self) -> u16 {
+        let w = self.shared.lock();
+        w.ports[self.index].dev.cfg.msix_vectors.min(64)
+    }
+
+    fn enable_msix(&self, count: u16) -> Result<Vec<Interrupt>> {
+        let available = self.msix_vectors();
+        if count > available {
+            return Err(Error::TooFewVectors {
+                device: format!("simulated port {}", self.index),
+                needed: u32::from(count),
+                available: u32::from(available),
+            });
+        }
+        let mut host = Vec::with_capacity(usize::from(count));
+        let mut device = Vec::with_capacity(usize::from(count));
+        for _ in 0..count {
+            let irq = Interrupt::new()?;
+            device.push(irq.try_clone()?);
+            host.push(irq);
+        }
+        self.shared.lock().ports[self.index].dev.msix.fds = device;
+        Ok(host)
     }
 }

@@ -32,6 +32,7 @@ impl PortModel {
         self.ard_seen = false;
         self.dmaidone_seen = false;
         self.eimc_after_reset = false;
+        self.msix.reset();
     }
 
     /// A reset the device does on its own (fault injection): as a CTRL.RST write, but not a

@@ -213,7 +213,17 @@ rules! {
     EIMS_ZERO = "eims-zero", [Info], ["8.2.3.5.3"],
         "EIMS written with 0, which changes nothing: masking goes through EIMC";
     INTERRUPT_WITHOUT_IVAR = "interrupt-without-ivar", [Warn], ["8.2.3.5.16"],
-        "a queue interrupt enabled in EIMS that no valid IVAR entry maps to (once per cause)";
+        "a cause enabled in EIMS with no vector: a queue cause no valid IVAR entry maps to (once per cause), or in MSI-X mode another cause IVAR_MISC maps nowhere (once)";
+    IVAR_VECTOR_OUT_OF_RANGE = "ivar-vector-out-of-range", [Error], ["8.2.3.5.16"],
+        "a valid IVAR entry naming a vector beyond the port's MSI-X table";
+    IVAR_VECTOR_NOT_MODELLED = "ivar-vector-not-modelled", [Info], ["8.2.3.5.16"],
+        "a queue mapped to vector 16 or above, whose causes (EICS_EX etc.) the model does not have (once per vector)";
+    MSIX_VECTOR_NOT_ENABLED = "msix-vector-not-enabled", [Error], ["7.3.4"],
+        "an interrupt for an MSI-X vector the host has not set up (no eventfd): it is not delivered (once per vector)";
+    MSIX_MODE_OFF = "msix-mode-off", [Warn], ["8.2.3.5.18"],
+        "an interrupt while the host set up several MSI-X vectors but GPIE.MSIX_MODE = 0: all go to vector 0 (once)";
+    EITR_OUT_OF_RANGE = "eitr-out-of-range", [Warn], ["8.2.3.5.12"],
+        "EITR written with 1s outside the interval (bits 11:3, 2 µs units) and its control bits: microseconds written unshifted, or above 1022 µs";
     FILTER_CHANGED_WHILE_RXEN = "filter-changed-while-rxen", [Warn], ["8.2.3.7.1"],
         "FCTRL, VLNCTRL, MCSTCTRL, MTA, RAL or RAH changed while RXCTRL.RXEN = 1";
     RAH0_AV_CLEARED = "rah0-av-cleared", [Warn], ["8.2.3.7.9"],

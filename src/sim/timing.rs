@@ -137,6 +137,7 @@ impl PortModel {
         {
             self.finish_link();
         }
+        self.send_held_msix();
         // Only a queue being enabled has a delay pending.
         for q in self.rx_live.union(self.tx_live).iter() {
             if let Some(d) = self.rxq[q].delay
