@@ -31,9 +31,8 @@ impl Interrupt {
             });
         }
         // SAFETY: `fd` is a descriptor eventfd just opened, owned by nobody else.
-        Ok(Interrupt {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Interrupt { fd })
     }
 
     /// An interrupt around an eventfd opened elsewhere (VFIO registers the caller's eventfds).

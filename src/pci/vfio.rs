@@ -1185,6 +1185,23 @@ fn region_info(file: &File, address: PciAddress, index: u32) -> Result<Region> {
     })
 }
 
+/// VFIO delivers the device's MSI-X messages to eventfds ([`VfioDevice::enable_msix`]).
+impl crate::interrupt::InterruptSource for VfioDevice {
+    fn msix_vectors(&self) -> u16 {
+        // A table holds at most 2048 entries (PCI 3.0, 6.8.2.3), so this never saturates.
+        self.msix_vectors()
+            .map_or(0, |n| u16::try_from(n).unwrap_or(u16::MAX))
+    }
+
+    fn enable_msix(&self, count: u16) -> Result<Vec<crate::interrupt::Interrupt>> {
+        let fds = VfioDevice::enable_msix(self, u32::from(count))?;
+        Ok(fds
+            .into_iter()
+            .map(crate::interrupt::Interrupt::from_fd)
+            .collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1206,22 +1223,5 @@ mod tests {
         assert_eq!(size_of::<vfio_iommu_type1_dma_unmap>(), 24);
         assert_eq!(VFIO_GET_API_VERSION, 0x3b64);
         assert_eq!(VFIO_IOMMU_UNMAP_DMA, 0x3b72);
-    }
-}
-
-/// VFIO delivers the device's MSI-X messages to eventfds ([`VfioDevice::enable_msix`]).
-impl crate::interrupt::InterruptSource for VfioDevice {
-    fn msix_vectors(&self) -> u16 {
-        // A table holds at most 2048 entries (PCI 3.0, 6.8.2.3), so this never saturates.
-        self.msix_vectors()
-            .map_or(0, |n| u16::try_from(n).unwrap_or(u16::MAX))
-    }
-
-    fn enable_msix(&self, count: u16) -> Result<Vec<crate::interrupt::Interrupt>> {
-        let fds = VfioDevice::enable_msix(self, u32::from(count))?;
-        Ok(fds
-            .into_iter()
-            .map(crate::interrupt::Interrupt::from_fd)
-            .collect())
     }
 }
