@@ -1144,10 +1144,19 @@ fn virtio_in_qemu() {
                 String::new(),
             )
         };
-        let verdict = if failures.is_empty() {
-            "passed".to_string()
-        } else {
-            format!("FAILED ({} check(s))", failures.len())
+        // A failed chain's line says its first failure (an app's one-line error, often).
+        let verdict = match failures.first() {
+            None => "passed".to_string(),
+            Some(first) => {
+                let first: String = first
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .chars()
+                    .take(200)
+                    .collect();
+                format!("FAILED ({} check(s), first: {first})", failures.len())
+            }
         };
         writeln!(
             verdicts,
@@ -1180,7 +1189,7 @@ fn virtio_in_qemu() {
 
     if !c.failures.is_empty() {
         panic!(
-            "{} check(s) failed:\n- {}\n\n{report}console:\n{}",
+            "{} check(s) failed:\n- {}\n\nconsole:\n{}\n\n{report}",
             c.failures.len(),
             c.failures.join("\n- "),
             tail(&boot.console, 30)
