@@ -859,12 +859,23 @@ fn totals(output: &str, name: &str) -> Option<Totals> {
 }
 
 /// The checks of one chain's outputs in `dir` (the payload's `chain-NAME`), as they were for
-/// the one chain before there were flavours: the capture holds exactly `count` valid test
-/// frames with strictly increasing sequence numbers (so no duplicates), the largest at most
-/// 2N; the three apps exited 0; their devices' totals agree with the capture. Returns the
+/// the one chain before there were flavours: the three apps exited 0; the capture holds
+/// exactly `count` valid test frames with strictly increasing sequence numbers (so no
+/// duplicates), the largest at most 2N; their devices' totals agree with the capture. Returns the
 /// failures and a one-line account of the capture.
 fn check_chain(dir: &Path, chain: &Chain, count: u64) -> (Vec<String>, String) {
     let mut c = Checks::default();
+    // The apps ran to completion (first: when a device does not open, its app's error is
+    // what the chain's verdict line shows).
+    for app in ["pktgen", "fwd", "pcap"] {
+        c.check(exit_code(dir, app) == Some(0), || {
+            format!(
+                "rixy-{app} exited {:?}: {}",
+                exit_code(dir, app),
+                tail(&read(dir, &format!("{app}.err")), 10)
+            )
+        });
+    }
     let capture = std::fs::read(dir.join("capture.pcap")).unwrap_or_default();
     let mut seqs = Vec::new();
     match pcap_frames(&capture) {
@@ -908,16 +919,7 @@ fn check_chain(dir: &Path, chain: &Chain, count: u64) -> (Vec<String>, String) {
         seqs.first().copied().unwrap_or(0)
     );
 
-    // The apps ran to completion and their devices' counters agree with the capture.
-    for app in ["pktgen", "fwd", "pcap"] {
-        c.check(exit_code(dir, app) == Some(0), || {
-            format!(
-                "rixy-{app} exited {:?}: {}",
-                exit_code(dir, app),
-                tail(&read(dir, &format!("{app}.err")), 10)
-            )
-        });
-    }
+    // Their devices' counters agree with the capture.
     let captured = seqs.len() as u64;
     let bytes = |packets: u64| packets * frame::MIN_FRAME_LEN as u64;
     let expect = [
