@@ -10,13 +10,26 @@
 //!
 //! ## The machine
 //!
-//! Five legacy virtio-net NICs (`disable-modern=on`) at fixed PCI addresses and one PCI device
-//! that is not a NIC (virtio-rng), as `ci/qemu/payload` lists them. Links are `-netdev dgram`
-//! pairs on 127.0.0.1: UDP never blocks QEMU when a receiver stops taking frames (stream and
-//! socket links deadlock it) and, unlike a hub, loses nothing while the receiver keeps up, which
-//! pacing the generator (`rixy.rate`) ensures. No tap, no user networking: nothing leaves the
-//! machine.
+//! Virtio-net NICs of four flavours at fixed PCI addresses ([`NICS`]): legacy
+//! (`disable-modern=on`, 1af4:1000), modern-only split (`disable-legacy=on`, 1af4:1041, event
+//! index offered), modern-only packed (`packed=on`) and modern-only split with `event_idx=off`;
+//! and one PCI device that is not a NIC (virtio-rng). `ci/qemu/payload` names the fixed legacy
+//! ones its other steps use. Links are `-netdev dgram` pairs on 127.0.0.1: UDP never blocks
+//! QEMU when a receiver stops taking frames (stream and socket links deadlock it) and, unlike
+//! a hub, loses nothing while the receiver keeps up, which pacing the generator (`rixy.rate`)
+//! ensures. No tap, no user networking: nothing leaves the machine.
 //!
+//! ## The chains: one per flavour, and a mixed one
+//!
+//! The pktgen -> fwd -> pcap chain runs once per entry of [`CHAINS`], on that entry's four
+//! NICs: `legacy`, `split`, `packed`, `split-no-event-idx` (all four NICs of that flavour) and
+//! `mixed` (generator on a legacy NIC, forwarder from a packed NIC to a split one, capture on a
+//! split one). Each chain gets the same checks ([`check_chain`]) and a verdict line of its own
+//! (`chain split: FAILED (5 check(s)); pktgen 0a.0 (modern split) -> ...`), its failures
+//! prefixed with its name. `RIXY_QEMU_CHAINS=legacy,mixed` runs only the chains named (comma
+//! separated; default all); the others are listed as not run. A flavour is a line in `NICS`
+//! and `CHAINS`; the payload runs whatever chains the kernel command line names.
+
 //! ## The accelerator
 //!
 //! KVM when it works, TCG (`-accel tcg,thread=multi -cpu max`) otherwise. A `/dev/kvm` that
@@ -34,15 +47,16 @@
 //!
 //! The guest's init script sends the payload's output directory as a gzipped tar, base64
 //! between two marker lines, over the second serial port into a file here. Every check runs on
-//! the host: the capture (exactly N valid test frames, strictly increasing sequence numbers, the
-//! largest at most 2N), the apps' totals lines against the capture, the apps' one-line errors on
+//! the host: each chain's capture (exactly N valid test frames, strictly increasing sequence
+//! numbers, the largest at most 2N), the apps' totals lines against the capture, the apps' one-line errors on
 //! bad device addresses, and the test binaries that ran inside the guest (which must not have
 //! skipped).
 //!
 //! Environment: `RIXY_GUEST_DIR` (default `$CARGO_TARGET_DIR/qemu` or `target/qemu`),
 //! `RIXY_QEMU_ACCEL` (`tcg` to skip trying KVM), `RIXY_QEMU_COUNT` (frames, default 10000),
 //! `RIXY_QEMU_RATE` (frames per second, default 2000), `RIXY_QEMU_TIMEOUT` (seconds, default 540,
-//! per boot), `RIXY_QEMU_BINARY` (default `qemu-system-x86_64`).
+//! per boot), `RIXY_QEMU_BINARY` (default `qemu-system-x86_64`), `RIXY_QEMU_CHAINS` (the chains
+//! to run, see above).
 
 use std::fmt::Write as _;
 use std::net::UdpSocket;
@@ -53,22 +67,308 @@ use std::time::{Duration, Instant};
 use rixy::apps::pcap::{GLOBAL_HEADER_LEN, LINKTYPE_ETHERNET, MAGIC, RECORD_HEADER_LEN};
 use rixy::frame;
 
-/// The guest's NICs: PCI address, MAC address, link partner (index), extra device properties.
-/// `ci/qemu/payload` names the same addresses and MACs.
-const NICS: [(&str, &str, Option<usize>, &str); 5] = [
-    ("04.0", "52:54:00:12:00:00", Some(1), ""),
-    ("05.0", "52:54:00:12:00:01", Some(0), ",any_layout=off"),
-    ("06.0", "52:54:00:12:00:02", Some(3), ""),
-    ("07.0", "52:54:00:12:00:03", Some(2), ""),
-    ("09.0", "52:54:00:12:00:04", None, ",ctrl_rx=off,status=off"),
+/// The virtio-net flavours the guest's NICs come in (virtio 1.0+ spec: 4.1.2 the PCI device
+/// ids, 2.7 split and 2.8 packed virtqueues, 2.7.7/2.7.10 event index): what QEMU is told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flavour {
+    /// Legacy only (1af4:1000, I/O BAR): `disable-modern=on`.
+    Legacy,
+    /// Modern only (1af4:1041), split virtqueues, VIRTIO_F_EVENT_IDX offered (QEMU's default).
+    Split,
+    /// Modern only, VIRTIO_F_RING_PACKED offered (`packed=on`).
+    Packed,
+    /// Modern only, split virtqueues, no VIRTIO_F_EVENT_IDX (`event_idx=off`).
+    SplitNoEventIdx,
+}
+
+impl Flavour {
+    /// The `virtio-net-pci` properties that make a NIC of this flavour.
+    fn properties(self) -> &'static str {
+        match self {
+            Flavour::Legacy => "disable-modern=on",
+            Flavour::Split => "disable-legacy=on",
+            Flavour::Packed => "disable-legacy=on,packed=on",
+            Flavour::SplitNoEventIdx => "disable-legacy=on,event_idx=off",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Flavour::Legacy => "legacy",
+            Flavour::Split => "modern split",
+            Flavour::Packed => "modern packed",
+            Flavour::SplitNoEventIdx => "modern split, event_idx=off",
+        }
+    }
+}
+
+/// One of the guest's NICs.
+struct Nic {
+    /// PCI slot on bus 0 (`04.0` is `0000:00:04.0`).
+    slot: &'static str,
+    mac: &'static str,
+    flavour: Flavour,
+    /// The slot of the NIC at the other end of its link, if it has one.
+    partner: Option<&'static str>,
+    /// Extra `virtio-net-pci` properties.
+    extra: &'static str,
+}
+
+const fn nic(
+    slot: &'static str,
+    mac: &'static str,
+    flavour: Flavour,
+    partner: Option<&'static str>,
+    extra: &'static str,
+) -> Nic {
+    Nic {
+        slot,
+        mac,
+        flavour,
+        partner,
+        extra,
+    }
+}
+
+/// The guest's NICs. The first five are the legacy ones `ci/qemu/payload` names (the virtio
+/// guest tests use 04.0, 05.0 and 09.0); the others are the sets the chains of the other
+/// flavours use. Slot 08.0 holds the device that is not a NIC and 1f.0 stays empty (the
+/// "absent device" case); `pc` has slots up to 1f.
+const NICS: [Nic; 19] = [
+    nic(
+        "04.0",
+        "52:54:00:12:00:00",
+        Flavour::Legacy,
+        Some("05.0"),
+        "",
+    ),
+    nic(
+        "05.0",
+        "52:54:00:12:00:01",
+        Flavour::Legacy,
+        Some("04.0"),
+        ",any_layout=off",
+    ),
+    nic(
+        "06.0",
+        "52:54:00:12:00:02",
+        Flavour::Legacy,
+        Some("07.0"),
+        "",
+    ),
+    nic(
+        "07.0",
+        "52:54:00:12:00:03",
+        Flavour::Legacy,
+        Some("06.0"),
+        "",
+    ),
+    nic(
+        "09.0",
+        "52:54:00:12:00:04",
+        Flavour::Legacy,
+        None,
+        ",ctrl_rx=off,status=off",
+    ),
+    nic(
+        "0a.0",
+        "52:54:00:12:00:05",
+        Flavour::Split,
+        Some("0b.0"),
+        "",
+    ),
+    nic(
+        "0b.0",
+        "52:54:00:12:00:06",
+        Flavour::Split,
+        Some("0a.0"),
+        "",
+    ),
+    nic(
+        "0c.0",
+        "52:54:00:12:00:07",
+        Flavour::Split,
+        Some("0d.0"),
+        "",
+    ),
+    nic(
+        "0d.0",
+        "52:54:00:12:00:08",
+        Flavour::Split,
+        Some("0c.0"),
+        "",
+    ),
+    nic(
+        "0e.0",
+        "52:54:00:12:00:09",
+        Flavour::Packed,
+        Some("0f.0"),
+        "",
+    ),
+    nic(
+        "0f.0",
+        "52:54:00:12:00:0a",
+        Flavour::Packed,
+        Some("0e.0"),
+        "",
+    ),
+    nic(
+        "10.0",
+        "52:54:00:12:00:0b",
+        Flavour::Packed,
+        Some("11.0"),
+        "",
+    ),
+    nic(
+        "11.0",
+        "52:54:00:12:00:0c",
+        Flavour::Packed,
+        Some("10.0"),
+        "",
+    ),
+    nic(
+        "12.0",
+        "52:54:00:12:00:0d",
+        Flavour::SplitNoEventIdx,
+        Some("13.0"),
+        "",
+    ),
+    nic(
+        "13.0",
+        "52:54:00:12:00:0e",
+        Flavour::SplitNoEventIdx,
+        Some("12.0"),
+        "",
+    ),
+    nic(
+        "14.0",
+        "52:54:00:12:00:0f",
+        Flavour::SplitNoEventIdx,
+        Some("15.0"),
+        "",
+    ),
+    nic(
+        "15.0",
+        "52:54:00:12:00:10",
+        Flavour::SplitNoEventIdx,
+        Some("14.0"),
+        "",
+    ),
+    // The mixed chain: a legacy generator linked to a packed forwarder input; the forwarder
+    // sends on the split chain's 0c.0, whose partner 0d.0 captures.
+    nic(
+        "16.0",
+        "52:54:00:12:00:11",
+        Flavour::Legacy,
+        Some("17.0"),
+        "",
+    ),
+    nic(
+        "17.0",
+        "52:54:00:12:00:12",
+        Flavour::Packed,
+        Some("16.0"),
+        "",
+    ),
 ];
 /// The PCI device that is not a NIC.
 const NON_NIC: &str = "08.0";
-/// The topology's devices, as the apps name them.
-const PKTGEN_DEV: &str = "0000:00:04.0";
-const FWD_IN: &str = "0000:00:05.0";
-const FWD_OUT: &str = "0000:00:06.0";
-const PCAP_DEV: &str = "0000:00:07.0";
+/// The slot that must stay empty: the payload's "absent device".
+const ABSENT: &str = "1f.0";
+
+/// A pktgen -> fwd -> pcap chain: `pktgen` sends over its link to `fwd_in`, rixy-fwd forwards
+/// from `fwd_in` to `fwd_out`, which sends over its link to `pcap`. Each is a NIC slot. The
+/// payload runs every chain the kernel command line names (`rixy.chain=NAME/GEN/IN/OUT/PCAP`)
+/// the same way, and [`check_chain`] checks each the same way: a flavour is a line here.
+struct Chain {
+    name: &'static str,
+    pktgen: &'static str,
+    fwd_in: &'static str,
+    fwd_out: &'static str,
+    pcap: &'static str,
+}
+
+const fn chain(
+    name: &'static str,
+    pktgen: &'static str,
+    fwd_in: &'static str,
+    fwd_out: &'static str,
+    pcap: &'static str,
+) -> Chain {
+    Chain {
+        name,
+        pktgen,
+        fwd_in,
+        fwd_out,
+        pcap,
+    }
+}
+
+/// The chains, in the order the guest runs them. `RIXY_QEMU_CHAINS=legacy,split` runs only
+/// those named (default: all).
+const CHAINS: [Chain; 5] = [
+    chain("legacy", "04.0", "05.0", "06.0", "07.0"),
+    chain("split", "0a.0", "0b.0", "0c.0", "0d.0"),
+    chain("packed", "0e.0", "0f.0", "10.0", "11.0"),
+    chain("split-no-event-idx", "12.0", "13.0", "14.0", "15.0"),
+    chain("mixed", "16.0", "17.0", "0c.0", "0d.0"),
+];
+
+fn nic_at(slot: &str) -> Option<&'static Nic> {
+    NICS.iter().find(|n| n.slot == slot)
+}
+
+/// The PCI address the apps name a NIC by.
+fn pci_address(slot: &str) -> String {
+    format!("0000:00:{slot}")
+}
+
+impl Chain {
+    /// What the chain runs on, for reports: `pktgen 04.0 (legacy) -> fwd 05.0 (legacy) -> ...`.
+    fn describe(&self) -> String {
+        let at = |slot: &str| {
+            let flavour = nic_at(slot).map_or("no such NIC", |n| n.flavour.name());
+            format!("{slot} ({flavour})")
+        };
+        format!(
+            "pktgen {} -> fwd {} -> {} -> pcap {}",
+            at(self.pktgen),
+            at(self.fwd_in),
+            at(self.fwd_out),
+            at(self.pcap)
+        )
+    }
+
+    /// The kernel command line word that has the payload run this chain.
+    fn cmdline(&self) -> String {
+        format!(
+            "rixy.chain={}/{}/{}/{}/{}",
+            self.name, self.pktgen, self.fwd_in, self.fwd_out, self.pcap
+        )
+    }
+}
+
+/// The chains `RIXY_QEMU_CHAINS` (comma-separated names; unset or empty: all) selects, or why
+/// it selects none.
+fn select_chains(names: Option<&str>) -> Result<Vec<&'static Chain>, String> {
+    let Some(names) = names.filter(|n| !n.trim().is_empty()) else {
+        return Ok(CHAINS.iter().collect());
+    };
+    let known = || CHAINS.iter().map(|c| c.name).collect::<Vec<_>>().join(", ");
+    let mut chosen: Vec<&'static Chain> = Vec::new();
+    for name in names.split(',').map(str::trim) {
+        let Some(c) = CHAINS.iter().find(|c| c.name == name) else {
+            return Err(format!(
+                "RIXY_QEMU_CHAINS names {name:?}, which is no chain (chains: {})",
+                known()
+            ));
+        };
+        if !chosen.iter().any(|d| d.name == name) {
+            chosen.push(c);
+        }
+    }
+    Ok(chosen)
+}
 
 /// Tests that must have run (and passed) inside the guest, by binary: how many, and the names
 /// of those whose passing this test relies on.
@@ -114,9 +414,9 @@ fn guest_dir() -> PathBuf {
     manifest.join(target).join("qemu")
 }
 
-/// Four free UDP ports on 127.0.0.1 (asked of the kernel, then released for QEMU to bind).
-fn free_udp_ports() -> Vec<u16> {
-    let sockets: Vec<UdpSocket> = (0..4)
+/// `n` free UDP ports on 127.0.0.1 (asked of the kernel, then released for QEMU to bind).
+fn free_udp_ports(n: usize) -> Vec<u16> {
+    let sockets: Vec<UdpSocket> = (0..n)
         .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
         .collect();
     sockets
@@ -125,12 +425,19 @@ fn free_udp_ports() -> Vec<u16> {
         .collect()
 }
 
-/// QEMU's arguments for a run in `run` with accelerator `accel`.
-fn qemu_args(guest: &Path, run: &Path, accel: &str, count: u64, rate: u64) -> Vec<String> {
-    let ports = free_udp_ports();
-    // Each linked pair of NICs gets a pair of ports: NIC i sends from its own port to its
+/// QEMU's arguments for a run in `run` with accelerator `accel`, the guest running `chains`.
+fn qemu_args(
+    guest: &Path,
+    run: &Path,
+    accel: &str,
+    (count, rate): (u64, u64),
+    chains: &[&Chain],
+) -> Vec<String> {
+    let ports = free_udp_ports(NICS.len());
+    // Each linked pair of NICs gets a pair of ports: a NIC sends from its own port to its
     // partner's.
-    let port_of = |nic: usize| ports[nic];
+    let port_of = |slot: &str| ports[NICS.iter().position(|n| n.slot == slot).unwrap()];
+    let chain_words: String = chains.iter().map(|c| format!(" {}", c.cmdline())).collect();
     let mut args: Vec<String> = [
         "-machine",
         "pc",
@@ -161,7 +468,7 @@ fn qemu_args(guest: &Path, run: &Path, accel: &str, count: u64, rate: u64) -> Ve
     ]);
     args.extend([
         "-append".into(),
-        format!("console=ttyS0 panic=-1 rixy.count={count} rixy.rate={rate} rixy.hugepages=320"),
+        format!("console=ttyS0 panic=-1 rixy.count={count} rixy.rate={rate} rixy.hugepages=320{chain_words}"),
     ]);
     args.extend([
         "-serial".into(),
@@ -171,15 +478,21 @@ fn qemu_args(guest: &Path, run: &Path, accel: &str, count: u64, rate: u64) -> Ve
         "-serial".into(),
         format!("file:{}", run.join("results.txt").display()),
     ]);
-    for (i, (addr, mac, partner, extra)) in NICS.iter().enumerate() {
-        let mut device = format!("virtio-net-pci,disable-modern=on,addr={addr},mac={mac}{extra}");
-        if let Some(p) = partner {
+    for (i, nic) in NICS.iter().enumerate() {
+        let mut device = format!(
+            "virtio-net-pci,{},addr={},mac={}{}",
+            nic.flavour.properties(),
+            nic.slot,
+            nic.mac,
+            nic.extra
+        );
+        if let Some(p) = nic.partner {
             args.extend([
                 "-netdev".into(),
                 format!(
                     "dgram,id=link{i},local.type=inet,local.host=127.0.0.1,local.port={},remote.type=inet,remote.host=127.0.0.1,remote.port={}",
-                    port_of(i),
-                    port_of(*p)
+                    port_of(nic.slot),
+                    port_of(p)
                 ),
             ]);
             device.push_str(&format!(",netdev=link{i}"));
@@ -208,6 +521,8 @@ struct Qemu {
     timeout: Duration,
     count: u64,
     rate: u64,
+    /// `RIXY_QEMU_CHAINS`: the chains the guest runs.
+    chains: Vec<&'static Chain>,
 }
 
 /// A KVM boot is given up (QEMU killed, the guest booted under TCG instead) when its console is
@@ -241,6 +556,8 @@ impl Qemu {
             timeout: Duration::from_secs(env_or("RIXY_QEMU_TIMEOUT", 540)),
             count: env_or("RIXY_QEMU_COUNT", 10_000),
             rate: env_or("RIXY_QEMU_RATE", 2_000),
+            chains: select_chains(std::env::var("RIXY_QEMU_CHAINS").ok().as_deref())
+                .unwrap_or_else(|e| panic!("{e}")),
         }
     }
 
@@ -303,7 +620,7 @@ fn boot_with(
     let start = Instant::now();
     let mut child = spawn(
         qemu,
-        &qemu_args(guest, run, accel, qemu.count, qemu.rate),
+        &qemu_args(guest, run, accel, (qemu.count, qemu.rate), &qemu.chains),
         run,
     );
     // The limits stop mattering once the guest is up.
@@ -541,6 +858,129 @@ fn totals(output: &str, name: &str) -> Option<Totals> {
     }
 }
 
+/// The checks of one chain's outputs in `dir` (the payload's `chain-NAME`), as they were for
+/// the one chain before there were flavours: the three apps exited 0; the capture holds
+/// exactly `count` valid test frames with strictly increasing sequence numbers (so no
+/// duplicates), the largest at most 2N; their devices' totals agree with the capture. Returns the
+/// failures and a one-line account of the capture.
+fn check_chain(dir: &Path, chain: &Chain, count: u64) -> (Vec<String>, String) {
+    let mut c = Checks::default();
+    // The apps ran to completion (first: when a device does not open, its app's error is
+    // what the chain's verdict line shows).
+    for app in ["pktgen", "fwd", "pcap"] {
+        c.check(exit_code(dir, app) == Some(0), || {
+            format!(
+                "rixy-{app} exited {:?}: {}",
+                exit_code(dir, app),
+                tail(&read(dir, &format!("{app}.err")), 10)
+            )
+        });
+    }
+    let capture = std::fs::read(dir.join("capture.pcap")).unwrap_or_default();
+    let mut seqs = Vec::new();
+    match pcap_frames(&capture) {
+        Ok(frames) => {
+            for (i, f) in frames.iter().enumerate() {
+                match frame::parse(f) {
+                    Ok(parsed) => seqs.push(parsed.seq),
+                    Err(problem) => c
+                        .failures
+                        .push(format!("captured frame {i} is not a test frame: {problem}")),
+                }
+            }
+        }
+        Err(e) => c.failures.push(format!("capture.pcap: {e}")),
+    }
+    c.check(seqs.len() as u64 == count, || {
+        format!(
+            "the capture holds {} valid test frames, want {count}",
+            seqs.len()
+        )
+    });
+    let disorder = seqs.windows(2).position(|w| w[0] >= w[1]);
+    c.check(disorder.is_none(), || {
+        let i = disorder.unwrap();
+        format!(
+            "sequence numbers not strictly increasing at frame {i}: {} then {}",
+            seqs[i],
+            seqs[i + 1]
+        )
+    });
+    let max = seqs.iter().copied().max().unwrap_or(0);
+    c.check(u64::from(max) <= 2 * count, || {
+        format!("largest sequence number {max} exceeds 2N = {}", 2 * count)
+    });
+    let lost = seqs
+        .first()
+        .map_or(0, |&f| u64::from(max - f) + 1 - seqs.len() as u64);
+    let account = format!(
+        "capture: {} frames, sequence {}..={max}, {lost} missing in between",
+        seqs.len(),
+        seqs.first().copied().unwrap_or(0)
+    );
+
+    // Their devices' counters agree with the capture.
+    let captured = seqs.len() as u64;
+    let bytes = |packets: u64| packets * frame::MIN_FRAME_LEN as u64;
+    let expect = [
+        (
+            "pktgen",
+            chain.pktgen,
+            Totals {
+                tx_packets: count,
+                tx_bytes: bytes(count),
+                ..Totals::default()
+            },
+        ),
+        (
+            "fwd",
+            chain.fwd_in,
+            Totals {
+                rx_packets: captured,
+                rx_bytes: bytes(captured),
+                ..Totals::default()
+            },
+        ),
+        (
+            "fwd",
+            chain.fwd_out,
+            Totals {
+                tx_packets: captured,
+                tx_bytes: bytes(captured),
+                ..Totals::default()
+            },
+        ),
+        (
+            "pcap",
+            chain.pcap,
+            Totals {
+                rx_packets: captured,
+                rx_bytes: bytes(captured),
+                ..Totals::default()
+            },
+        ),
+    ];
+    for (app, slot, want) in &expect {
+        let dev = pci_address(slot);
+        let output = read(dir, &format!("{app}.out"));
+        let got = totals(&output, &dev);
+        c.check(got.as_ref() == Some(want), || {
+            format!(
+                "rixy-{app}'s totals for {dev}: {got:?}, want {want:?}\n{}",
+                tail(&output, 5)
+            )
+        });
+    }
+    let pcap_out = read(dir, "pcap.out");
+    c.check(pcap_out.contains(&format!("captured: {captured}")), || {
+        format!(
+            "rixy-pcap does not report `captured: {captured}`:\n{}",
+            tail(&pcap_out, 3)
+        )
+    });
+    (c.failures, account)
+}
+
 /// The frames of a classic pcap file as rixy-pcap writes it.
 fn pcap_frames(data: &[u8]) -> Result<Vec<&[u8]>, String> {
     let u32_at = |at: usize| u32::from_le_bytes(data[at..at + 4].try_into().unwrap());
@@ -674,9 +1114,10 @@ fn virtio_in_qemu() {
 
     // Bad input: one line on stderr, `error: ...`, saying what is wrong; a non-zero exit.
     for app in ["rixy-pktgen", "rixy-fwd", "rixy-pcap"] {
+        let absent = format!("no PCI device {}", pci_address(ABSENT));
         for (case, says) in [
             ("nonnic", "not 0x02 (network controller)"),
-            ("absent", "no PCI device 0000:00:1f.0"),
+            ("absent", absent.as_str()),
             ("malformed", "invalid PCI address"),
         ] {
             let name = format!("bad-{app}-{case}");
@@ -693,132 +1134,171 @@ fn virtio_in_qemu() {
         }
     }
 
-    // The capture: exactly N valid test frames, strictly increasing sequence numbers (so no
-    // duplicates), the largest at most 2N.
-    let capture = std::fs::read(out.join("capture.pcap")).unwrap_or_default();
-    let mut seqs = Vec::new();
-    match pcap_frames(&capture) {
-        Ok(frames) => {
-            for (i, f) in frames.iter().enumerate() {
-                match frame::parse(f) {
-                    Ok(parsed) => seqs.push(parsed.seq),
-                    Err(problem) => c
-                        .failures
-                        .push(format!("captured frame {i} is not a test frame: {problem}")),
-                }
+    // Each chain the guest was told to run: its checks, its verdict on a line of its own.
+    let mut verdicts = String::new();
+    for chain in &qemu.chains {
+        let dir = out.join(format!("chain-{}", chain.name));
+        let (failures, account) = if dir.is_dir() {
+            check_chain(&dir, chain, count)
+        } else {
+            (
+                vec!["the guest did not run it (no chain directory)".to_string()],
+                String::new(),
+            )
+        };
+        // A failed chain's line says its first failure (an app's one-line error, often).
+        let verdict = match failures.first() {
+            None => "passed".to_string(),
+            Some(first) => {
+                let first: String = first
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .chars()
+                    .take(200)
+                    .collect();
+                format!("FAILED ({} check(s), first: {first})", failures.len())
             }
-        }
-        Err(e) => c.failures.push(format!("capture.pcap: {e}")),
-    }
-    c.check(seqs.len() as u64 == count, || {
-        format!(
-            "the capture holds {} valid test frames, want {count}",
-            seqs.len()
+        };
+        writeln!(
+            verdicts,
+            "chain {}: {verdict}; {}; {account}",
+            chain.name,
+            chain.describe()
         )
-    });
-    let disorder = seqs.windows(2).position(|w| w[0] >= w[1]);
-    c.check(disorder.is_none(), || {
-        let i = disorder.unwrap();
-        format!(
-            "sequence numbers not strictly increasing at frame {i}: {} then {}",
-            seqs[i],
-            seqs[i + 1]
-        )
-    });
-    let max = seqs.iter().copied().max().unwrap_or(0);
-    c.check(u64::from(max) <= 2 * count, || {
-        format!("largest sequence number {max} exceeds 2N = {}", 2 * count)
-    });
-    let lost = seqs
-        .first()
-        .map_or(0, |&f| u64::from(max - f) + 1 - seqs.len() as u64);
-    println!(
-        "capture: {} frames, sequence {}..={max}, {lost} missing in between",
-        seqs.len(),
-        seqs.first().copied().unwrap_or(0)
-    );
-
-    // The apps ran to completion and their devices' counters agree with the capture.
-    for app in ["pktgen", "fwd", "pcap"] {
-        c.check(exit_code(&out, app) == Some(0), || {
-            format!(
-                "rixy-{app} exited {:?}: {}",
-                exit_code(&out, app),
-                tail(&read(&out, &format!("{app}.err")), 10)
-            )
-        });
+        .unwrap();
+        c.failures.extend(
+            failures
+                .into_iter()
+                .map(|f| format!("chain {}: {f}", chain.name)),
+        );
     }
-    let captured = seqs.len() as u64;
-    let bytes = |packets: u64| packets * frame::MIN_FRAME_LEN as u64;
-    let expect = [
-        (
-            "pktgen",
-            PKTGEN_DEV,
-            "TX",
-            Totals {
-                tx_packets: count,
-                tx_bytes: bytes(count),
-                ..Totals::default()
-            },
-        ),
-        (
-            "fwd",
-            FWD_IN,
-            "RX",
-            Totals {
-                rx_packets: captured,
-                rx_bytes: bytes(captured),
-                ..Totals::default()
-            },
-        ),
-        (
-            "fwd",
-            FWD_OUT,
-            "TX",
-            Totals {
-                tx_packets: captured,
-                tx_bytes: bytes(captured),
-                ..Totals::default()
-            },
-        ),
-        (
-            "pcap",
-            PCAP_DEV,
-            "RX",
-            Totals {
-                rx_packets: captured,
-                rx_bytes: bytes(captured),
-                ..Totals::default()
-            },
-        ),
-    ];
-    for (app, dev, _, want) in &expect {
-        let output = read(&out, &format!("{app}.out"));
-        let got = totals(&output, dev);
-        c.check(got.as_ref() == Some(want), || {
-            format!(
-                "rixy-{app}'s totals for {dev}: {got:?}, want {want:?}\n{}",
-                tail(&output, 5)
-            )
-        });
-    }
-    let pcap_out = read(&out, "pcap.out");
-    c.check(pcap_out.contains(&format!("captured: {captured}")), || {
-        format!(
-            "rixy-pcap does not report `captured: {captured}`:\n{}",
-            tail(&pcap_out, 3)
+    let skipped: Vec<&str> = CHAINS
+        .iter()
+        .filter(|c| !qemu.chains.iter().any(|d| d.name == c.name))
+        .map(|c| c.name)
+        .collect();
+    if !skipped.is_empty() {
+        writeln!(
+            verdicts,
+            "chains not run (RIXY_QEMU_CHAINS): {}",
+            skipped.join(", ")
         )
-    });
+        .unwrap();
+    }
+    println!("{verdicts}");
+    report.push_str(&verdicts);
 
     if !c.failures.is_empty() {
         panic!(
-            "{} check(s) failed:\n- {}\n\n{report}console:\n{}",
+            "{} check(s) failed:\n- {}\n\nconsole:\n{}\n\n{report}",
             c.failures.len(),
             c.failures.join("\n- "),
             tail(&boot.console, 30)
         );
     }
     println!("{report}all checks passed");
+}
+
+#[test]
+fn the_nics_and_chains_make_a_machine_qemu_can_build() {
+    // Slots: distinct, on the `pc` machine's bus 0 past the host bridge and the ISA bridge
+    // (00.0, 01.x), below 1f; the non-NIC and the absent slot are not NICs'.
+    let slot_number = |slot: &str| {
+        let (dev, func) = slot.split_once('.').unwrap();
+        assert_eq!(func, "0", "{slot}");
+        u8::from_str_radix(dev, 16).unwrap()
+    };
+    let mut slots: Vec<u8> = NICS.iter().map(|n| slot_number(n.slot)).collect();
+    slots.push(slot_number(NON_NIC));
+    assert!(slots.iter().all(|&s| (2..0x1f).contains(&s)), "{slots:x?}");
+    slots.sort_unstable();
+    slots.dedup();
+    assert_eq!(slots.len(), NICS.len() + 1, "two devices share a slot");
+    assert!(nic_at(ABSENT).is_none() && slot_number(ABSENT) == 0x1f);
+    let mut macs: Vec<&str> = NICS.iter().map(|n| n.mac).collect();
+    macs.sort_unstable();
+    macs.dedup();
+    assert_eq!(macs.len(), NICS.len(), "two NICs share a MAC address");
+    // Links go both ways.
+    for n in &NICS {
+        if let Some(p) = n.partner {
+            let partner = nic_at(p).unwrap_or_else(|| panic!("{}'s partner {p} is no NIC", n.slot));
+            assert_eq!(
+                partner.partner,
+                Some(n.slot),
+                "{} -> {p} is one-way",
+                n.slot
+            );
+        }
+    }
+    // Chains: distinct names the payload can split off; the generator's link reaches the
+    // forwarder's input, the forwarder's output links to the capture.
+    for (i, c) in CHAINS.iter().enumerate() {
+        assert!(
+            !c.name.is_empty()
+                && !c.name.contains(['/', ' ', ','])
+                && CHAINS[..i].iter().all(|d| d.name != c.name),
+            "chain name {:?}",
+            c.name
+        );
+        let partner = |slot: &str| nic_at(slot).and_then(|n| n.partner);
+        assert_eq!(partner(c.pktgen), Some(c.fwd_in), "chain {}", c.name);
+        assert_eq!(partner(c.fwd_out), Some(c.pcap), "chain {}", c.name);
+        assert_ne!(c.fwd_in, c.fwd_out, "chain {}", c.name);
+    }
+    // Every flavour has a chain of its own, all four NICs of it; and the mixed chain has a
+    // legacy generator and a forwarder from packed to split.
+    let flavour = |slot: &str| nic_at(slot).unwrap().flavour;
+    for f in [
+        Flavour::Legacy,
+        Flavour::Split,
+        Flavour::Packed,
+        Flavour::SplitNoEventIdx,
+    ] {
+        assert!(
+            CHAINS
+                .iter()
+                .any(|c| [c.pktgen, c.fwd_in, c.fwd_out, c.pcap]
+                    .iter()
+                    .all(|&s| flavour(s) == f)),
+            "no chain all {f:?}"
+        );
+    }
+    assert!(CHAINS.iter().any(|c| flavour(c.pktgen) == Flavour::Legacy
+        && flavour(c.fwd_in) == Flavour::Packed
+        && flavour(c.fwd_out) == Flavour::Split));
+    // The kernel command line, every chain on it, fits x86's 2048 bytes.
+    let dir = Path::new("/nonexistent");
+    let args = qemu_args(
+        dir,
+        dir,
+        TCG,
+        (10_000, 2_000),
+        &CHAINS.iter().collect::<Vec<_>>(),
+    );
+    let append = &args[args.iter().position(|a| a == "-append").unwrap() + 1];
+    assert!(append.len() < 2048, "{} bytes: {append}", append.len());
+    for c in &CHAINS {
+        assert!(append.contains(&c.cmdline()));
+    }
+}
+
+#[test]
+fn rixy_qemu_chains_selects_chains_by_name() {
+    let names = |chains: Vec<&Chain>| chains.iter().map(|c| c.name).collect::<Vec<_>>();
+    let all: Vec<&str> = CHAINS.iter().map(|c| c.name).collect();
+    assert_eq!(names(select_chains(None).unwrap()), all);
+    assert_eq!(names(select_chains(Some(" ")).unwrap()), all);
+    assert_eq!(
+        names(select_chains(Some("mixed, legacy,mixed")).unwrap()),
+        ["mixed", "legacy"]
+    );
+    let err = select_chains(Some("legacy,modern")).err().unwrap();
+    assert!(
+        err.contains("\"modern\"") && err.contains("legacy, split, packed"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -898,6 +1378,7 @@ fn boot_fake(kvm: &str, tcg: &str, adjust: impl FnOnce(&mut Qemu)) -> (Boot, Vec
         timeout: Duration::from_secs(60),
         count: 1,
         rate: 1,
+        chains: CHAINS.iter().collect(),
     };
     adjust(&mut qemu);
     let boot = boot(&qemu, run, run);
