@@ -32,6 +32,33 @@ pub struct DeviceOptions {
     pub sim_inject: Option<SimMistake>,
 }
 
+/// How an app that receives waits when nothing arrives: spinning (the default, as ixy polls) or
+/// sleeping on the receive queues' interrupts.
+#[derive(Clone, Debug, Args)]
+pub struct WaitOptions {
+    /// Sleep on the receive queues' MSI-X interrupts while idle instead of spinning: poll while
+    /// packets come, wait for an interrupt after a run of empty batches. Needs a device whose
+    /// interrupts reach the process: an 82599 bound to vfio-pci, or a simulated port.
+    #[arg(long)]
+    pub interrupts: bool,
+
+    /// With --interrupts, the 82599's interrupt throttle: at least this many microseconds
+    /// between two interrupts of a queue (EITR); 0 turns it off; even, up to 1022.
+    #[arg(long, value_name = "MICROSECONDS", default_value_t = Config::default().itr_us, requires = "interrupts")]
+    pub itr: u32,
+}
+
+impl WaitOptions {
+    /// `config` with these options.
+    pub fn apply(&self, config: Config) -> Config {
+        Config {
+            interrupts: self.interrupts,
+            itr_us: self.itr,
+            ..config
+        }
+    }
+}
+
 /// A driver mistake `--sim-inject` makes on a simulated port, so that the model reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum SimMistake {
@@ -181,6 +208,10 @@ pub struct FwdArgs {
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     pub duration: Option<Duration>,
 
+    /// How to wait when nothing arrives.
+    #[command(flatten)]
+    pub wait: WaitOptions,
+
     /// Where devices are found.
     #[command(flatten)]
     pub devices: DeviceOptions,
@@ -218,6 +249,10 @@ pub struct PcapArgs {
     /// Stop after this many seconds (fractions allowed).
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     pub duration: Option<Duration>,
+
+    /// How to wait when nothing arrives.
+    #[command(flatten)]
+    pub wait: WaitOptions,
 
     /// Where devices are found.
     #[command(flatten)]

@@ -163,6 +163,34 @@ fn parse_vm_rss(status: &str) -> Option<usize> {
     kib.checked_mul(1024)
 }
 
+/// Empty receive batches in a row after which an app with `--interrupts` sleeps on the queue's
+/// interrupt: while packets come, it polls, as ixy does.
+pub const IDLE_POLLS: u32 = 16;
+
+/// The longest an app sleeps on an interrupt at once, so that its stop conditions and rate
+/// lines stay timely.
+pub const WAIT_SLICE: Duration = Duration::from_millis(10);
+
+/// Counts empty receive batches in a row, to say when to sleep ([`IDLE_POLLS`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Idle {
+    empty: u32,
+}
+
+impl Idle {
+    /// Records a batch that received `got` packets; `true` when the queue has been idle long
+    /// enough to wait for its interrupt.
+    #[inline]
+    pub fn should_wait(&mut self, got: usize) -> bool {
+        if got > 0 {
+            self.empty = 0;
+            return false;
+        }
+        self.empty = self.empty.saturating_add(1);
+        self.empty >= IDLE_POLLS
+    }
+}
+
 /// How long an app waits at the end for a device to send what its transmit ring still holds.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 

@@ -15,7 +15,7 @@ use clap::Parser;
 use rixy::apps::cli::FwdArgs;
 use rixy::apps::stats::{CoarseClock, Console, Meter};
 use rixy::apps::stop::Stop;
-use rixy::apps::{self, AppError, AppResult, DRAIN_TIMEOUT, ModelWatch};
+use rixy::apps::{self, AppError, AppResult, DRAIN_TIMEOUT, Idle, ModelWatch, WAIT_SLICE};
 use rixy::frame;
 use rixy::pci::PciAddress;
 use rixy::{Config, Device, Mempool, Packet, Result, RxQueue, TxQueue};
@@ -51,7 +51,7 @@ fn run(args: &FwdArgs, watch: &ModelWatch) -> AppResult<()> {
         tx_ring_size: args.tx_ring as usize,
         rx_queues: args.queues,
         tx_queues: args.queues,
-        ..args.devices.config()
+        ..args.wait.apply(args.devices.config())
     };
     let mut devs = [
         watch.open(&args.device1, &config, &args.devices)?,
@@ -75,10 +75,18 @@ fn run(args: &FwdArgs, watch: &ModelWatch) -> AppResult<()> {
         Meter::new(dev1.name(), first[1], start),
     ];
     // ways[0]: received on devs[0], sent on devs[1]; ways[1] the other way.
-    let ways = if args.queues == 1 {
+    let ways = if args.queues == 1 && !args.wait.interrupts {
         forward_in_one_thread(dev0, dev1, batch, &stop, &mut meters, &console)?
     } else {
-        forward_in_threads(dev0, dev1, batch, &stop, &mut meters, &console)?
+        forward_in_threads(
+            dev0,
+            dev1,
+            batch,
+            args.wait.interrupts,
+            &stop,
+            &mut meters,
+            &console,
+        )?
     };
 
     // Each device sends what the other received: wait for both rings to empty.
@@ -131,13 +139,16 @@ fn forward_in_one_thread(
 /// How often the main thread looks at the clock while the queue threads forward.
 const MAIN_TICK: Duration = Duration::from_millis(10);
 
-/// The forwarding loop with every queue pair on a thread of its own: thread i forwards receive
-/// queue i of each device to transmit queue i of the other. This thread prints the rate lines
-/// and says when to stop; the queues go back to their devices when the threads end.
+/// The forwarding loop on threads: without interrupts, thread i forwards receive queue i of
+/// each device to transmit queue i of the other; with interrupts, each direction of each queue
+/// pair has a thread of its own, which sleeps on its receive queue's interrupt while idle. This
+/// thread prints the rate lines and says when to stop; the queues go back to their devices
+/// when the threads end.
 fn forward_in_threads(
     dev0: &mut Device,
     dev1: &mut Device,
     batch: usize,
+    interrupts: bool,
     stop: &Stop,
     meters: &mut [Meter; 2],
     console: &Console,
@@ -146,18 +157,31 @@ fn forward_in_threads(
     let (rx1, tx1) = dev1.take_queues()?;
     let done = AtomicBool::new(false);
     let outcomes: Vec<Result<[Direction; 2]>> = std::thread::scope(|s| {
-        let workers: Vec<_> = (rx0.into_iter().zip(tx1))
-            .zip(rx1.into_iter().zip(tx0))
-            .map(|(mut there, mut back)| {
-                let done = &done;
-                s.spawn(move || {
+        let pairs = (rx0.into_iter().zip(tx1)).zip(rx1.into_iter().zip(tx0));
+        let mut workers = Vec::new();
+        for (mut there, mut back) in pairs {
+            let done = &done;
+            if interrupts {
+                for (way, mut queues) in [(0, there), (1, back)] {
+                    workers.push(s.spawn(move || {
+                        let outcome = forward_waiting(&mut queues, batch, done);
+                        done.store(true, Ordering::Relaxed);
+                        let mut ways = [Direction::default(); 2];
+                        outcome.map(|d| {
+                            ways[way] = d;
+                            ways
+                        })
+                    }));
+                }
+            } else {
+                workers.push(s.spawn(move || {
                     let outcome = forward_queues(&mut there, &mut back, batch, done);
                     // A failed queue stops the others: the app ends with its error.
                     done.store(true, Ordering::Relaxed);
                     outcome
-                })
-            })
-            .collect();
+                }));
+            }
+        }
         let mut clock = CoarseClock::default();
         while !done.load(Ordering::Relaxed) {
             std::thread::sleep(MAIN_TICK);
@@ -186,6 +210,36 @@ fn forward_in_threads(
         }
     }
     Ok(ways)
+}
+
+/// One direction of one queue pair, with interrupts: poll while packets come, sleep on the
+/// receive queue's interrupt after a run of empty batches.
+fn forward_waiting(
+    (rx, tx): &mut (RxQueue, TxQueue),
+    batch: usize,
+    done: &AtomicBool,
+) -> Result<Direction> {
+    let mut packets: VecDeque<Packet> = VecDeque::with_capacity(batch);
+    let mut way = Direction::default();
+    let mut idle = Idle::default();
+    while !done.load(Ordering::Relaxed) {
+        let received = rx.rx_batch(&mut packets, batch)?;
+        if idle.should_wait(received) {
+            rx.wait(WAIT_SLICE)?;
+        }
+        if received == 0 {
+            continue;
+        }
+        for packet in packets.iter_mut() {
+            frame::touch(packet);
+        }
+        let sent = tx.tx_batch(&mut packets)?;
+        way.received += received as u64;
+        way.sent += sent as u64;
+        way.freed += packets.len() as u64;
+        Mempool::free_bulk(packets.drain(..));
+    }
+    Ok(way)
 }
 
 /// One thread's loop: receive queue i of each device to transmit queue i of the other.

@@ -15,7 +15,7 @@ use rixy::apps::cli::PcapArgs;
 use rixy::apps::pcap::{self, PcapWriter};
 use rixy::apps::stats::{CoarseClock, Console, Meter};
 use rixy::apps::stop::Stop;
-use rixy::apps::{self, AppError, AppResult, ModelWatch};
+use rixy::apps::{self, AppError, AppResult, Idle, ModelWatch, WAIT_SLICE};
 use rixy::{Mempool, Packet};
 
 /// Bytes buffered before a write to the file.
@@ -49,7 +49,8 @@ fn run(args: &PcapArgs, watch: &ModelWatch) -> AppResult<()> {
     let mut writer =
         PcapWriter::new(BufWriter::with_capacity(WRITE_BUFFER, file)).map_err(write_error)?;
 
-    let mut dev = watch.open(&args.device, &args.devices.config(), &args.devices)?;
+    let config = args.wait.apply(args.devices.config());
+    let mut dev = watch.open(&args.device, &config, &args.devices)?;
     console.line(&apps::memory_line(&dev));
     if !dev.link().up {
         console.line(&format!("[{}] link is down; capturing anyway", dev.name()));
@@ -64,12 +65,17 @@ fn run(args: &PcapArgs, watch: &ModelWatch) -> AppResult<()> {
     let mut meter = Meter::new(dev.name(), first, start);
     let mut clock = CoarseClock::default();
     let mut reader_gone = false;
+    let mut idle = Idle::default();
 
     'capture: loop {
         let want = args
             .count
             .map_or(batch, |count| batch.min((count - captured) as usize));
-        if dev.rx_batch(0, &mut packets, want)? > 0 {
+        let got = dev.rx_batch(0, &mut packets, want)?;
+        if args.wait.interrupts && idle.should_wait(got) {
+            dev.rx_wait(0, WAIT_SLICE)?;
+        }
+        if got > 0 {
             let time = pcap::now();
             for packet in &packets {
                 match writer.write_packet(time, packet) {
