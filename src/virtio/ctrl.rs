@@ -112,7 +112,7 @@ pub(super) fn rx_mode<B: CheckedBus>(dev: &mut Virtio<B>, mode: RxMode, on: bool
     ctrl.push_avail(0);
     if ctrl.publish() {
         let index = ctrl.index();
-        dev.notify(index)?;
+        dev.doorbell(index)?;
     }
 
     // The device answers through the used ring (3.2.2); QEMU does so before the notification

@@ -63,8 +63,10 @@ impl<B: CheckedBus> Virtio<B> {
             totals: Stats::default(),
             domain,
             failure: None,
-            rx_idle: IdleBatches::default(),
-            tx_idle: IdleBatches::default(),
+            rx_idle: IdleRun::default(),
+            tx_idle: IdleRun::default(),
+            rx_notifications: 0,
+            tx_notifications: 0,
         };
         // From here on an error drops `dev`, whose `Drop` resets the device before the queues
         // and buffers are freed.
@@ -166,15 +168,22 @@ impl<B: CheckedBus> Virtio<B> {
     /// Step 8 of 3.1.1 and what follows it: DRIVER_OK, the first receive notification, the
     /// MAC address of a device without one, and the receive mode the configuration asks for.
     fn start(&mut self, config: &Config) -> Result<()> {
+        {
+            let step = Step {
+                name: &self.name,
+                regs: &self.regs,
+            };
+            self.regs
+                .device_status()
+                .modify(DEVICE_STATUS::DRIVER_OK::SET);
+            step.check("DRIVER_OK")?;
+        }
+        if self.rx.vq.publish() {
+            self.notify(RX_QUEUE)?;
+        }
         let name = &self.name;
         let regs = &self.regs;
         let step = Step { name, regs };
-        regs.device_status().modify(DEVICE_STATUS::DRIVER_OK::SET);
-        step.check("DRIVER_OK")?;
-        if self.rx.vq.publish() {
-            regs.queue_notify().set(self.rx.vq.index());
-        }
-        step.check("notifying the receive queue")?;
         if !self.features.mac {
             // 5.1.5: without VIRTIO_NET_F_MAC the driver picks an address; a legacy device takes
             // it through the driver-writable config field (5.1.4, legacy).

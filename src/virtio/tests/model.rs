@@ -118,6 +118,16 @@ pub(super) struct State {
     /// What the device answers control commands with.
     pub(super) ctrl_ack: u8,
     pub(super) dma: Option<FakeDma>,
+    /// Register reads and writes the driver made (each one a port IO syscall and a VM exit on
+    /// a real legacy device).
+    pub(super) accesses: u64,
+    /// Chains taken from the transmit queue and the descriptors they had.
+    pub(super) tx_chains: u64,
+    pub(super) tx_descs: u64,
+    /// Emulate QEMU's transmit bottom half: a notification sets NO_NOTIFY until the device has
+    /// drained the queue (`bh_run`).
+    pub(super) bh: bool,
+    pub(super) bh_pending: bool,
 }
 
 impl State {
@@ -276,6 +286,30 @@ impl State {
         out
     }
 
+    /// One run of the emulated transmit bottom half: sends at most `budget` chains; once the
+    /// queue is empty it turns notifications back on (and looks once more, as QEMU does, so
+    /// that nothing made available meanwhile is missed).
+    pub(super) fn bh_run(&mut self, budget: usize) -> usize {
+        if !self.bh_pending {
+            return 0;
+        }
+        let mut sent = 0;
+        while sent < budget {
+            let Some((head, chain)) = self.take_avail(1) else {
+                break;
+            };
+            self.tx_chains += 1;
+            self.tx_descs += chain.len() as u64;
+            self.push_used(1, u32::from(head), 0);
+            sent += 1;
+        }
+        if sent < budget {
+            self.set_used_flags(1, 0);
+            self.bh_pending = false;
+        }
+        sent
+    }
+
     /// Handles the control queue (5.1.6.5): header, argument, ack.
     pub(super) fn control(&mut self) {
         while let Some((head, chain)) = self.take_avail(2) {
@@ -334,6 +368,12 @@ impl State {
                 if value == 2 {
                     self.control();
                 }
+                if value == 1 && self.bh {
+                    // QEMU (hw/net/virtio-net.c, tx=bh): the notification handler turns
+                    // notifications off and schedules the flush.
+                    self.set_used_flags(1, USED_F_NO_NOTIFY);
+                    self.bh_pending = true;
+                }
             }
             (0x12, 1) => {
                 let v = value as u8;
@@ -366,6 +406,7 @@ pub(super) struct FakeBus(pub(super) Rc<RefCell<State>>);
 impl FakeBus {
     pub(super) fn read(&self, offset: usize, width: usize) -> u64 {
         let mut s = self.0.borrow_mut();
+        s.accesses += 1;
         if s.io_broken {
             s.io_error = Some(std::io::ErrorKind::BrokenPipe);
             return u64::MAX;
@@ -378,6 +419,7 @@ impl FakeBus {
 
     pub(super) fn write(&self, offset: usize, width: usize, value: u64) {
         let mut s = self.0.borrow_mut();
+        s.accesses += 1;
         if s.io_broken {
             s.io_error = Some(std::io::ErrorKind::BrokenPipe);
             return;
