@@ -42,9 +42,12 @@ enum Backend {
         driver: Ixgbe<Mmio>,
         bar: Arc<MappedBar>,
     },
-    /// A legacy virtio-net device; its bus owns the port-IO resource file of BAR0. Boxed: the
+    /// A virtio-net device: legacy (its bus owns the port-IO resource file of BAR0) or modern
+    /// (its transport owns the mapping of the BAR the capabilities point into). Boxed: the
     /// driver with its three queues is several times larger than the other variants.
-    Virtio { driver: Box<Virtio<PortIo>> },
+    Virtio {
+        driver: Box<Virtio<virtio::transport::PciTransport>>,
+    },
     /// The same driver on a simulated 82599 port (`rixy::sim`).
     Sim {
         driver: Ixgbe<SimBar>,
@@ -206,7 +209,9 @@ fn open_pci(address: PciAddress, config: &Config) -> Result<Device> {
     let (vendor, device) = (pci.vendor_id()?, pci.device_id()?);
     let kind = if vendor == ixgbe::INTEL_VENDOR_ID && ixgbe::DEVICE_IDS.contains(&device) {
         PciDriver::Ixgbe
-    } else if vendor == virtio::VIRTIO_VENDOR_ID && device == virtio::LEGACY_NET_DEVICE_ID {
+    } else if vendor == virtio::VIRTIO_VENDOR_ID
+        && (device == virtio::LEGACY_NET_DEVICE_ID || device == virtio::MODERN_NET_DEVICE_ID)
+    {
         PciDriver::Virtio
     } else {
         return Err(Error::UnsupportedDevice {
@@ -269,10 +274,49 @@ fn start(
             }
         }
         PciDriver::Virtio => {
-            // Legacy virtio: the registers are in I/O port space (BAR0), one pread/pwrite each.
-            let (file, len) = pci.open_port_io(0)?;
-            let bus = PortIo::new(file, usize::try_from(len).unwrap_or(usize::MAX));
-            let driver = Box::new(Virtio::new(name, bus, &*dma, config)?);
+            use virtio::transport::{Legacy, Modern, PciTransport};
+            // VirtIO 1.0 4.1.4: a device with the modern capabilities (every 1041, and a
+            // transitional 1000 unless QEMU's disable-modern=on) is driven through them;
+            // a legacy-only one through its I/O port header.
+            let caps = pci.config().capabilities()?;
+            let layout = pci
+                .config()
+                .access(|c| virtio::find_modern(c.bus(), &caps))?
+                .map_err(|problem| Error::DeviceFailed {
+                    device: name.clone(),
+                    problem,
+                })?;
+            let transport = match layout {
+                Some(layout) => {
+                    let bar = pci.map_bar(layout.bar)?;
+                    // SAFETY: `bar` maps the BAR for `bar.len()` bytes; the transport keeps the
+                    // mapping (it is handed over below) for as long as the bus is used, and
+                    // device memory is only reached through the bus.
+                    let mmio = unsafe { Mmio::new(bar.virt(), bar.len()) };
+                    let modern =
+                        Modern::new(mmio, &layout, Some(Box::new(bar))).map_err(|problem| {
+                            Error::DeviceFailed {
+                                device: name.clone(),
+                                problem,
+                            }
+                        })?;
+                    PciTransport::Modern(modern)
+                }
+                None if pci.device_id()? == virtio::MODERN_NET_DEVICE_ID => {
+                    return Err(Error::DeviceFailed {
+                        device: name,
+                        problem: "a modern-only virtio-net device (1af4:1041) without the VirtIO 1.0 PCI capabilities (virtio 1.0, 4.1.4)".into(),
+                    });
+                }
+                None => {
+                    // Legacy virtio: the registers are in I/O port space (BAR0), one
+                    // pread/pwrite each.
+                    let (file, len) = pci.open_port_io(0)?;
+                    let bus = PortIo::new(file, usize::try_from(len).unwrap_or(usize::MAX));
+                    PciTransport::Legacy(Legacy(crate::regs::virtio::Registers::new(bus)?))
+                }
+            };
+            let driver = Box::new(Virtio::with_transport(name, transport, &*dma, config)?);
             Backend::Virtio { driver }
         }
     };

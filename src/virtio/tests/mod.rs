@@ -50,7 +50,7 @@ fn config() -> Config {
     }
 }
 
-fn open(features: u32) -> (Virtio<FakeBus>, Rc<RefCell<State>>) {
+fn open(features: u32) -> (Virtio<Legacy<FakeBus>>, Rc<RefCell<State>>) {
     let (state, dma) = device(features);
     let dev = Virtio::new("fake".into(), FakeBus(state.clone()), &dma, &config()).unwrap();
     (dev, state)
@@ -117,7 +117,8 @@ fn negotiates_only_what_it_uses_and_starts_the_device() {
             status: true,
             ctrl_vq: true,
             ctrl_rx: true,
-            any_layout: true
+            any_layout: true,
+            ..Features::default()
         }
     );
     assert_eq!(dev.mac(), MacAddress(MAC));
