@@ -291,12 +291,6 @@ impl PackedQueue {
         }
     }
 
-    /// The index state (for tests).
-    #[cfg(test)]
-    pub(crate) fn index_state(&self) -> PackedIndex {
-        self.idx
-    }
-
     fn event(&self, offset: usize) -> packed_event::View<crate::regs::Mmio> {
         // SAFETY: both event structures lie inside `layout.total <= region.len()`, at offsets
         // that are multiples of 4 (PackedEvent::ALIGN) from a page-aligned base; the view is

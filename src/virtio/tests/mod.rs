@@ -12,6 +12,7 @@ use super::*;
 use crate::memory::PlainAllocator;
 
 mod model;
+mod modern;
 use model::*;
 
 const MAC: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
