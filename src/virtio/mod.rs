@@ -306,6 +306,11 @@ impl<T: Transport> Virtio<T> {
         self.domain
     }
 
+    /// The transport the driver reaches the device through.
+    pub fn transport(&self) -> &T {
+        &self.regs
+    }
+
     /// The features negotiated.
     pub fn features(&self) -> Features {
         self.features
