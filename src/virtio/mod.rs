@@ -286,7 +286,7 @@ impl IdleRun {
             false
         } else {
             self.0 = self.0.wrapping_add(1);
-            self.0 % HEALTH_CHECK_EVERY == 0
+            self.0.is_multiple_of(HEALTH_CHECK_EVERY)
         }
     }
 }

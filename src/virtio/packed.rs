@@ -404,7 +404,6 @@ impl PackedQueue {
             id: u32::from(desc.id().get()),
             len: desc.len().get(),
         };
-        drop(desc);
         match self.chain_len.get_mut(entry.id as usize) {
             Some(n) if *n != 0 && self.idx.take_used(*n) => {
                 *n = 0;

@@ -219,11 +219,11 @@ impl<B: Bus + Clone> Modern<B> {
     pub fn new(bus: B, layout: &ModernLayout, keep: Option<Box<dyn Send>>) -> Result<Self, String> {
         let window = |what: &str, (offset, len): (u32, u32), need: usize, align: usize| {
             let (offset, len) = (offset as usize, len as usize);
-            if len < need || offset % align != 0 {
+            if len < need || !offset.is_multiple_of(align) {
                 return Err(format!(
                     "the {what} structure at offset {offset:#x} of BAR {} is {len} bytes{}, it needs {need} at a multiple of {align} (virtio 1.0, 4.1.4)",
                     layout.bar,
-                    if offset % align != 0 {
+                    if !offset.is_multiple_of(align) {
                         " and misaligned"
                     } else {
                         ""
@@ -331,7 +331,7 @@ impl<B: CheckedBus + DmaMaster + Clone> Transport for Modern<B> {
                 self.notify.len()
             ));
         }
-        if off % 2 != 0 {
+        if !off.is_multiple_of(2) {
             return Err(format!(
                 "queue {index}'s notification offset {off:#x} is odd"
             ));

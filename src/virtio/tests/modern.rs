@@ -434,7 +434,7 @@ fn packed_event_suppression_notifies_exactly_when_the_device_asks() {
         let mode = rnd(3) as u16; // 0 ENABLE, 1 DISABLE, 2 DESC
         // A position within two rings of where the driver is, with its wrap counter.
         let target = made + u64::from(rnd(u32::from(size) * 2)) - u64::from(size / 2).min(made);
-        let (offset, wrap) = ((target % 256) as u16, (target / 256) % 2 == 0);
+        let (offset, wrap) = ((target % 256) as u16, (target / 256).is_multiple_of(2));
         state
             .borrow()
             .set_device_event(1, offset | (u16::from(wrap) << 15), mode);
@@ -452,7 +452,7 @@ fn packed_event_suppression_notifies_exactly_when_the_device_asks() {
             0 => true,
             1 => false,
             _ => (made..made + u64::from(n))
-                .any(|p| (p % 256) as u16 == offset && ((p / 256) % 2 == 0) == wrap),
+                .any(|p| (p % 256) as u16 == offset && (p / 256).is_multiple_of(2) == wrap),
         };
         assert_eq!(
             did,
