@@ -29,7 +29,10 @@ struct Reference {
 impl Reference {
     fn position(&self, count: u64) -> (u16, bool) {
         // Lap 0 has wrap counter 1 (2.7.1: both counters start at 1).
-        ((count % self.size) as u16, (count / self.size).is_multiple_of(2))
+        (
+            (count % self.size) as u16,
+            (count / self.size).is_multiple_of(2),
+        )
     }
 }
 
