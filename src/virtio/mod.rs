@@ -1,12 +1,20 @@
-//! Legacy virtio-net (VirtIO 1.0 section 4.1.4.8, "legacy interface"; section 5.1, network
-//! device), over the port-IO BAR0 of a transitional PCI device (vendor [`VIRTIO_VENDOR_ID`],
-//! device [`LEGACY_NET_DEVICE_ID`]): what QEMU's `virtio-net-pci` is, and so how anyone can run
-//! rixy without an Intel NIC.
+//! virtio-net (VirtIO 1.0 section 5.1, network device) over PCI, through either transport
+//! ([`transport`]): the modern interface (4.1.4: vendor capabilities locating the common
+//! configuration, notification, ISR and device configuration structures in a memory BAR; device
+//! [`MODERN_NET_DEVICE_ID`], or a transitional [`LEGACY_NET_DEVICE_ID`] that has them) or the
+//! legacy one (4.1.4.8: a register header in I/O port BAR0). QEMU's `virtio-net-pci` is both, and
+//! so how anyone can run rixy without an Intel NIC.
 //!
 //! Everything the driver knows of the device comes from `registers/virtio.toml`: the registers of
-//! the legacy header, the feature bits, the virtqueue structures (through [`layout`] and typed
-//! views), the network header and the control commands. The comments cite the specification's
-//! sections.
+//! the legacy header, the modern structures and capabilities, the feature bits, the split and
+//! packed virtqueue structures (through [`layout`], [`packed`] and typed views), the network
+//! header and the control commands. The comments cite the specification's sections (1.0, and
+//! 1.1 for packed rings).
+//!
+//! - **Transport and ring format** vary apart from the net logic: [`transport::Transport`] is
+//!   what init, rx, tx and the control queue use; a queue is split (2.4, with
+//!   VIRTIO_F_EVENT_IDX when negotiated: [`need_event`]) or packed (1.1 2.7,
+//!   [`packed`]), as negotiated.
 //!
 //! - **Init** (3.1.1, legacy variant 3.1.2): reset, ACKNOWLEDGE, DRIVER, feature negotiation,
 //!   queue setup, DRIVER_OK. Port IO cannot fail loudly through a register read, so the driver
@@ -30,7 +38,8 @@
 //!   address from (and, legacy, to) the device config, link state from the status field,
 //!   statistics in software.
 //!
-//! Reading order: `init.rs` (bring-up, 3.1.1), `queue.rs` (the split virtqueue, 2.4), `rx.rs`
+//! Reading order: `transport.rs` (the two interfaces), `init.rs` (bring-up, 3.1.1), `queue.rs`
+//! (the split virtqueue, 2.4, and the queue of either format), `packed.rs` (1.1 2.7), `rx.rs`
 //! and `tx.rs` (the batches), `ctrl.rs` (the control queue), then this file (the struct, status,
 //! the health check on empty batches, the reset on drop). `tests/` holds a device model written
 //! from the specification and the unit tests that run the driver against it.
