@@ -414,7 +414,9 @@ impl Vq {
 
     /// One frame at buffer id (split: head descriptor) `head`: its `hdr_len`-byte header right
     /// before its `len` bytes at `data`, in `chain` descriptors (packed and modern: always 1).
+    /// False (nothing written) if a packed ring has no descriptor left for it.
     #[inline]
+    #[must_use]
     pub(crate) fn add_frame(
         &mut self,
         head: u16,
@@ -423,19 +425,18 @@ impl Vq {
         len: usize,
         hdr_len: usize,
         device_writes: bool,
-    ) {
+    ) -> bool {
         match self {
             Vq::Split(q) => {
+                // Heads are handed out once each, and each owns its `chain` descriptors.
                 q.describe_frame(head, chain, data, len, hdr_len, device_writes);
                 q.push_avail(head);
+                true
             }
-            Vq::Packed(q) => {
-                // The caller hands out each id once and the ring has a descriptor per id.
-                q.add_chain(
-                    head,
-                    &[(data - hdr_len as u64, hdr_len + len, device_writes)],
-                );
-            }
+            Vq::Packed(q) => q.add_chain(
+                head,
+                &[(data - hdr_len as u64, hdr_len + len, device_writes)],
+            ),
         }
     }
 

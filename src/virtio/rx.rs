@@ -113,8 +113,12 @@ pub(super) fn fill(rx: &mut RxQueue, chain: u16, hdr_len: usize) -> usize {
         let Some(packet) = rx.pool.alloc() else {
             break;
         };
+        // A ring without a descriptor for a free id (after a device lied about what it used)
+        // takes nothing more; the packet goes back to the pool as it is dropped.
+        if !post(rx, head, chain, hdr_len, packet) {
+            break;
+        }
         rx.free.pop();
-        post(rx, head, chain, hdr_len, packet);
         posted += 1;
     }
     posted
@@ -123,14 +127,17 @@ pub(super) fn fill(rx: &mut RxQueue, chain: u16, hdr_len: usize) -> usize {
 /// Describes `packet`'s buffer, header first, in the chain at `head`, device-writable, and puts
 /// it in the available ring. The header sits in the headroom right before the data
 /// (`Packet::headroom_mut`).
-fn post(rx: &mut RxQueue, head: u16, chain: u16, hdr_len: usize, packet: Packet) {
-    rx.vq.add_frame(
+fn post(rx: &mut RxQueue, head: u16, chain: u16, hdr_len: usize, packet: Packet) -> bool {
+    if !rx.vq.add_frame(
         head,
         chain,
         packet.device_addr(),
         packet.capacity(),
         hdr_len,
         true,
-    );
+    ) {
+        return false;
+    }
     rx.posted[usize::from(head)] = Some(packet);
+    true
 }

@@ -53,16 +53,22 @@ impl<T: Transport> Virtio<T> {
                 self.totals.tx_errors += 1;
                 continue;
             }
-            tx.free.pop();
             write_header(&mut packet, hdr_len);
-            tx.vq.add_frame(
+            if !tx.vq.add_frame(
                 head,
                 chain,
                 packet.device_addr(),
                 packet.len(),
                 hdr_len,
                 false,
-            );
+            ) {
+                // The ring has no descriptor left although the id was free (a device that lied
+                // about what it used): the packet stays with the caller, first in line.
+                packets.push_front(packet);
+                taken -= 1;
+                break;
+            }
+            tx.free.pop();
             tx.in_flight[usize::from(head)] = Some(packet);
             placed += 1;
         }
