@@ -24,7 +24,7 @@ use std::sync::atomic::{Ordering, fence};
 
 use tock_registers::interfaces::{Readable, Writeable};
 
-use super::queue::{UsedElem, need_event};
+use super::queue::UsedElem;
 use super::transport::QueueAddrs;
 use crate::memory::{DescRing, DmaAllocator, DmaRegion};
 use crate::regs::Descriptor;
@@ -153,23 +153,29 @@ impl PackedIndex {
         self.outstanding > 0 && avail == used && used == self.used_wrap
     }
 
-    /// Whether the device's event suppression asks for a notification after the driver made
-    /// `added` descriptors available ending at its current position (1.1 2.7.10, with
-    /// `event_idx` negotiated: DESC mode compares ring positions in a linear 16-bit count, the
-    /// position of the other wrap counter being one ring earlier).
-    pub fn wants_notification(&self, mode: EventMode, added: u16) -> bool {
+    /// Whether the device's event suppression asks for a notification now that the driver has
+    /// made descriptors available up to its current position (1.1 2.7.10, 2.7.14). In DESC mode
+    /// (with VIRTIO_F_EVENT_IDX) positions are compared in a linear count, the other wrap
+    /// counter's being one ring earlier (as Linux's `virtqueue_kick_prepare_packed` does), and
+    /// the driver notifies when the position the device named is available: made available in
+    /// this batch (Linux's rule) or before it. The second half matters with QEMU (measured with
+    /// 7.2): its transmit flush names the next position before it flushes and does not move it
+    /// as it takes more (its split rings move avail_event at every pop), so the position it
+    /// waits on is often one the driver made available before; by Linux's rule the driver then
+    /// never notifies and the device sits idle with buffers available (a generator ran at a
+    /// seventeenth of its rate). The extra notifications come only while the device has
+    /// notifications on and has not taken what is available.
+    pub fn wants_notification(&self, mode: EventMode) -> bool {
         match mode {
             EventMode::Enable => true,
             EventMode::Disable => false,
             EventMode::Desc { offset, wrap } => {
-                let new = self.next_avail;
-                let old = new.wrapping_sub(added);
                 let event = if wrap == self.avail_wrap {
-                    offset
+                    i32::from(offset)
                 } else {
-                    offset.wrapping_sub(self.size)
+                    i32::from(offset) - i32::from(self.size)
                 };
-                need_event(event, new, old)
+                event < i32::from(self.next_avail)
             }
         }
     }
@@ -199,8 +205,6 @@ pub(crate) struct PackedQueue {
     idx: PackedIndex,
     /// The first descriptor of the batch being built and the flags it gets at publish.
     first: Option<(u16, u16)>,
-    /// Descriptors made available since the last publish.
-    added: u16,
     /// The chain length of each buffer id while it is outstanding (0: not outstanding).
     chain_len: Vec<u16>,
     /// VIRTIO_F_EVENT_IDX: the device may ask for notifications at a position (DESC mode).
@@ -249,7 +253,6 @@ impl PackedQueue {
             ring,
             idx: PackedIndex::new(size),
             first: None,
-            added: 0,
             chain_len: vec![0; usize::from(size)],
             event_idx,
         };
@@ -355,7 +358,6 @@ impl PackedQueue {
             }
         }
         self.chain_len[usize::from(id)] = n as u16;
-        self.added = self.added.saturating_add(n as u16);
         true
     }
 
@@ -371,7 +373,6 @@ impl PackedQueue {
         // The flags must be visible before the device's event suppression is read (a store
         // then a load: only a full barrier orders them; 2.7.21.3.2 asks for it).
         fence(Ordering::SeqCst);
-        let added = std::mem::take(&mut self.added);
         let event = self.device_event();
         let mode = match event.flags().read_as_enum(packed_event::FLAGS::MODE) {
             Some(packed_event::FLAGS::MODE::Value::Disable) => EventMode::Disable,
@@ -383,7 +384,7 @@ impl PackedQueue {
             // 3): notify, which is never wrong.
             _ => EventMode::Enable,
         };
-        self.idx.wants_notification(mode, added)
+        self.idx.wants_notification(mode)
     }
 
     /// The next used buffer, if the device has written one (2.7.1, 2.7.9): `Ok` with its id and

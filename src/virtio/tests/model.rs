@@ -155,6 +155,10 @@ pub(super) struct State {
     /// drained the queue (`bh_run`).
     pub(super) bh: bool,
     pub(super) bh_pending: bool,
+    /// The flush turns notifications on before it runs (QEMU's virtio_net_tx_complete: on,
+    /// then flush, and off again only if the flush filled its burst), so a packed ring's DESC
+    /// position is where the device was before the flush.
+    pub(super) enable_before_flush: bool,
     /// The modern interface (4.1.4): 64 feature bits, FEATURES_OK, queue addresses.
     pub(super) modern: bool,
     pub(super) features64: u64,
@@ -238,6 +242,10 @@ impl State {
         }
         let head = self.u16_at(avail + 4 + 2 * u64::from(last % n));
         self.queues[q].last_avail = last.wrapping_add(1);
+        if self.bh && self.driver_features64 & F_EVENT_IDX != 0 {
+            // QEMU's virtqueue_split_pop moves avail_event with every buffer it takes.
+            self.set_avail_event(q, last.wrapping_add(1));
+        }
         let mut chain = Vec::new();
         let mut i = head;
         loop {
@@ -555,6 +563,9 @@ impl State {
         if !self.bh_pending {
             return 0;
         }
+        if self.enable_before_flush {
+            self.notifications_on(1);
+        }
         let mut sent = 0;
         while sent < budget {
             let Some((head, chain)) = self.take_avail(1) else {
@@ -565,11 +576,68 @@ impl State {
             self.push_used(1, u32::from(head), 0);
             sent += 1;
         }
-        if sent < budget {
-            self.set_used_flags(1, 0);
+        if sent < budget && self.enable_before_flush {
+            // Notifications stay on, at the position named before the flush.
             self.bh_pending = false;
+        } else if sent >= budget && self.enable_before_flush {
+            self.notifications_off(1);
+        } else if sent < budget {
+            self.notifications_on(1);
+            self.bh_pending = false;
+            // QEMU flushes once more after turning notifications on: what the driver made
+            // available meanwhile is not missed.
+            if self.take_avail_peek(1) {
+                self.notifications_off(1);
+                self.bh_pending = true;
+            }
         }
         sent
+    }
+
+    /// Turns the driver's notifications for queue `q` off: NO_NOTIFY (split without EVENT_IDX;
+    /// with it QEMU leaves avail_event where it was) or DISABLE (packed).
+    pub(super) fn notifications_off(&mut self, q: usize) {
+        if self.packed() {
+            let desc = self.u16_at(self.queues[q].device);
+            self.set_device_event(q, desc, 1);
+        } else {
+            self.set_used_flags(q, USED_F_NO_NOTIFY);
+        }
+    }
+
+    /// Turns them on: flags 0 and, with EVENT_IDX, avail_event at the next entry the device
+    /// takes (split); ENABLE, or with EVENT_IDX DESC at the next position the device reads and
+    /// its wrap counter (packed), as QEMU's virtio_queue_set_notification does.
+    pub(super) fn notifications_on(&mut self, q: usize) {
+        let event_idx = self.driver_features64 & F_EVENT_IDX != 0
+            || u64::from(self.guest_features) & F_EVENT_IDX != 0;
+        if self.packed() {
+            let qs = self.queues[q];
+            if event_idx {
+                let off_wrap = qs.p_avail | (u16::from(qs.p_avail_wrap) << 15);
+                self.set_device_event(q, off_wrap, 2);
+            } else {
+                self.set_device_event(q, 0, 0);
+            }
+        } else {
+            self.set_used_flags(q, 0);
+            if event_idx {
+                let next = self.queues[q].last_avail;
+                self.set_avail_event(q, next);
+            }
+        }
+    }
+
+    /// Whether queue `q` has an available buffer the device has not taken (without taking it).
+    pub(super) fn take_avail_peek(&mut self, q: usize) -> bool {
+        if self.packed() {
+            let qs = self.queues[q];
+            let flags = self.u16_at(qs.desc + 16 * u64::from(qs.p_avail) + 14);
+            (flags & P_AVAIL != 0) == qs.p_avail_wrap && (flags & P_USED != 0) != qs.p_avail_wrap
+        } else {
+            let (_, avail, _, _) = self.rings(q);
+            self.u16_at(avail + 2) != self.queues[q].last_avail
+        }
     }
 
     /// Handles the control queue (5.1.6.5): header, argument, ack.
@@ -630,10 +698,10 @@ impl State {
                 if value == 2 {
                     self.control();
                 }
-                if value == 1 && self.bh {
+                if value == 1 && self.bh && !self.bh_pending {
                     // QEMU (hw/net/virtio-net.c, tx=bh): the notification handler turns
                     // notifications off and schedules the flush.
-                    self.set_used_flags(1, USED_F_NO_NOTIFY);
+                    self.notifications_off(1);
                     self.bh_pending = true;
                 }
             }
