@@ -29,7 +29,7 @@ pub struct Config {
     pub mempool_size: usize,
     /// Bytes per receive buffer, including 64 bytes of metadata and headroom: a power of two
     /// that the driver accepts ([`BufferSizes`]): 4096, 8192 or 16384 for the 82599
-    /// ([`crate::ixgbe::BUFFER_SIZES`]), 2048 to 2 MiB for legacy virtio-net
+    /// ([`crate::ixgbe::BUFFER_SIZES`]), 2048 to 2 MiB for virtio-net
     /// ([`crate::virtio::BUFFER_SIZES`]). 4096 by default, which both accept.
     pub buffer_size: usize,
     /// Receive frames addressed to any MAC address.

@@ -81,8 +81,7 @@ pub use transport::{Modern, ModernLayout, Window, find_modern};
 /// to 2 MiB. The device writes the header (into the headroom) and the frame, any length up to
 /// what the descriptor says (a 32-bit length, VirtIO 1.0 2.4.5), so the room after the headroom
 /// must hold a full frame.
-pub const BUFFER_SIZES: BufferSizes =
-    BufferSizes::for_device("legacy virtio-net", 1, u32::MAX as usize);
+pub const BUFFER_SIZES: BufferSizes = BufferSizes::for_device("virtio-net", 1, u32::MAX as usize);
 
 /// A register bus that may fail without a register read being able to say so: the driver asks
 /// after each step of a sequence.
