@@ -48,9 +48,12 @@ enum Backend {
         driver: Ixgbe<Mmio>,
         bar: Arc<MappedBar>,
     },
-    /// A legacy virtio-net device; its bus owns the port-IO resource file of BAR0. Boxed: the
+    /// A virtio-net device: legacy (its bus owns the port-IO resource file of BAR0) or modern
+    /// (its transport owns the mapping of the BAR the capabilities point into). Boxed: the
     /// driver with its three queues is several times larger than the other variants.
-    Virtio { driver: Box<Virtio<PortIo>> },
+    Virtio {
+        driver: Box<Virtio<virtio::transport::PciTransport>>,
+    },
     /// The same driver on a simulated 82599 port (`rixy::sim`).
     Sim {
         driver: Ixgbe<SimBar>,
@@ -241,7 +244,9 @@ fn open_pci(address: PciAddress, config: &Config) -> Result<Device> {
     let (vendor, device) = (pci.vendor_id()?, pci.device_id()?);
     let kind = if vendor == ixgbe::INTEL_VENDOR_ID && ixgbe::DEVICE_IDS.contains(&device) {
         PciDriver::Ixgbe
-    } else if vendor == virtio::VIRTIO_VENDOR_ID && device == virtio::LEGACY_NET_DEVICE_ID {
+    } else if vendor == virtio::VIRTIO_VENDOR_ID
+        && (device == virtio::LEGACY_NET_DEVICE_ID || device == virtio::MODERN_NET_DEVICE_ID)
+    {
         PciDriver::Virtio
     } else {
         return Err(Error::UnsupportedDevice {
@@ -329,9 +334,53 @@ fn start(
             });
         }
         PciDriver::Virtio => {
-            // Legacy virtio: the registers are in I/O port space (BAR0), one pread/pwrite each.
-            let bus = pci.port_io(0, dma_domain)?;
-            let driver = Box::new(Virtio::new(name, bus, &*dma, config)?);
+            use virtio::transport::{Legacy, Modern, PciTransport};
+            // VirtIO 1.0 4.1.4: a device with the modern capabilities (every 1041, and a
+            // transitional 1000 unless QEMU's disable-modern=on) is driven through them;
+            // a legacy-only one through its I/O port header.
+            let caps = pci.config().capabilities()?;
+            let layout = pci
+                .config()
+                .access(|c| virtio::find_modern(c.bus(), &caps))?
+                .map_err(|problem| Error::DeviceFailed {
+                    device: name.clone(),
+                    problem,
+                })?;
+            let transport = match layout {
+                Some(layout) => {
+                    let bar = pci.map_bar(layout.bar)?;
+                    // SAFETY: `bar` maps the BAR for `bar.len()` bytes; the transport keeps the
+                    // mapping (it is handed over below) for as long as the bus is used, and
+                    // device memory is only reached through the bus.
+                    let mmio =
+                        unsafe { Mmio::new(bar.virt(), bar.len()) }.with_dma_domain(dma_domain);
+                    let modern =
+                        Modern::new(mmio, &layout, Some(Box::new(bar))).map_err(|problem| {
+                            Error::DeviceFailed {
+                                device: name.clone(),
+                                problem,
+                            }
+                        })?;
+                    PciTransport::Modern(modern)
+                }
+                None if pci
+                    .config()
+                    .access(|c| tock_registers::interfaces::Readable::get(&c.device_id()))?
+                    == virtio::MODERN_NET_DEVICE_ID =>
+                {
+                    return Err(Error::DeviceFailed {
+                        device: name,
+                        problem: "a modern-only virtio-net device (1af4:1041) without the VirtIO 1.0 PCI capabilities (virtio 1.0, 4.1.4)".into(),
+                    });
+                }
+                None => {
+                    // Legacy virtio: the registers are in I/O port space (BAR0), one
+                    // pread/pwrite each.
+                    let bus = pci.port_io(0, dma_domain)?;
+                    PciTransport::Legacy(Legacy(crate::regs::virtio::Registers::new(bus)?))
+                }
+            };
+            let driver = Box::new(Virtio::with_transport(name, transport, &*dma, config)?);
             Backend::Virtio { driver }
         }
     };
@@ -376,6 +425,8 @@ trait PciAccess {
     fn map_bar(&self, bar: u8) -> Result<MappedBar>;
     /// A port-IO bus over I/O port BAR `bar`, for a device that reaches `domain` by DMA.
     fn port_io(&self, bar: u8, domain: DmaDomain) -> Result<PortIo>;
+    /// The function's configuration space.
+    fn config(&self) -> &crate::pci::ConfigFile;
     /// Where the device's MSI-X interrupts reach this process: VFIO's eventfds; `None` through
     /// sysfs, which cannot deliver them.
     fn interrupts(&self) -> Option<&dyn InterruptSource> {
@@ -397,6 +448,9 @@ impl PciAccess for PciDevice {
         let (file, len) = self.open_port_io(bar)?;
         Ok(PortIo::new(file, usize::try_from(len).unwrap_or(usize::MAX)).with_dma_domain(domain))
     }
+    fn config(&self) -> &crate::pci::ConfigFile {
+        PciDevice::config(self)
+    }
 }
 
 impl PciAccess for VfioDevice {
@@ -414,6 +468,9 @@ impl PciAccess for VfioDevice {
     }
     fn port_io(&self, bar: u8, domain: DmaDomain) -> Result<PortIo> {
         VfioDevice::port_io(self, bar, domain)
+    }
+    fn config(&self) -> &crate::pci::ConfigFile {
+        VfioDevice::config(self)
     }
 }
 
@@ -1148,6 +1205,77 @@ mod tests {
             "{msg}"
         );
         assert!(msg.contains("drivers/kdrv/bind"), "{msg}");
+    }
+
+    /// Writes QEMU's virtio capabilities (VirtIO 1.0 4.1.4: common configuration at 0, device
+    /// configuration at 0x2000, notifications at 0x3000 with multiplier 4) into the fake
+    /// device's configuration space, pointing into its memory BAR0.
+    fn add_modern_caps(sysfs: &FakeSysfs) {
+        use std::os::unix::fs::FileExt;
+        let dir = sysfs.root().join(ADDR);
+        let config = std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.join("config"))
+            .unwrap();
+        // STATUS.CAPABILITIES_LIST, CAPABILITIES_PTR.
+        config.write_all_at(&[0x10], 0x06).unwrap();
+        config.write_all_at(&[0x40], 0x34).unwrap();
+        let caps: [(u64, u8, u32, Option<u32>); 3] = [
+            (0x40, 1, 0x0000, None),
+            (0x50, 4, 0x2000, None),
+            (0x60, 2, 0x3000, Some(4)),
+        ];
+        for (i, &(at, ty, off, mult)) in caps.iter().enumerate() {
+            let next = caps.get(i + 1).map_or(0, |c| c.0 as u8);
+            let mut b = vec![
+                0x09,
+                next,
+                if mult.is_some() { 20 } else { 16 },
+                ty,
+                0,
+                0,
+                0,
+                0,
+            ];
+            b.extend_from_slice(&off.to_le_bytes());
+            b.extend_from_slice(&0x1000u32.to_le_bytes());
+            if let Some(m) = mult {
+                b.extend_from_slice(&m.to_le_bytes());
+            }
+            config.write_all_at(&b, at).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_modern_only_device_without_its_capabilities_is_refused() {
+        let (sysfs, pci, config) = fake(0x1af4, 0x1041, true);
+        let err = take_over_err(&pci, PciDriver::Virtio, &config);
+        assert_eq!(sysfs.bound("kdrv"), ADDR, "given back");
+        assert!(
+            err.to_string()
+                .contains("without the VirtIO 1.0 PCI capabilities"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_device_with_the_modern_capabilities_is_driven_through_the_bar_they_name() {
+        // A transitional id whose BAR0 is memory: the legacy path would refuse it (BarNotPortIo,
+        // above); with the capabilities it is driven as modern, through the mapped BAR. The
+        // BAR is plain file memory: the device offers no features, so VERSION_1 is missing.
+        let (sysfs, pci, config) = fake(0x1af4, 0x1000, true);
+        add_modern_caps(&sysfs);
+        let err = take_over_err(&pci, PciDriver::Virtio, &config);
+        assert!(err.to_string().contains("VIRTIO_F_VERSION_1"), "{err}");
+        // With VERSION_1 in DEVICE_FEATURE (offset 4 of the common configuration, both
+        // windows), the driver gets through FEATURES_OK to the queues, of which there are none.
+        let bar = std::fs::OpenOptions::new()
+            .write(true)
+            .open(sysfs.root().join(ADDR).join("resource0"))
+            .unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&bar, &1u32.to_le_bytes(), 4).unwrap();
+        let err = take_over_err(&pci, PciDriver::Virtio, &config);
+        assert!(err.to_string().contains("queue 0 does not exist"), "{err}");
     }
 
     #[test]

@@ -209,7 +209,7 @@ pub enum Error {
 
     /// A network device no rixy driver drives.
     #[error(
-        "{address}: no rixy driver for network device {vendor:04x}:{device:04x}; rixy drives the Intel 82599 family (8086:10fb and its siblings) and legacy virtio-net (1af4:1000; in QEMU: virtio-net-pci,disable-modern=on)"
+        "{address}: no rixy driver for network device {vendor:04x}:{device:04x}; rixy drives the Intel 82599 family (8086:10fb and its siblings) and virtio-net (1af4:1041 modern, 1af4:1000 transitional or legacy; in QEMU: virtio-net-pci)"
     )]
     UnsupportedDevice {
         /// The device's address.

@@ -479,7 +479,7 @@ fn a_vector_count_the_device_lacks_is_refused() {
     let err = vfio::check_vectors("0000:00:04.0", 5, 4).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "0000:00:04.0 has 4 MSI-X vectors and 5 were asked for: ask for 1 to 4 (fewer queues with interrupts; in QEMU raise virtio-net-pci's vectors=)"
+        "0000:00:04.0 has 4 MSI-X vectors and 5 were asked for (one per receive queue with interrupts): use at most 4 receive queues with interrupts, or none (in QEMU, virtio-net-pci's vectors= raises the count)"
     );
     assert!(vfio::check_vectors("d", 0, 4).is_err());
     assert!(vfio::check_vectors("d", 4, 4).is_ok());

@@ -20,13 +20,14 @@ use rixy::frame::{self, FrameSpec};
 use rixy::memory::HugePageAllocator;
 use rixy::pci::PciDevice;
 use rixy::regs::PortIo;
+use rixy::virtio::transport::Legacy;
 use rixy::virtio::{Features, Virtio};
 use rixy::{Config, MacAddress, Mempool, Packet};
 
 /// The tests share the guest's NICs: one at a time.
 static NICS: Mutex<()> = Mutex::new(());
 
-type Nic = Virtio<PortIo>;
+type Nic = Virtio<Legacy<PortIo>>;
 
 /// Takes the NICs; a test that failed while holding them does not stop the others.
 fn lock() -> std::sync::MutexGuard<'static, ()> {
@@ -169,6 +170,7 @@ fn features_mac_link_and_queues_are_what_qemu_offers() {
         ctrl_vq: true,
         ctrl_rx: true,
         any_layout: true,
+        ..Features::default()
     };
     assert_eq!(a.features(), all);
     assert_eq!(

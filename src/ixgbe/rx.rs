@@ -152,6 +152,7 @@ impl RxRing {
             // The new buffer addresses must be visible before the tail hands them over.
             fence(Ordering::Release);
             regs.rdt(self.queue).set(last as u32);
+            shared.rx_counters[self.queue.get()].notified();
             shared.rx_counters[self.queue.get()].add(received as u64, bytes, errors);
         }
         if self.idle.record(consumed > 0) {

@@ -179,6 +179,7 @@ impl TxRing {
             // The descriptors must be visible before the tail hands them over (7.2.3.3).
             fence(Ordering::Release);
             regs.tdt(tx.queue).set(tx.next as u32);
+            shared.tx_counters[tx.queue.get()].notified();
         }
         if taken > 0 {
             shared.tx_counters[tx.queue.get()].add(taken as u64 - errors, bytes, errors);

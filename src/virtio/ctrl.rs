@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use tock_registers::interfaces::{Readable, Writeable};
 
-use super::{CheckedBus, Virtio};
-use crate::regs::virtio::{NetCtrlAck, NetCtrlHdr, net_ctrl_ack, net_ctrl_hdr, virtq_desc::FLAGS};
+use super::Virtio;
+use super::transport::Transport;
+use crate::regs::virtio::{NetCtrlAck, NetCtrlHdr, net_ctrl_ack, net_ctrl_hdr};
 use crate::regs::{Bus, Descriptor};
 use crate::{Error, Result};
 
@@ -37,7 +38,7 @@ pub(super) enum RxMode {
 }
 
 /// Switches a receive mode on or off (5.1.6.5.1). Needs VIRTIO_NET_F_CTRL_RX.
-pub(super) fn rx_mode<B: CheckedBus>(dev: &mut Virtio<B>, mode: RxMode, on: bool) -> Result<()> {
+pub(super) fn rx_mode<T: Transport>(dev: &mut Virtio<T>, mode: RxMode, on: bool) -> Result<()> {
     let failed = |problem: String| Error::DeviceFailed {
         device: dev.name.clone(),
         problem,
@@ -80,39 +81,22 @@ pub(super) fn rx_mode<B: CheckedBus>(dev: &mut Virtio<B>, mode: RxMode, on: bool
     let (hdr_addr, data_addr, ack_addr) = (addr(HDR_AT)?, addr(DATA_AT)?, addr(ACK_AT)?);
     // 5.1.6.5, legacy: header, argument and ack each in a descriptor of their own, which every
     // device accepts with or without ANY_LAYOUT. The queue holds one command at a time, so the
-    // chain is always descriptors 0, 1, 2.
-    let ring = ctrl.desc();
+    // chain is always buffer 0 (split: descriptors 0, 1, 2).
     let parts = [
-        (
-            hdr_addr,
-            net_ctrl_hdr::SIZE,
-            FLAGS::WRITE::CLEAR + FLAGS::NEXT::SET,
-        ),
-        (data_addr, DATA_LEN, FLAGS::WRITE::CLEAR + FLAGS::NEXT::SET),
-        (
-            ack_addr,
-            net_ctrl_ack::SIZE,
-            FLAGS::WRITE::SET + FLAGS::NEXT::CLEAR,
-        ),
+        (hdr_addr, net_ctrl_hdr::SIZE, false),
+        (data_addr, DATA_LEN, false),
+        (ack_addr, net_ctrl_ack::SIZE, true),
     ];
-    if ring.size().get() < parts.len() {
+    if ctrl.size().get() < parts.len() || !ctrl.add_chain(0, &parts) {
         return Err(failed(format!(
             "the control queue has {} entries, a command needs {}",
-            ring.size(),
+            ctrl.size(),
             parts.len()
         )));
     }
-    for (i, (address, len, flags)) in parts.into_iter().enumerate() {
-        let desc = ring.get(i);
-        desc.addr().set(address);
-        desc.len().set(len as u32);
-        desc.flags().write(flags);
-        desc.next().set(i as u16 + 1);
-    }
-    ctrl.push_avail(0);
     if ctrl.publish() {
         let index = ctrl.index();
-        dev.notify(index)?;
+        dev.doorbell(index)?;
     }
 
     // The device answers through the used ring (3.2.2); QEMU does so before the notification
@@ -123,8 +107,15 @@ pub(super) fn rx_mode<B: CheckedBus>(dev: &mut Virtio<B>, mode: RxMode, on: bool
         .ok_or_else(|| failed("the control queue went away".into()))?;
     let start = Instant::now();
     let used = loop {
-        if let Some(used) = ctrl.pop_used() {
-            break used;
+        match ctrl.pop_used() {
+            Some(Ok(used)) => break used,
+            Some(Err(used)) => {
+                return Err(failed(format!(
+                    "the device answered a control command with used buffer id {}, which is not the command's",
+                    used.id
+                )));
+            }
+            None => {}
         }
         if start.elapsed() >= COMMAND_TIMEOUT {
             return Err(failed(format!(

@@ -5,9 +5,9 @@
 
 use super::*;
 
-impl<B: CheckedBus> Virtio<B> {
-    /// Resets and initialises the device whose legacy registers are on `bus` (3.1.1), with DMA
-    /// memory from `dma`. `name` names it in logs and errors.
+impl<B: CheckedBus + DmaMaster> Virtio<Legacy<B>> {
+    /// Resets and initialises the legacy device whose registers are on `bus` (3.1.1, 4.1.4.8),
+    /// with DMA memory from `dma`. `name` names it in logs and errors.
     ///
     /// The device chooses its queue sizes in the legacy interface, so `config`'s ring sizes do
     /// not apply; it has one receive and one transmit queue. The receive mempool holds
@@ -19,35 +19,66 @@ impl<B: CheckedBus> Virtio<B> {
         bus: B,
         dma: &A,
         config: &Config,
-    ) -> Result<Self>
-    where
-        B: DmaMaster,
-    {
+    ) -> Result<Self> {
+        let regs = Registers::new(bus)?;
+        Virtio::with_transport(name, Legacy(regs), dma, config)
+    }
+}
+
+impl<B: CheckedBus + DmaMaster + Clone> Virtio<Modern<B>> {
+    /// Resets and initialises the modern device (VirtIO 1.0 4.1.4) whose structures `layout`
+    /// places on `bus` (the BAR they are in), with DMA memory from `dma`; `keep` (the BAR's
+    /// mapping) lives as long as the driver. Queue sizes are `config`'s ring sizes, or the
+    /// device's maximum when that is smaller (4.1.4.3: the driver may shrink a queue).
+    pub fn new_modern<A: DmaAllocator + ?Sized>(
+        name: String,
+        bus: B,
+        layout: &ModernLayout,
+        keep: Option<Box<dyn Send>>,
+        dma: &A,
+        config: &Config,
+    ) -> Result<Self> {
+        let transport = Modern::new(bus, layout, keep).map_err(|problem| Error::DeviceFailed {
+            device: name.clone(),
+            problem,
+        })?;
+        Virtio::with_transport(name, transport, dma, config)
+    }
+}
+
+impl<T: Transport> Virtio<T> {
+    /// Resets and initialises the device behind `regs` (3.1.1).
+    pub fn with_transport<A: DmaAllocator + ?Sized>(
+        name: String,
+        regs: T,
+        dma: &A,
+        config: &Config,
+    ) -> Result<Self> {
         config.validate_for(&BUFFER_SIZES)?;
         if config.rx_queues != 1 || config.tx_queues != 1 {
             return Err(Error::InvalidConfig {
                 problem: format!(
-                    "{name}: legacy virtio-net has one receive and one transmit queue, not {} and {}: ask for 1 of each",
+                    "{name}: virtio-net has one receive and one transmit queue in rixy, not {} and {}: ask for 1 of each",
                     config.rx_queues, config.tx_queues
                 ),
             });
         }
-        let domain = bus.dma_domain();
+        let domain = regs.dma_domain();
         let dma = InDomain {
             alloc: dma,
             domain,
             device: name.clone(),
         };
-        let regs = Registers::new(bus)?;
-        let parts = match Self::init(&name, &regs, &dma, config) {
+        let mut regs = regs;
+        let parts = match Self::init(&name, &mut regs, &dma, config) {
             Ok(parts) => parts,
             Err(err) => {
                 // 3.1.1: "If any of these steps go irrecoverably wrong, the driver SHOULD set the
                 // FAILED status bit to indicate that it has given up on the device". Then reset
                 // it, so that it forgets the queues whose memory has been freed (it never had
                 // DRIVER_OK, so it has not used them).
-                regs.device_status().modify(DEVICE_STATUS::FAILED::SET);
-                regs.device_status().set(0);
+                regs.set_status(regs.status() | DEVICE_STATUS::FAILED::SET.value);
+                regs.set_status(0);
                 return Err(err);
             }
         };
@@ -58,75 +89,109 @@ impl<B: CheckedBus> Virtio<B> {
             rx: parts.rx,
             tx: parts.tx,
             ctrl: parts.ctrl,
+            hdr_len: parts.hdr_len,
             chain: parts.chain,
             promisc: None,
             totals: Stats::default(),
             domain,
             failure: None,
-            rx_idle: IdleBatches::default(),
-            tx_idle: IdleBatches::default(),
+            rx_idle: IdleRun::default(),
+            tx_idle: IdleRun::default(),
+            rx_notifications: 0,
+            tx_notifications: 0,
         };
         // From here on an error drops `dev`, whose `Drop` resets the device before the queues
         // and buffers are freed.
         if let Err(err) = dev.start(config) {
-            dev.regs.device_status().modify(DEVICE_STATUS::FAILED::SET);
+            let failed = dev.regs.status() | DEVICE_STATUS::FAILED::SET.value;
+            dev.regs.set_status(failed);
             return Err(err);
         }
         Ok(dev)
     }
 
-    /// Steps 1 to 7 of 3.1.1 with the legacy variations (3.1.2, 4.1.4.8).
+    /// Steps 1 to 7 of 3.1.1 (with the legacy variations of 3.1.2 and 4.1.4.8 on a legacy
+    /// transport).
     fn init<A: DmaAllocator + ?Sized>(
         name: &str,
-        regs: &Registers<B>,
+        regs: &mut T,
         dma: &A,
         config: &Config,
     ) -> Result<Parts> {
-        let step = Step { name, regs };
-        // 1. Reset. A legacy device resets at once when 0 is written; wait for it anyway.
-        regs.device_status().set(0);
+        let modern = regs.is_modern();
+        let step = Step { name, regs: &*regs };
+        // 1. Reset. A legacy device resets at once when 0 is written; a modern one once the
+        // status reads 0 (4.1.4.3.2).
+        regs.set_status(0);
         step.wait_for("the device status to read 0 after a reset", || {
-            regs.device_status().get() == 0
+            regs.status() == 0
         })?;
         step.check("reset")?;
         // 2, 3. The driver has noticed the device and knows how to drive it.
-        regs.device_status().write(DEVICE_STATUS::ACKNOWLEDGE::SET);
+        let acknowledge = DEVICE_STATUS::ACKNOWLEDGE::SET.value;
+        let driver = acknowledge | DEVICE_STATUS::DRIVER::SET.value;
+        regs.set_status(acknowledge);
         step.check("ACKNOWLEDGE")?;
-        regs.device_status().modify(DEVICE_STATUS::DRIVER::SET);
+        regs.set_status(driver);
         step.check("DRIVER")?;
 
-        // 4. Feature negotiation. The legacy interface has no FEATURES_OK (3.1.2); the driver
-        // reads GUEST_FEATURES back to learn whether the device took what was written.
-        let offered = regs.host_features().extract();
-        step.check("reading HOST_FEATURES")?;
-        let features = Features::choose(offered);
-        let wanted = features.guest_features();
-        regs.guest_features().write(wanted);
-        let accepted = regs.guest_features().get();
-        step.check("writing GUEST_FEATURES")?;
-        if accepted != wanted.value {
-            return Err(step.failed(format!(
-                "the device rejected the features the driver asked for: wrote GUEST_FEATURES {:#010x}, it reads {accepted:#010x} (HOST_FEATURES {:#010x})",
-                wanted.value,
-                offered.get()
-            )));
+        // 4. Feature negotiation.
+        let offered = regs.device_features();
+        step.check("reading the device features")?;
+        let features = Features::choose(name, offered, modern, config)?;
+        let wanted = features.bits();
+        regs.set_driver_features(wanted);
+        step.check("writing the driver features")?;
+        if modern {
+            // 5, 6. FEATURES_OK, and the device's word that it takes them (3.1.1).
+            let ok = driver | DEVICE_STATUS::FEATURES_OK::SET.value;
+            regs.set_status(ok);
+            step.check("FEATURES_OK")?;
+            if regs.status() & DEVICE_STATUS::FEATURES_OK::SET.value == 0 {
+                return Err(step.failed(format!(
+                    "the device did not accept the features the driver asked for ({wanted:#x} of {offered:#x}): FEATURES_OK did not stay set (virtio 1.0, 3.1.1)"
+                )));
+            }
+        } else {
+            // The legacy interface has no FEATURES_OK (3.1.2); the driver reads the features
+            // back to learn whether the device took what was written.
+            let accepted = regs.driver_features();
+            step.check("reading back the driver features")?;
+            if accepted != wanted {
+                return Err(step.failed(format!(
+                    "the device rejected the features the driver asked for: wrote GUEST_FEATURES {wanted:#010x}, it reads {accepted:#010x} (HOST_FEATURES {offered:#010x})"
+                )));
+            }
         }
         log::info!(
-            "{name}: features {features:?} (offered {:#010x})",
-            offered.get()
+            "{name}: {} interface, features {features:?} (offered {offered:#x})",
+            if modern { "modern" } else { "legacy" }
         );
 
-        // 7. Device-specific setup: the queues (4.1.4.8 legacy queue setup: select, read the
-        // size, allocate, write the page number), then the receive buffers.
-        let chain: u16 = if features.any_layout { 1 } else { 2 };
-        let rx_vq = step.setup_queue(RX_QUEUE, dma, 0)?;
-        let tx_vq = step.setup_queue(TX_QUEUE, dma, 0)?;
+        // 7. Device-specific setup: the queues, then the receive buffers.
+        let chain: u16 = if modern || features.any_layout { 1 } else { 2 };
+        let hdr_len = if modern {
+            NetHdrMrg::SIZE
+        } else {
+            NetHdr::SIZE
+        };
+        let setup = |regs: &mut T, index: u16, want: usize, scratch: usize| {
+            setup_queue(name, regs, index, want, dma, scratch, &features)
+        };
+        let rx_vq = setup(regs, RX_QUEUE, config.rx_ring_size, 0)?;
+        let tx_vq = setup(regs, TX_QUEUE, config.tx_ring_size, 0)?;
         let ctrl = if features.ctrl_vq {
-            Some(step.setup_queue(CTRL_QUEUE, dma, ctrl::SCRATCH)?)
+            Some(setup(
+                regs,
+                CTRL_QUEUE,
+                usize::from(u16::MAX),
+                ctrl::SCRATCH,
+            )?)
         } else {
             None
         };
-        let heads = |vq: &Virtqueue| -> Result<Vec<u16>> {
+        let step = Step { name, regs: &*regs };
+        let heads = |vq: &Vq| -> Result<Vec<u16>> {
             let size = vq.size().get();
             if size < usize::from(chain) {
                 return Err(step.failed(format!(
@@ -156,9 +221,10 @@ impl<B: CheckedBus> Virtio<B> {
             },
             ctrl,
             chain,
+            hdr_len,
         };
         // Buffers are posted before DRIVER_OK and notified after it (3.1.1 step 7, then 8).
-        let posted = rx::fill(&mut parts.rx, chain);
+        let posted = rx::fill(&mut parts.rx, chain, hdr_len);
         log::debug!("{name}: {posted} receive buffers posted");
         Ok(parts)
     }
@@ -166,25 +232,94 @@ impl<B: CheckedBus> Virtio<B> {
     /// Step 8 of 3.1.1 and what follows it: DRIVER_OK, the first receive notification, the
     /// MAC address of a device without one, and the receive mode the configuration asks for.
     fn start(&mut self, config: &Config) -> Result<()> {
+        {
+            let step = Step {
+                name: &self.name,
+                regs: &self.regs,
+            };
+            let ok = self.regs.status() | DEVICE_STATUS::DRIVER_OK::SET.value;
+            self.regs.set_status(ok);
+            step.check("DRIVER_OK")?;
+        }
+        if self.rx.vq.publish() {
+            self.notify(RX_QUEUE)?;
+        }
         let name = &self.name;
         let regs = &self.regs;
         let step = Step { name, regs };
-        regs.device_status().modify(DEVICE_STATUS::DRIVER_OK::SET);
-        step.check("DRIVER_OK")?;
-        if self.rx.vq.publish() {
-            regs.queue_notify().set(self.rx.vq.index());
-        }
-        step.check("notifying the receive queue")?;
         if !self.features.mac {
             // 5.1.5: without VIRTIO_NET_F_MAC the driver picks an address; a legacy device takes
-            // it through the driver-writable config field (5.1.4, legacy).
+            // it through the driver-writable config field (5.1.4, legacy). A modern device's
+            // field is read-only: the driver sends from the address it picked.
             let mac = local_mac(name);
             log::info!("{name}: the device has no MAC address (no VIRTIO_NET_F_MAC); using {mac}");
-            write_mac(regs, mac);
+            regs.write_mac(mac.0);
             step.check("writing the MAC address")?;
         }
         self.apply_promisc(config.promisc)
     }
+}
+
+/// Sets up queue `index` (4.1.4.8 legacy: select, read the size, write the page number; 4.1.5.1.3
+/// modern: select, size, the three addresses, enable) with at most `want` entries where the
+/// transport lets the driver choose.
+fn setup_queue<T: Transport, A: DmaAllocator + ?Sized>(
+    name: &str,
+    regs: &mut T,
+    index: u16,
+    want: usize,
+    dma: &A,
+    scratch: usize,
+    features: &Features,
+) -> Result<Vq> {
+    let (max, in_use) = regs.queue_size(index);
+    let step = Step { name, regs: &*regs };
+    step.check("selecting a queue")?;
+    if max == 0 {
+        return Err(step.failed(format!(
+            "queue {index} does not exist (its size reads 0): is this a virtio-net device?"
+        )));
+    }
+    if in_use {
+        return Err(step.failed(format!("queue {index} is already in use after a reset")));
+    }
+    let size = if regs.is_modern() {
+        // The largest power of two no larger than both: split queues need one (2.4).
+        let limit = want.min(usize::from(max)).max(1);
+        1u16 << (usize::BITS - 1 - limit.leading_zeros())
+    } else {
+        max
+    };
+    let vq = if features.packed {
+        Vq::Packed(packed::PackedQueue::new(
+            name,
+            index,
+            size,
+            dma,
+            scratch,
+            features.event_idx,
+        )?)
+    } else {
+        Vq::Split(queue::Virtqueue::new(
+            name,
+            index,
+            size,
+            dma,
+            scratch,
+            regs.legacy_layout(),
+            features.event_idx,
+        )?)
+    };
+    let result = regs.set_queue(index, size, vq.addrs());
+    let step = Step { name, regs: &*regs };
+    step.check("setting up a queue")?;
+    result.map_err(|problem| step.failed(problem))?;
+    log::debug!(
+        "{name}: queue {index}: {size} entries ({}) at {:#x}",
+        if features.packed { "packed" } else { "split" },
+        vq.addrs().desc
+    );
+    Ok(vq)
 }
 
 /// What `init` builds; the registers join it in `new`.
@@ -192,18 +327,19 @@ struct Parts {
     features: Features,
     rx: RxQueue,
     tx: TxQueue,
-    ctrl: Option<Virtqueue>,
+    ctrl: Option<Vq>,
     chain: u16,
+    hdr_len: usize,
 }
 
 /// One init step's context: checks and errors that name the device.
-pub(super) struct Step<'a, B: CheckedBus> {
+pub(super) struct Step<'a, T: Transport> {
     pub(super) name: &'a str,
-    pub(super) regs: &'a Registers<B>,
+    pub(super) regs: &'a T,
 }
 
-impl<B: CheckedBus> Step<'_, B> {
-    fn failed(&self, problem: String) -> Error {
+impl<T: Transport> Step<'_, T> {
+    pub(super) fn failed(&self, problem: String) -> Error {
         Error::DeviceFailed {
             device: self.name.to_owned(),
             problem,
@@ -213,13 +349,15 @@ impl<B: CheckedBus> Step<'_, B> {
     /// An error if a port access failed since the last check, or if the device has given up
     /// (FAILED) or needs a reset (DEVICE_NEEDS_RESET, 2.1).
     pub(super) fn check(&self, what: &str) -> Result<()> {
-        if let Some((kind, count)) = self.regs.bus().take_error() {
+        if let Some((kind, count)) = self.regs.take_error() {
             return Err(self.failed(format!(
                 "{what}: {count} port IO access(es) to BAR0 failed ({kind}): is the device still there, and is this process root?"
             )));
         }
-        let status = self.regs.device_status().extract();
-        if let Some((kind, count)) = self.regs.bus().take_error() {
+        let status = tock_registers::LocalRegisterCopy::<u8, DEVICE_STATUS::Register>::new(
+            self.regs.status(),
+        );
+        if let Some((kind, count)) = self.regs.take_error() {
             return Err(self.failed(format!(
                 "{what}: reading the device status failed ({count} access(es), {kind})"
             )));
@@ -239,7 +377,7 @@ impl<B: CheckedBus> Step<'_, B> {
         let start = Instant::now();
         loop {
             let finished = done();
-            if let Some((kind, count)) = self.regs.bus().take_error() {
+            if let Some((kind, count)) = self.regs.take_error() {
                 return Err(self.failed(format!(
                     "waiting for {what}: {count} port IO access(es) to BAR0 failed ({kind}): is the device still there, and is this process root?"
                 )));
@@ -255,54 +393,6 @@ impl<B: CheckedBus> Step<'_, B> {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
-    }
-
-    /// Legacy queue setup (4.1.4.8, 4.1.5.1.3.1 legacy): select the queue, read its size (0:
-    /// it does not exist), make sure it is not in use, allocate it and write its page number.
-    fn setup_queue<A: DmaAllocator + ?Sized>(
-        &self,
-        index: u16,
-        dma: &A,
-        scratch: usize,
-    ) -> Result<Virtqueue> {
-        self.regs.queue_sel().set(index);
-        let size = self.regs.queue_num().get();
-        let in_use = self.regs.queue_pfn().read(QUEUE_PFN::PFN);
-        self.check("selecting a queue")?;
-        if size == 0 {
-            return Err(self.failed(format!(
-                "queue {index} does not exist (QUEUE_NUM reads 0): is this a virtio-net device?"
-            )));
-        }
-        if in_use != 0 {
-            return Err(self.failed(format!(
-                "queue {index} is already in use (QUEUE_PFN {in_use:#x} after reset)"
-            )));
-        }
-        let vq = Virtqueue::new(self.name, index, size, dma, scratch)?;
-        self.regs
-            .queue_pfn()
-            .write(QUEUE_PFN::PFN::val_checked(vq.pfn())?);
-        self.check("writing QUEUE_PFN")?;
-        if self.regs.queue_pfn().get() != vq.pfn() {
-            return Err(self.failed(format!(
-                "queue {index} did not take page number {:#x}",
-                vq.pfn()
-            )));
-        }
-        log::debug!(
-            "{}: queue {index}: {size} entries at pfn {:#x}",
-            self.name,
-            vq.pfn()
-        );
-        Ok(vq)
-    }
-}
-
-/// Writes the six bytes of the config MAC field (5.1.4).
-pub(super) fn write_mac<B: CheckedBus>(regs: &Registers<B>, mac: MacAddress) {
-    for (byte, i) in mac.0.into_iter().zip(MacByte::all()) {
-        regs.mac(i).set(byte);
     }
 }
 

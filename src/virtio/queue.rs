@@ -14,14 +14,12 @@ use std::sync::atomic::{Ordering, fence};
 use tock_registers::interfaces::{Readable, Writeable};
 
 use super::layout::VirtqLayout;
+use super::transport::QueueAddrs;
 use crate::memory::{DescRing, DmaAllocator, DmaRegion};
 use crate::regs::virtio::{
-    LEGACY_QUEUE_ALIGN, QUEUE_PFN_SHIFT, VirtqAvailElem, VirtqDesc, VirtqUsedElem, net_hdr,
+    LEGACY_QUEUE_ALIGN, QUEUE_PFN_SHIFT, VirtqAvailElem, VirtqDesc, VirtqEvent, VirtqUsedElem,
     virtq_avail, virtq_desc::FLAGS, virtq_used,
 };
-
-/// Bytes of the legacy `virtio_net_hdr` in front of every frame (5.1.6).
-pub(crate) const NET_HDR_LEN: usize = net_hdr::SIZE;
 use crate::regs::{Descriptor, Mmio};
 use crate::ring::RingSize;
 use crate::{Error, Result};
@@ -49,7 +47,16 @@ pub(crate) struct UsedElem {
     pub(crate) len: u32,
 }
 
-/// A legacy split virtqueue.
+/// The 16-bit event index test (2.4.7.2 and 2.4.9.2 of VirtIO 1.0; Linux's `vring_need_event`):
+/// whether an index that moved from `old` to `new` has passed `event`, the index the other side
+/// asked to hear about, counting in free-running 16-bit indices (so across their wrap-around):
+/// `event` lies in `old..new`.
+#[inline(always)]
+pub fn need_event(event: u16, new: u16, old: u16) -> bool {
+    new.wrapping_sub(event).wrapping_sub(1) < new.wrapping_sub(old)
+}
+
+/// A split virtqueue (2.4), in the legacy layout (which the modern interface accepts too).
 pub(crate) struct Virtqueue {
     /// The queue's number (QUEUE_SEL, QUEUE_NOTIFY).
     index: u16,
@@ -64,6 +71,14 @@ pub(crate) struct Virtqueue {
     avail_idx: u16,
     /// The next used entry the driver has not read yet (free-running).
     last_used: u16,
+    /// `avail.idx` as the last publish left it.
+    published: u16,
+    /// VIRTIO_F_EVENT_IDX was negotiated: `avail_event` says when to notify (2.4.9.2), and the
+    /// driver keeps `used_event` where the device never interrupts (2.4.7.2).
+    event_idx: bool,
+    /// `used_event` (after the available ring) and `avail_event` (after the used ring).
+    used_event: Mmio,
+    avail_event: Mmio,
 }
 
 impl Virtqueue {
@@ -76,6 +91,8 @@ impl Virtqueue {
         size: u16,
         dma: &A,
         scratch: usize,
+        legacy: bool,
+        event_idx: bool,
     ) -> Result<Self> {
         let failed = |problem: String| Error::DeviceFailed {
             device: device.to_owned(),
@@ -108,8 +125,11 @@ impl Virtqueue {
         }
         let base = desc.device_addr();
         // 4.1.4.8: the device learns only the page number, so the queue starts on a page; 2.4.2:
-        // the used ring sits at the next LEGACY_QUEUE_ALIGN boundary from there.
-        if base % LEGACY_QUEUE_ALIGN as u64 != 0 || u32::try_from(base >> QUEUE_PFN_SHIFT).is_err()
+        // the used ring sits at the next LEGACY_QUEUE_ALIGN boundary from there. The modern
+        // interface takes the three addresses as they are (4.1.4.3), so only their alignment
+        // (2.4: 16, 2 and 4) matters there, which the page-aligned region gives.
+        if base % LEGACY_QUEUE_ALIGN as u64 != 0
+            || (legacy && u32::try_from(base >> QUEUE_PFN_SHIFT).is_err())
         {
             return Err(Error::InvalidMemoryRequest {
                 problem: format!(
@@ -122,11 +142,14 @@ impl Virtqueue {
         // `desc` owns and keeps mapped as long as this queue lives (the windows are fields of
         // the same struct and are never handed out). `avail` is a multiple of 16 and `used` of
         // 4096 from a page-aligned base, so every word is aligned; the driver holds no Rust
-        // references into the region.
-        let (avail, used) = unsafe {
+        // references into the region. The event fields (2-byte windows) sit right after each ring's
+        // entries (2.4.6, 2.4.8), inside `total`, at even offsets.
+        let (avail, used, used_event, avail_event) = unsafe {
             (
                 Mmio::new(region.virt().add(layout.avail), virtq_avail::SIZE),
                 Mmio::new(region.virt().add(layout.used), virtq_used::SIZE),
+                Mmio::new(region.virt().add(layout.used_event), VirtqEvent::SIZE),
+                Mmio::new(region.virt().add(layout.avail_event), VirtqEvent::SIZE),
             )
         };
         let queue = Self {
@@ -137,7 +160,16 @@ impl Virtqueue {
             desc,
             avail_idx: 0,
             last_used: 0,
+            published: 0,
+            event_idx,
+            used_event,
+            avail_event,
         };
+        if event_idx {
+            // 2.4.7.2: with EVENT_IDX the device interrupts when the used index passes
+            // used_event; one behind the next entry to read is never passed.
+            queue.set_used_event();
+        }
         // 2.4.7: the driver polls, so it asks the device not to interrupt. It is a hint, and
         // the device may ignore it; rixy never enables interrupts anyway.
         queue
@@ -157,18 +189,49 @@ impl Virtqueue {
         self.desc.size()
     }
 
-    /// What QUEUE_PFN gets: the queue's device address in pages (4.1.4.8).
-    pub(crate) fn pfn(&self) -> u32 {
-        // `new` checked that this fits.
-        (self.desc.device_addr() >> QUEUE_PFN_SHIFT) as u32
+    /// Where the three parts are, for the modern interface (4.1.4.3).
+    pub(crate) fn addrs(&self) -> QueueAddrs {
+        let base = self.desc.device_addr();
+        QueueAddrs {
+            desc: base + self.layout.desc as u64,
+            driver: base + self.layout.avail as u64,
+            device: base + self.layout.used as u64,
+        }
     }
 
-    /// The descriptor table.
-    pub(crate) fn desc(&self) -> &DescRing<VirtqDesc> {
-        &self.desc
+    /// Keeps `used_event` one behind the next used entry the driver reads: the device, which
+    /// interrupts when its index passes used_event (2.4.7.2), then never does.
+    #[inline(always)]
+    fn set_used_event(&self) {
+        // SAFETY: `used_event` is a 2-byte window at an even offset inside the region.
+        let event = unsafe { VirtqEvent::view(self.used_event.base()) };
+        event.idx().set(self.last_used.wrapping_sub(1));
     }
 
-    /// Describes one frame in the chain at `head`: the `virtio_net_hdr` of `NET_HDR_LEN` bytes
+    /// Puts a chain of `parts` (device address, length, device-writable) at descriptors
+    /// `head..head + parts.len()` in the next available slot.
+    pub(crate) fn add_chain(&mut self, head: u16, parts: &[(u64, usize, bool)]) {
+        for (i, &(address, len, writable)) in parts.iter().enumerate() {
+            let desc = self.desc.get(usize::from(head) + i);
+            desc.addr().set(address);
+            desc.len().set(len as u32);
+            let write = if writable {
+                FLAGS::WRITE::SET
+            } else {
+                FLAGS::WRITE::CLEAR
+            };
+            let next = if i + 1 < parts.len() {
+                FLAGS::NEXT::SET
+            } else {
+                FLAGS::NEXT::CLEAR
+            };
+            desc.flags().write(write + next);
+            desc.next().set(head + i as u16 + 1);
+        }
+        self.push_avail(head);
+    }
+
+    /// Describes one frame in the chain at `head`: the `virtio_net_hdr` of `hdr_len` bytes
     /// right before the frame's `len` bytes at `data`. With `chain == 1` (ANY_LAYOUT) both sit in
     /// one descriptor; otherwise (5.1.6.6, legacy) the header has a descriptor of its own and the
     /// frame follows in `head + 1`. `device_writes`: a receive buffer (2.4.5, VIRTQ_DESC_F_WRITE)
@@ -179,6 +242,7 @@ impl Virtqueue {
         chain: u16,
         data: u64,
         len: usize,
+        hdr_len: usize,
         device_writes: bool,
     ) {
         let write = if device_writes {
@@ -187,12 +251,12 @@ impl Virtqueue {
             FLAGS::WRITE::CLEAR
         };
         let first = self.desc.get(usize::from(head));
-        first.addr().set(data - NET_HDR_LEN as u64);
+        first.addr().set(data - hdr_len as u64);
         if chain == 1 {
-            first.len().set((NET_HDR_LEN + len) as u32);
+            first.len().set((hdr_len + len) as u32);
             first.flags().write(write + FLAGS::NEXT::CLEAR);
         } else {
-            first.len().set(NET_HDR_LEN as u32);
+            first.len().set(hdr_len as u32);
             first.flags().write(write + FLAGS::NEXT::SET);
             first.next().set(head + 1);
             let rest = self.desc.get(usize::from(head) + 1);
@@ -236,7 +300,16 @@ impl Virtqueue {
         // could read a stale NO_NOTIFY and the device could go to sleep without seeing the
         // entries: a store followed by a load, which only a full barrier orders.
         fence(Ordering::SeqCst);
-        !self.used.flags().is_set(virtq_used::FLAGS::NO_NOTIFY)
+        let old = std::mem::replace(&mut self.published, self.avail_idx);
+        if self.event_idx {
+            // 2.4.9.2 (2.6.10 in 1.1): with EVENT_IDX the flags are ignored; the device wants a
+            // notification once the index passes avail_event.
+            // SAFETY: `avail_event` is a 2-byte window at an even offset inside the region.
+            let event = unsafe { VirtqEvent::view(self.avail_event.base()) };
+            need_event(event.idx().get(), self.avail_idx, old)
+        } else {
+            !self.used.flags().is_set(virtq_used::FLAGS::NO_NOTIFY)
+        }
     }
 
     /// The next entry the device has put in the used ring, if there is one (3.2.2). Its content
@@ -258,6 +331,9 @@ impl Virtqueue {
             len: elem.len().get(),
         };
         self.last_used = self.last_used.wrapping_add(1);
+        if self.event_idx {
+            self.set_used_event();
+        }
         Some(entry)
     }
 
@@ -294,5 +370,128 @@ impl Virtqueue {
     /// Device address of byte `offset` of the scratch space.
     pub(crate) fn scratch_device_addr(&self, offset: usize) -> Option<u64> {
         self.region().device_addr(self.scratch_offset() + offset)
+    }
+}
+
+/// A virtqueue in either format: split (2.4) or packed (1.1 2.7), as negotiated.
+pub(crate) enum Vq {
+    Split(Virtqueue),
+    Packed(super::packed::PackedQueue),
+}
+
+impl Vq {
+    /// The queue's number.
+    pub(crate) fn index(&self) -> u16 {
+        match self {
+            Vq::Split(q) => q.index(),
+            Vq::Packed(q) => q.index(),
+        }
+    }
+
+    /// Entries in the queue.
+    pub(crate) fn size(&self) -> RingSize {
+        match self {
+            Vq::Split(q) => q.size(),
+            Vq::Packed(q) => q.size(),
+        }
+    }
+
+    /// The region behind the queue.
+    pub(crate) fn region(&self) -> &DmaRegion {
+        match self {
+            Vq::Split(q) => q.region(),
+            Vq::Packed(q) => q.region(),
+        }
+    }
+
+    /// Where the queue's parts are, for the transport.
+    pub(crate) fn addrs(&self) -> QueueAddrs {
+        match self {
+            Vq::Split(q) => q.addrs(),
+            Vq::Packed(q) => q.addrs(),
+        }
+    }
+
+    /// One frame at buffer id (split: head descriptor) `head`: its `hdr_len`-byte header right
+    /// before its `len` bytes at `data`, in `chain` descriptors (packed and modern: always 1).
+    /// False (nothing written) if a packed ring has no descriptor left for it.
+    #[inline]
+    #[must_use]
+    pub(crate) fn add_frame(
+        &mut self,
+        head: u16,
+        chain: u16,
+        data: u64,
+        len: usize,
+        hdr_len: usize,
+        device_writes: bool,
+    ) -> bool {
+        match self {
+            Vq::Split(q) => {
+                // Heads are handed out once each, and each owns its `chain` descriptors.
+                q.describe_frame(head, chain, data, len, hdr_len, device_writes);
+                q.push_avail(head);
+                true
+            }
+            Vq::Packed(q) => q.add_chain(
+                head,
+                &[(data - hdr_len as u64, hdr_len + len, device_writes)],
+            ),
+        }
+    }
+
+    /// A chain of `parts` at buffer id (split: first descriptor) `head`; false if the queue
+    /// cannot take it.
+    pub(crate) fn add_chain(&mut self, head: u16, parts: &[(u64, usize, bool)]) -> bool {
+        match self {
+            Vq::Split(q) => {
+                if usize::from(head) + parts.len() > q.size().get() {
+                    return false;
+                }
+                q.add_chain(head, parts);
+                true
+            }
+            Vq::Packed(q) => q.add_chain(head, parts),
+        }
+    }
+
+    /// Makes what was added visible; whether the device wants a notification.
+    #[inline]
+    pub(crate) fn publish(&mut self) -> bool {
+        match self {
+            Vq::Split(q) => q.publish(),
+            Vq::Packed(q) => q.publish(),
+        }
+    }
+
+    /// The next used buffer: `Ok` as the device wrote it (the caller checks it), or `Err` for
+    /// one the ring itself found to lie (a packed descriptor naming no outstanding id).
+    #[inline]
+    pub(crate) fn pop_used(&mut self) -> Option<std::result::Result<UsedElem, UsedElem>> {
+        match self {
+            Vq::Split(q) => q.pop_used().map(Ok),
+            Vq::Packed(q) => q.pop_used(),
+        }
+    }
+
+    /// A bus over `len` bytes of the scratch space at `offset`.
+    ///
+    /// # Safety
+    /// As [`Virtqueue::scratch`].
+    pub(crate) unsafe fn scratch(&self, offset: usize, len: usize) -> Mmio {
+        match self {
+            // SAFETY: the caller's promise, passed on.
+            Vq::Split(q) => unsafe { q.scratch(offset, len) },
+            // SAFETY: the caller's promise, passed on.
+            Vq::Packed(q) => unsafe { q.scratch(offset, len) },
+        }
+    }
+
+    /// Device address of byte `offset` of the scratch space.
+    pub(crate) fn scratch_device_addr(&self, offset: usize) -> Option<u64> {
+        match self {
+            Vq::Split(q) => q.scratch_device_addr(offset),
+            Vq::Packed(q) => q.scratch_device_addr(offset),
+        }
     }
 }

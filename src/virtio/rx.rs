@@ -2,12 +2,12 @@
 //! ring, check it, hand the packets over without their header, post fresh buffers, and notify
 //! the device at most once per batch.
 
-use super::queue::NET_HDR_LEN;
-use super::{CheckedBus, RxQueue, Virtio};
+use super::transport::Transport;
+use super::{RxQueue, Virtio};
 use crate::Result;
 use crate::memory::Packet;
 
-impl<B: CheckedBus> Virtio<B> {
+impl<T: Transport> Virtio<T> {
     /// Receives up to `max` packets from receive queue `queue` (only 0 exists) into `out`;
     /// returns how many. `max` may not exceed the packets the queue holds at once (its size, or
     /// half of it without ANY_LAYOUT): a larger batch is [`Error::BatchTooLarge`].
@@ -47,6 +47,14 @@ impl<B: CheckedBus> Virtio<B> {
                 break;
             };
             used_entries += 1;
+            let Ok(used) = used else {
+                totals.rx_errors += 1;
+                log::debug!(
+                    "{}: a used descriptor that names no outstanding buffer",
+                    self.name
+                );
+                continue;
+            };
             // 2.4.8: `id` is the head of the chain the device used. Only a head the driver
             // posted and has not had back yet is believed.
             let head = usize::try_from(used.id)
@@ -65,7 +73,7 @@ impl<B: CheckedBus> Virtio<B> {
             // `posted` is as long as the queue, whose size fits a u16.
             rx.free.push(head as u16);
             // 2.4.8: `len` is the bytes written into the buffer: the header, then the frame.
-            let frame = (used.len as usize).checked_sub(NET_HDR_LEN);
+            let frame = (used.len as usize).checked_sub(self.hdr_len);
             // `set_len` refuses a length beyond the buffer.
             match frame {
                 Some(len) if packet.set_len(len).is_ok() => {
@@ -86,7 +94,7 @@ impl<B: CheckedBus> Virtio<B> {
                 }
             }
         }
-        if fill(rx, self.chain) > 0 && rx.vq.publish() {
+        if fill(rx, self.chain, self.hdr_len) > 0 && rx.vq.publish() {
             let index = rx.vq.index();
             self.notify(index)?;
         }
@@ -99,14 +107,18 @@ impl<B: CheckedBus> Virtio<B> {
 
 /// Posts fresh buffers on every free head while the pool has them (5.1.6.3: "the driver SHOULD
 /// populate the receive queue(s) with buffers"); returns how many. The caller publishes them.
-pub(super) fn fill(rx: &mut RxQueue, chain: u16) -> usize {
+pub(super) fn fill(rx: &mut RxQueue, chain: u16, hdr_len: usize) -> usize {
     let mut posted = 0;
     while let Some(&head) = rx.free.last() {
         let Some(packet) = rx.pool.alloc() else {
             break;
         };
+        // A ring without a descriptor for a free id (after a device lied about what it used)
+        // takes nothing more; the packet goes back to the pool as it is dropped.
+        if !post(rx, head, chain, hdr_len, packet) {
+            break;
+        }
         rx.free.pop();
-        post(rx, head, chain, packet);
         posted += 1;
     }
     posted
@@ -115,9 +127,17 @@ pub(super) fn fill(rx: &mut RxQueue, chain: u16) -> usize {
 /// Describes `packet`'s buffer, header first, in the chain at `head`, device-writable, and puts
 /// it in the available ring. The header sits in the headroom right before the data
 /// (`Packet::headroom_mut`).
-fn post(rx: &mut RxQueue, head: u16, chain: u16, packet: Packet) {
-    rx.vq
-        .describe_frame(head, chain, packet.device_addr(), packet.capacity(), true);
+fn post(rx: &mut RxQueue, head: u16, chain: u16, hdr_len: usize, packet: Packet) -> bool {
+    if !rx.vq.add_frame(
+        head,
+        chain,
+        packet.device_addr(),
+        packet.capacity(),
+        hdr_len,
+        true,
+    ) {
+        return false;
+    }
     rx.posted[usize::from(head)] = Some(packet);
-    rx.vq.push_avail(head);
+    true
 }

@@ -7,14 +7,14 @@ use std::ptr::NonNull;
 
 use tock_registers::interfaces::Writeable;
 
-use super::queue::NET_HDR_LEN;
-use super::{CheckedBus, Virtio};
+use super::Virtio;
+use super::transport::Transport;
 use crate::Result;
 use crate::memory::{Packet, USABLE_HEADROOM, check_domain};
 use crate::regs::Descriptor;
-use crate::regs::virtio::{NetHdr, net_hdr};
+use crate::regs::virtio::{NetHdr, NetHdrMrg, net_hdr, net_hdr_mrg};
 
-impl<B: CheckedBus> Virtio<B> {
+impl<T: Transport> Virtio<T> {
     /// Sends packets from the front of `packets` on transmit queue `queue` (only 0 exists);
     /// returns how many it took. Packets that do not fit the queue stay in `packets`, in order.
     /// An empty packet is taken, dropped and counted in [`Stats::tx_errors`]. If one of the
@@ -37,6 +37,7 @@ impl<B: CheckedBus> Virtio<B> {
         let offered = packets.len().min(self.tx.free.len());
         check_domain(&*packets, offered, self.domain, &self.name)?;
         let chain = self.chain;
+        let hdr_len = self.hdr_len;
         let tx = &mut self.tx;
         let mut taken = 0;
         let mut placed = 0;
@@ -52,12 +53,23 @@ impl<B: CheckedBus> Virtio<B> {
                 self.totals.tx_errors += 1;
                 continue;
             }
+            write_header(&mut packet, hdr_len);
+            if !tx.vq.add_frame(
+                head,
+                chain,
+                packet.device_addr(),
+                packet.len(),
+                hdr_len,
+                false,
+            ) {
+                // The ring has no descriptor left although the id was free (a device that lied
+                // about what it used): the packet stays with the caller, first in line.
+                packets.push_front(packet);
+                taken -= 1;
+                break;
+            }
             tx.free.pop();
-            write_header(&mut packet);
-            tx.vq
-                .describe_frame(head, chain, packet.device_addr(), packet.len(), false);
             tx.in_flight[usize::from(head)] = Some(packet);
-            tx.vq.push_avail(head);
             placed += 1;
         }
         if placed > 0 && tx.vq.publish() {
@@ -73,9 +85,17 @@ impl<B: CheckedBus> Virtio<B> {
 
 /// Takes back what the device has sent (3.2.2), freeing the packets and counting them. A used
 /// entry that names no packet in flight is counted in `tx_errors` and otherwise ignored.
-pub(super) fn reap<B: CheckedBus>(dev: &mut Virtio<B>) {
+pub(super) fn reap<T: Transport>(dev: &mut Virtio<T>) {
     let tx = &mut dev.tx;
     while let Some(used) = tx.vq.pop_used() {
+        let Ok(used) = used else {
+            dev.totals.tx_errors += 1;
+            log::debug!(
+                "{}: a used descriptor that names no packet in flight",
+                dev.name
+            );
+            continue;
+        };
         let head = usize::try_from(used.id)
             .ok()
             .filter(|&h| h < tx.in_flight.len());
@@ -98,22 +118,39 @@ pub(super) fn reap<B: CheckedBus>(dev: &mut Virtio<B>) {
     }
 }
 
-/// Writes a `virtio_net_hdr` asking for nothing (no checksum, no segmentation: 5.1.6.2) into the
-/// headroom right before the packet's data.
-fn write_header(packet: &mut Packet) {
+/// Writes a `virtio_net_hdr` of `hdr_len` bytes asking for nothing (no checksum, no
+/// segmentation: 5.1.6.2; `num_buffers` 0 in the 12-byte form) into the headroom right before the
+/// packet's data.
+#[inline]
+fn write_header(packet: &mut Packet, hdr_len: usize) {
     let headroom = packet.headroom_mut();
-    let at = NonNull::from(&mut headroom[USABLE_HEADROOM - NET_HDR_LEN..]).cast::<u8>();
-    // SAFETY: `at` points to the last NET_HDR_LEN bytes of the packet's headroom, which the packet owns
-    // and no device holds (it is not in flight yet); the slice borrow has ended, so no Rust
-    // reference points into them while the view is used. Buffers start at multiples of at least
-    // 128 bytes and the data at 64, so `at` is even, as NetHdr::ALIGN asks.
-    let hdr = unsafe { NetHdr::view(at) };
-    hdr.flags()
-        .write(net_hdr::FLAGS::NEEDS_CSUM::CLEAR + net_hdr::FLAGS::DATA_VALID::CLEAR);
-    hdr.gso_type()
-        .write(net_hdr::GSO_TYPE::TYPE::NONE + net_hdr::GSO_TYPE::ECN::CLEAR);
-    hdr.hdr_len().set(0);
-    hdr.gso_size().set(0);
-    hdr.csum_start().set(0);
-    hdr.csum_offset().set(0);
+    let at = NonNull::from(&mut headroom[USABLE_HEADROOM - hdr_len..]).cast::<u8>();
+    if hdr_len == NetHdrMrg::SIZE {
+        // SAFETY: `at` points to the last hdr_len bytes of the packet's headroom, which the
+        // packet owns and no device holds (it is not in flight yet); the slice borrow has ended,
+        // so no Rust reference points into them while the view is used. Buffers start at
+        // multiples of at least 128 bytes and the data at 64, so `at` is even, as the
+        // header's ALIGN asks.
+        let hdr = unsafe { NetHdrMrg::view(at) };
+        hdr.flags()
+            .write(net_hdr_mrg::FLAGS::NEEDS_CSUM::CLEAR + net_hdr_mrg::FLAGS::DATA_VALID::CLEAR);
+        hdr.gso_type()
+            .write(net_hdr_mrg::GSO_TYPE::TYPE::NONE + net_hdr_mrg::GSO_TYPE::ECN::CLEAR);
+        hdr.hdr_len().set(0);
+        hdr.gso_size().set(0);
+        hdr.csum_start().set(0);
+        hdr.csum_offset().set(0);
+        hdr.num_buffers().set(0);
+    } else {
+        // SAFETY: as above, for the 10-byte form.
+        let hdr = unsafe { NetHdr::view(at) };
+        hdr.flags()
+            .write(net_hdr::FLAGS::NEEDS_CSUM::CLEAR + net_hdr::FLAGS::DATA_VALID::CLEAR);
+        hdr.gso_type()
+            .write(net_hdr::GSO_TYPE::TYPE::NONE + net_hdr::GSO_TYPE::ECN::CLEAR);
+        hdr.hdr_len().set(0);
+        hdr.gso_size().set(0);
+        hdr.csum_start().set(0);
+        hdr.csum_offset().set(0);
+    }
 }
