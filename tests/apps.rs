@@ -1054,8 +1054,8 @@ fn fwd_prints_each_ports_memory() {
                 .and_then(|n| n.parse().ok())
                 .unwrap_or_else(|| panic!("resident {resident:?}"));
             assert!(mib * MIB as f64 >= 2.0 * pool as f64, "{rest}");
-            // The totals line stays as it was.
-            assert_eq!(totals(&stdout, dev).extras.len(), 2, "{stdout}");
+            // The totals line: app, notifications, wire.
+            assert_eq!(totals(&stdout, dev).extras.len(), 3, "{stdout}");
         }
     }
 }

@@ -239,6 +239,21 @@ pub fn queues_extra(device: &Device) -> Option<String> {
     Some(format!("queues: RX {} TX {}", rx.join(" "), tx.join(" ")))
 }
 
+/// The notifications the driver gave the device, over all its queues, as a totals-line part
+/// (`notifications: 1234`): virtio queue notifications (each an exit to the hypervisor), or
+/// the 82599's tail writes.
+pub fn notifications_extra(device: &Device) -> String {
+    let rx: u64 = (0..device.rx_queues())
+        .filter_map(|q| device.rx_queue_stats(q))
+        .map(|s| s.notifications)
+        .sum();
+    let tx: u64 = (0..device.tx_queues())
+        .filter_map(|q| device.tx_queue_stats(q))
+        .map(|s| s.notifications)
+        .sum();
+    format!("notifications: {}", rx + tx)
+}
+
 /// For a simulated port, what its link partner received, as a totals-line part
 /// (`wire: 1000 frames 60000 bytes, 1 UDP source ports`); `None` on real hardware.
 pub fn wire_extra(device: &Device) -> Option<String> {

@@ -103,6 +103,7 @@ fn run(args: &FwdArgs, watch: &ModelWatch) -> AppResult<()> {
             way.received, way.sent, way.freed
         )];
         extras.extend(apps::queues_extra(dev));
+        extras.push(apps::notifications_extra(dev));
         extras.extend(apps::wire_extra(dev));
         console.line(&meters[i].totals_line(stats[i], now, &extras));
     }

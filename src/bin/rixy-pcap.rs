@@ -116,6 +116,7 @@ fn run(args: &PcapArgs, watch: &ModelWatch) -> AppResult<()> {
         writer.into_inner().map_err(write_error)?;
     }
     let mut extras = vec![format!("captured: {captured}")];
+    extras.push(apps::notifications_extra(&dev));
     extras.extend(apps::wire_extra(&dev));
     console.line(&meter.totals_line(dev.stats(), Instant::now(), &extras));
     Ok(())

@@ -114,6 +114,7 @@ fn run(args: &PktgenArgs, watch: &ModelWatch) -> AppResult<()> {
     let stats = apps::wait_until_sent(&mut dev, &meter, sent, DRAIN_TIMEOUT)?;
     let mut extras = vec![format!("sent: {sent}")];
     extras.extend(apps::queues_extra(&dev));
+    extras.push(apps::notifications_extra(&dev));
     extras.extend(apps::wire_extra(&dev));
     console.line(&meter.totals_line(stats, Instant::now(), &extras));
     Ok(())
