@@ -92,8 +92,20 @@ fn run(args: &Args) -> Result<String, String> {
     let mut stale = 0u64;
     let mut received: Vec<Packet> = Vec::with_capacity(64);
     let mut pending: VecDeque<Packet> = VecDeque::new();
+    // Frames an earlier run left on the way (QEMU's link sockets keep what a stopped receiver
+    // did not take) go first, and this run's sequence numbers start where no earlier run's
+    // are likely to be: a frame counts only when its own number comes back.
+    let drain_until = Instant::now() + Duration::from_millis(200);
+    while Instant::now() < drain_until {
+        received.clear();
+        rx.rx_batch(0, &mut received, 32)
+            .map_err(|e| e.to_string())?;
+    }
+    let first = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0x8000_0000, |d| d.subsec_nanos() | 0x8000_0000);
     let mut next_send = Instant::now();
-    for seq in 0..args.count {
+    for seq in (0..args.count).map(|i| first.wrapping_add(i)) {
         while Instant::now() < next_send {
             std::hint::spin_loop();
         }

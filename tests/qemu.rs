@@ -71,7 +71,7 @@
 //! `RIXY_QEMU_ACCEL` (`tcg` to skip trying KVM), `RIXY_QEMU_COUNT` (frames, default 10000),
 //! `RIXY_QEMU_RATE` (frames per second, default 2000), `RIXY_QEMU_TIMEOUT` (seconds, default 540,
 //! per boot), `RIXY_QEMU_BINARY` (default `qemu-system-x86_64`), `RIXY_QEMU_CHAINS` (the chains
-//! to run, see above).
+//! to run, see above), `RIXY_QEMU_KEEP` (a directory to keep the run's files in).
 
 use std::fmt::Write as _;
 use std::net::UdpSocket;
@@ -1185,7 +1185,7 @@ fn check_vfio(dir: &Path, chain: &Chain, opts: &Opts) -> (Vec<String>, String) {
         });
         write!(
             evidence,
-            "; as {}, memlock {} KiB, forwarder's queues at IOVAs {}",
+            "; as {}, {}, forwarder's queues at IOVAs {}",
             id.split_whitespace().next().unwrap_or("?"),
             read(dir, "memlock.out").trim(),
             queues.join(" ")
@@ -1459,9 +1459,9 @@ fn check_bypass_refused(out: &Path) -> Vec<String> {
         matches!(rc, Some(rc) if rc != 0 && rc != 124 && rc != 143)
             && lines.len() == 1
             && lines[0].starts_with("error: ")
-            && lines[0].contains("bypassing the IOMMU")
+            && lines[0].contains("bypass")
             && lines[0].contains("shows only to root"),
-        || format!("an unprivileged run on a legacy NIC bound to vfio-pci: exit {rc:?}, want != 0 and one line `error: ...bypassing the IOMMU...shows only to root...`, got:\n{err}"),
+        || format!("an unprivileged run on a legacy NIC bound to vfio-pci: exit {rc:?}, want != 0 and one line `error: ...bypass...shows only to root...` (BypassNeedsRoot), got:\n{err}"),
     );
     c.failures
 }
@@ -1562,6 +1562,16 @@ fn virtio_in_qemu() {
         );
     }
     println!("payload log:\n{}", read(&out, "payload.log"));
+    // RIXY_QEMU_KEEP=DIR keeps the run (console, QEMU's stderr, the guest's outputs in out/).
+    if let Some(dir) = std::env::var_os("RIXY_QEMU_KEEP") {
+        std::fs::create_dir_all(&dir).unwrap();
+        let copied = Command::new("cp")
+            .arg("-r")
+            .arg(format!("{}/.", run.display()))
+            .arg(&dir)
+            .status();
+        println!("run kept in {}: {copied:?}", Path::new(&dir).display());
+    }
 
     let mut c = Checks::default();
     c.check(boot.status.success(), || {
