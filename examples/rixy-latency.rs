@@ -9,7 +9,7 @@
 //!
 //! Prints one line `latency: N samples, lost L, min A us, median B us, p99 C us, max D us` and,
 //! with `--samples FILE`, every round trip in microseconds, one per line. A frame that does not
-//! come back within a second counts as lost. Run as `ci/qemu/latency` and `tests/qemu.rs` do.
+//! come back within a second counts as lost; five lost in a row end the run with an error. Run as `ci/qemu/latency` and `tests/qemu.rs` do.
 //!
 //! Under TCG the times are the emulator's, not a machine's: compare modes with each other, not
 //! with the paper's figures.
@@ -71,6 +71,10 @@ fn parse_args() -> Result<Args, String> {
     })
 }
 
+/// Frames lost in a row after which the path counts as broken (rather than waiting a second for
+/// each of the rest).
+const GIVE_UP_AFTER: u32 = 5;
+
 /// The `q`-quantile (0..=1) of sorted `v`, nearest rank.
 fn quantile(v: &[f64], q: f64) -> f64 {
     let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
@@ -89,6 +93,7 @@ fn run(args: &Args) -> Result<String, String> {
     let lost_after = Duration::from_secs(1);
     let mut rtts: Vec<f64> = Vec::with_capacity(args.count as usize);
     let mut lost = 0u32;
+    let mut lost_in_a_row = 0u32;
     let mut stale = 0u64;
     let mut received: Vec<Packet> = Vec::with_capacity(64);
     let mut pending: VecDeque<Packet> = VecDeque::new();
@@ -135,8 +140,19 @@ fn run(args: &Args) -> Result<String, String> {
                 }
             }
         }
-        if !back {
+        if back {
+            lost_in_a_row = 0;
+        } else {
             lost += 1;
+            lost_in_a_row += 1;
+            if lost_in_a_row == GIVE_UP_AFTER {
+                return Err(format!(
+                    "{GIVE_UP_AFTER} frames in a row did not come back within {lost_after:?} ({} came back before): is the path from {} to {} up?",
+                    rtts.len(),
+                    args.send,
+                    args.receive
+                ));
+            }
         }
         // Reap the send ring's finished buffers now and then (an empty batch does that).
         tx.tx_batch(0, &mut pending).map_err(|e| e.to_string())?;
