@@ -1301,9 +1301,12 @@ fn check_latency_chain(dir: &Path, n: u64) -> (Vec<String>, String) {
     (c.failures, out.trim().to_string())
 }
 
-/// The forwarder's CPU time from the payload's fwd.cpu: (ticks of 1/100 s, seconds) over the
-/// idle window and over the traffic.
-fn fwd_cpu(dir: &Path) -> (Option<(u64, f64)>, Option<(u64, f64)>) {
+/// CPU time over a window: clock ticks of 1/100 s, and the window's length in seconds.
+type CpuTime = (u64, f64);
+
+/// The forwarder's CPU time from the payload's fwd.cpu: over the idle window and over the
+/// traffic.
+fn fwd_cpu(dir: &Path) -> (Option<CpuTime>, Option<CpuTime>) {
     let text = read(dir, "fwd.cpu");
     let get = |what: &str| {
         text.lines().find_map(|l| {
@@ -1316,7 +1319,7 @@ fn fwd_cpu(dir: &Path) -> (Option<(u64, f64)>, Option<(u64, f64)>) {
 }
 
 /// The share of a core `(ticks, seconds)` is.
-fn core_share((ticks, secs): (u64, f64)) -> f64 {
+fn core_share((ticks, secs): CpuTime) -> f64 {
     ticks as f64 / 100.0 / secs
 }
 
