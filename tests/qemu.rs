@@ -1138,8 +1138,9 @@ fn check_any_chain(dir: &Path, chain: &Chain, default_count: u64) -> (Vec<String
 }
 
 /// For a chain over VFIO: every app says (RIXY_LOG=debug) that it opened its devices through
-/// VFIO and in which DMA mode; an unprivileged chain ran as uid 1000, without hugetlbfs, and
-/// its devices use IOVAs (the queue addresses it logs are returned as evidence).
+/// VFIO and in which DMA mode; the forwarder's queues are at physical addresses of its own
+/// pages in physical mode and at none in IOVA mode (the evidence of the translation, returned
+/// for the verdict line); an unprivileged chain ran as uid 1000, without hugetlbfs.
 fn check_vfio(dir: &Path, chain: &Chain, opts: &Opts) -> (Vec<String>, String) {
     let mut c = Checks::default();
     let mode = if opts.user { "Iova" } else { "Physical" };
@@ -1160,6 +1161,52 @@ fn check_vfio(dir: &Path, chain: &Chain, opts: &Opts) -> (Vec<String>, String) {
         }
     }
     let mut evidence = String::new();
+    // The device addresses of the forwarder's queues (RIXY_LOG=debug) against the physical
+    // pages of the forwarder, which the payload read from its pagemap as root while it ran: in
+    // physical mode each queue sits on one of them (which shows the comparison works); with
+    // IOVAs none does, so the device reached the queues only through the IOMMU's translation.
+    let fwd_err = read(dir, "fwd.err");
+    let queues: Vec<u64> = fwd_err
+        .lines()
+        .filter(|l| l.contains(": queue ") && l.contains(" at 0x"))
+        .filter_map(|l| u64::from_str_radix(l.rsplit(" at 0x").next()?.trim(), 16).ok())
+        .collect();
+    let pfns: std::collections::HashSet<u64> = read(dir, "fwd-pfns.txt")
+        .lines()
+        .filter_map(|l| u64::from_str_radix(l.trim(), 16).ok())
+        .collect();
+    if exit_code(dir, "fwd") == Some(0) {
+        let on_own_pages = queues
+            .iter()
+            .filter(|&&a| pfns.contains(&(a >> 12)))
+            .count();
+        c.check(!queues.is_empty() && !pfns.is_empty(), || {
+            format!(
+                "no queue addresses logged by rixy-fwd ({}) or no physical pages read from its pagemap ({}): {}",
+                queues.len(),
+                pfns.len(),
+                read(dir, "fwd-pfns.err")
+            )
+        });
+        let want = if opts.user { 0 } else { queues.len() };
+        c.check(on_own_pages == want, || {
+            format!(
+                "{on_own_pages} of the forwarder's {} queue addresses {queues:x?} are physical addresses of its own pages, want {want} ({mode} mode)",
+                queues.len()
+            )
+        });
+        write!(
+            evidence,
+            "; forwarder's queues at {} ({mode} mode), {on_own_pages} of them among its {} physical pages",
+            queues
+                .iter()
+                .map(|a| format!("{a:#x}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+            pfns.len()
+        )
+        .unwrap();
+    }
     if opts.user {
         let id = read(dir, "id.out");
         c.check(id.contains("uid=1000"), || {
@@ -1169,24 +1216,14 @@ fn check_vfio(dir: &Path, chain: &Chain, opts: &Opts) -> (Vec<String>, String) {
         c.check(mounts.trim() == "0", || {
             format!("hugetlbfs was mounted during the unprivileged run: {mounts}")
         });
-        // The device addresses of the forwarder's queues: IOVAs rixy chose, which a process
-        // that cannot read pagemap (uid 1000) could not have taken from physical memory.
-        let fwd_err = read(dir, "fwd.err");
-        let queues: Vec<&str> = fwd_err
-            .lines()
-            .filter(|l| l.contains(": queue ") && l.contains(" at 0x"))
-            .filter_map(|l| l.rsplit(" at ").next())
-            .map(str::trim)
-            .collect();
-        c.check(!queues.is_empty(), || {
-            "rixy-fwd logged no queue addresses (RIXY_LOG=debug)".to_string()
-        });
         write!(
             evidence,
-            "; as {}, {}, forwarder's queues at IOVAs {}",
+            "; as {}, {}",
             id.split_whitespace().next().unwrap_or("?"),
-            read(dir, "memlock.out").trim(),
-            queues.join(" ")
+            read(dir, "memlock.out")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
         )
         .unwrap();
     }
