@@ -1166,9 +1166,8 @@ fn check_vfio(dir: &Path, chain: &Chain, opts: &Opts) -> (Vec<String>, String) {
     // physical mode each queue sits on one of them (which shows the comparison works); with
     // IOVAs none does, so the device reached the queues only through the IOMMU's translation.
     // (rixy's IOVAs start at 1 MiB and each device's queues come before its pool, so they are
-    // a few MiB up at most: guest-physical memory
-    // there is the kernel's DMA zone and image, never a process's page, so a match by chance
-    // is not to be expected.)
+    // a few MiB up at most: guest-physical memory there is the kernel's DMA zone and image,
+    // never a process's page, so a match by chance is not to be expected.)
     let fwd_err = read(dir, "fwd.err");
     let queues: Vec<u64> = fwd_err
         .lines()
