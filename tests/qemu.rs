@@ -372,9 +372,11 @@ const LEGACY: [&str; 4] = ["04.0", "05.0", "06.0", "07.0"];
 /// polling one: `irq-low` (1000 frames/s for 10 s; its CPU time against `vfio-legacy`'s, which
 /// runs at the same rate: at 2000/s its polling forwarder over VFIO lost frames in two of three
 /// runs on a loaded host, where the same NICs over sysfs lose none),
-/// `flood-polling` and `flood-irq` (unpaced for 5 s: the forwarded rates compared) and
+/// `flood-polling`, `flood-irq` and `flood-polling-again` (unpaced for 5 s: the rate with
+/// interrupts against the lower of the two polling rates around it, which the host's load moves
+/// by a factor of up to 4 between boots and less between neighbouring runs) and
 /// `latency-polling` and `latency-irq` (round trips, one frame at a time).
-const CHAINS: [Chain; 12] = [
+const CHAINS: [Chain; 13] = [
     chain("legacy", LEGACY, "-"),
     chain("split", ["0a.0", "0b.0", "0c.0", "0d.0"], "-"),
     chain("packed", ["0e.0", "0f.0", "10.0", "11.0"], "-"),
@@ -385,6 +387,7 @@ const CHAINS: [Chain; 12] = [
     chain("irq-low", LEGACY, "vfio+irq+idle=2+rate=1000+count=10000"),
     chain("flood-polling", LEGACY, "vfio+flood=5"),
     chain("flood-irq", LEGACY, "vfio+irq+flood=5"),
+    chain("flood-polling-again", LEGACY, "vfio+flood=5"),
     chain("latency-polling", LEGACY, "vfio+latency=1000"),
     chain("latency-irq", LEGACY, "vfio+irq+latency=1000"),
 ];
@@ -1443,10 +1446,13 @@ fn compare_modes(out: &Path, chains: &[&Chain]) -> (Vec<String>, String) {
             totals(&read(&dir(name), "fwd.out"), &pci_address(chain.fwd_out))
                 .map_or(0.0, |t| t.tx_packets as f64 / secs)
         };
-        let (poll, irq) = (rate("flood-polling"), rate("flood-irq"));
+        let (first, irq) = (rate("flood-polling"), rate("flood-irq"));
+        let again = ran("flood-polling-again").then(|| rate("flood-polling-again"));
+        let poll = again.map_or(first, |a| a.min(first));
         writeln!(
             text,
-            "unpaced: polling forwarded {poll:.0}/s, interrupts {irq:.0}/s ({:.0} %)",
+            "unpaced: polling forwarded {first:.0}/s{}, interrupts {irq:.0}/s ({:.0} % of {poll:.0}/s)",
+            again.map_or(String::new(), |a| format!(" before and {a:.0}/s after")),
             100.0 * irq / poll.max(1.0)
         )
         .unwrap();
@@ -1853,6 +1859,7 @@ fn the_nics_and_chains_make_a_machine_qemu_can_build() {
     for (irq, poll) in [
         ("irq-low", "vfio-legacy"),
         ("flood-irq", "flood-polling"),
+        ("flood-irq", "flood-polling-again"),
         ("latency-irq", "latency-polling"),
     ] {
         let (i, p) = (by_name(irq), by_name(poll));
