@@ -326,13 +326,6 @@ fn start(
                 bar: Arc::new(bar),
             }
         }
-        PciDriver::Virtio if config.interrupts => {
-            return Err(Error::InvalidConfig {
-                problem: format!(
-                    "{name}: the virtio-net driver polls; it has no interrupts yet (Config::interrupts is for the 82599)"
-                ),
-            });
-        }
         PciDriver::Virtio => {
             use virtio::transport::{Legacy, Modern, PciTransport};
             // VirtIO 1.0 4.1.4: a device with the modern capabilities (every 1041, and a
@@ -377,10 +370,18 @@ fn start(
                     // Legacy virtio: the registers are in I/O port space (BAR0), one
                     // pread/pwrite each.
                     let bus = pci.port_io(0, dma_domain)?;
-                    PciTransport::Legacy(Legacy(crate::regs::virtio::Registers::new(bus)?))
+                    PciTransport::Legacy(Legacy::new(crate::regs::virtio::Registers::new(bus)?))
                 }
             };
-            let driver = Box::new(Virtio::with_transport(name, transport, &*dma, config)?);
+            // With Config::interrupts the driver enables MSI-X through `pci.interrupts()` (VFIO)
+            // and tells the transport, before it touches the device.
+            let driver = Box::new(Virtio::with_interrupts(
+                name,
+                transport,
+                &*dma,
+                config,
+                pci.interrupts(),
+            )?);
             Backend::Virtio { driver }
         }
     };
@@ -702,10 +703,7 @@ impl Device {
     pub fn rx_wait(&mut self, queue: u16, timeout: std::time::Duration) -> Result<bool> {
         match &mut self.backend {
             Backend::Ixgbe { driver, .. } => driver.rx_wait(queue, timeout),
-            Backend::Virtio { driver } => Err(Error::InterruptsOff {
-                device: driver.name().to_string(),
-                queue,
-            }),
+            Backend::Virtio { driver } => driver.rx_wait(queue, timeout),
             Backend::Sim { driver, port } => sim_wait(&port.world, port.clock, timeout, |t| {
                 driver.rx_wait(queue, t)
             }),

@@ -208,6 +208,33 @@ impl Virtqueue {
         event.idx().set(self.last_used.wrapping_sub(1));
     }
 
+    /// Whether the device has put an entry in the used ring that the driver has not read.
+    #[inline]
+    pub(crate) fn has_used(&self) -> bool {
+        self.used.idx().get() != self.last_used
+    }
+
+    /// Turns used buffer notifications (interrupts) on or off (2.4.7): with EVENT_IDX through
+    /// `used_event` (2.4.7.2: on, the device interrupts once its used index passes the next
+    /// entry the driver reads; off, one behind it, which the device never passes), without it
+    /// through VRING_AVAIL_F_NO_INTERRUPT (2.4.7.1).
+    pub(crate) fn set_used_notifications(&mut self, on: bool) {
+        if self.event_idx {
+            // SAFETY: `used_event` is a 2-byte window at an even offset inside the region.
+            let event = unsafe { VirtqEvent::view(self.used_event.base()) };
+            let at = if on {
+                self.last_used
+            } else {
+                self.last_used.wrapping_sub(1)
+            };
+            event.idx().set(at);
+        } else if on {
+            self.avail.flags().write(virtq_avail::FLAGS::NO_INTERRUPT::CLEAR);
+        } else {
+            self.avail.flags().write(virtq_avail::FLAGS::NO_INTERRUPT::SET);
+        }
+    }
+
     /// Puts a chain of `parts` (device address, length, device-writable) at descriptors
     /// `head..head + parts.len()` in the next available slot.
     pub(crate) fn add_chain(&mut self, head: u16, parts: &[(u64, usize, bool)]) {
@@ -471,6 +498,23 @@ impl Vq {
         match self {
             Vq::Split(q) => q.pop_used().map(Ok),
             Vq::Packed(q) => q.pop_used(),
+        }
+    }
+
+    /// Whether the device has used a buffer the driver has not taken.
+    #[inline]
+    pub(crate) fn has_used(&self) -> bool {
+        match self {
+            Vq::Split(q) => q.has_used(),
+            Vq::Packed(q) => q.has_used(),
+        }
+    }
+
+    /// Turns used buffer notifications on (the queue waits) or off (the driver polls).
+    pub(crate) fn set_used_notifications(&mut self, on: bool) {
+        match self {
+            Vq::Split(q) => q.set_used_notifications(on),
+            Vq::Packed(q) => q.set_used_notifications(on),
         }
     }
 
