@@ -486,14 +486,56 @@ impl PciAccess for VfioDevice {
 /// choice follows the device: read its offered features through the transport (VirtIO 1.2
 /// 4.1.4.3, common configuration, before FEATURES_OK) and return `Iova` exactly when bit 33
 /// (ACCESS_PLATFORM) is offered, which the driver must then accept.
-fn vfio_dma_mode(kind: &PciDriver) -> (IommuMode, Option<&'static str>) {
+fn vfio_dma_mode(
+    kind: &PciDriver,
+    pci: &impl PciAccess,
+) -> Result<(IommuMode, Option<&'static str>)> {
     match kind {
-        PciDriver::Ixgbe => (IommuMode::Iova, None),
-        PciDriver::Virtio => (
-            IommuMode::Physical,
-            Some("legacy virtio uses physical addresses, bypassing the IOMMU"),
-        ),
+        PciDriver::Ixgbe => Ok((IommuMode::Iova, None)),
+        PciDriver::Virtio => Ok(match virtio_access_platform(pci)? {
+            None => (
+                IommuMode::Physical,
+                Some("legacy virtio uses physical addresses, bypassing the IOMMU"),
+            ),
+            Some(false) => (
+                IommuMode::Physical,
+                Some(
+                    "this modern virtio device does not offer VIRTIO_F_ACCESS_PLATFORM, so its DMA bypasses the IOMMU and uses physical addresses (in QEMU, iommu_platform=on gives it the feature)",
+                ),
+            ),
+            Some(true) => (IommuMode::Iova, None),
+        }),
     }
+}
+
+/// Whether the virtio device `pci` offers VIRTIO_F_ACCESS_PLATFORM: `None` for a legacy-only
+/// device (no VirtIO 1.0 capabilities, 4.1.4), else the feature bit, read from the common
+/// configuration in the BAR the capabilities name ([`virtio::offers_access_platform`]) without
+/// touching the device status.
+fn virtio_access_platform(pci: &impl PciAccess) -> Result<Option<bool>> {
+    let name = pci.address().to_string();
+    let caps = pci.config().capabilities()?;
+    let layout = pci
+        .config()
+        .access(|c| virtio::find_modern(c.bus(), &caps))?
+        .map_err(|problem| Error::DeviceFailed {
+            device: name.clone(),
+            problem,
+        })?;
+    let Some(layout) = layout else {
+        return Ok(None);
+    };
+    let bar = pci.map_bar(layout.bar)?;
+    // SAFETY: `bar` maps the BAR for `bar.len()` bytes and outlives the bus, which is used only
+    // inside this function; device memory is only reached through the bus.
+    let mmio = unsafe { Mmio::new(bar.virt(), bar.len()) };
+    let offered = virtio::offers_access_platform(mmio, &layout)
+        .map_err(|problem| Error::DeviceFailed {
+            device: name,
+            problem,
+        })?;
+    drop(bar);
+    Ok(Some(offered))
 }
 
 /// An error unless this process can read physical addresses (pagemap shows them only to
@@ -542,12 +584,14 @@ fn require_unbindable(pci: &PciDevice) -> Result<()> {
 /// on failure: the device stays with vfio-pci.
 fn open_vfio(pci: &PciDevice, kind: PciDriver, config: &Config) -> Result<Device> {
     let name = pci.address().to_string();
-    let (mode, bypass) = vfio_dma_mode(&kind);
+    let vfio = Arc::new(VfioDevice::open(pci, &config.vfio_dir)?);
+    // The mode follows the device (a modern virtio device's features are read through VFIO):
+    // decided before any DMA memory exists or the driver resets the device.
+    let (mode, bypass) = vfio_dma_mode(&kind, &*vfio)?;
     if mode == IommuMode::Physical {
         require_physical_addresses(&name, bypass.unwrap_or("its DMA bypasses the IOMMU"))?;
         HugePageAllocator::with_dir(&config.hugepage_dir).page_size()?;
     }
-    let vfio = Arc::new(VfioDevice::open(pci, &config.vfio_dir)?);
     let dma = IommuAllocator::new(
         Arc::clone(vfio.container()) as Arc<dyn crate::memory::Iommu>,
         mode,
