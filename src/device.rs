@@ -134,6 +134,92 @@ fn sim_wait(
     }
 }
 
+/// Waits until one of several receive queues, of one device or of several, has packets, or
+/// `timeout` passes: `true` when one has (its next batch takes something), `false` on the
+/// timeout. What [`Device::rx_wait`] does for one queue, for a forwarder that serves two
+/// devices in one thread: every queue's interrupt is armed (or the wait ends at once when one
+/// has packets already), the thread sleeps until any of them fires (`poll(2)`), then every
+/// queue is disarmed. The devices need [`Config::interrupts`]; a queue without them is
+/// [`Error::InterruptsOff`].
+///
+/// ```no_run
+/// # use std::time::Duration;
+/// let config = rixy::Config { interrupts: true, ..Default::default() };
+/// let (mut a, mut b) = (rixy::open("0000:03:00.0", &config)?, rixy::open("0000:03:00.1", &config)?);
+/// rixy::wait_any(&mut [(&mut a, 0), (&mut b, 0)], Duration::from_millis(10))?;
+/// # Ok::<(), rixy::Error>(())
+/// ```
+pub fn wait_any(queues: &mut [(&mut Device, u16)], timeout: std::time::Duration) -> Result<bool> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        // Simulated ports on the wall clock run only when someone runs them: in slices.
+        let mut sliced = false;
+        for (dev, _) in queues.iter() {
+            if let Some((world, clock)) = dev.wall_clock_world() {
+                catch_up(world, clock);
+                sliced = true;
+            }
+        }
+        let mut fds = Vec::with_capacity(queues.len());
+        let mut ready = false;
+        for (dev, queue) in queues.iter_mut() {
+            match dev.rx_arm(*queue) {
+                Ok(Some(fd)) => fds.push(libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                }),
+                Ok(None) => {
+                    ready = true;
+                    break;
+                }
+                Err(e) => {
+                    // What was armed is disarmed before the error goes up.
+                    for (dev, queue) in queues.iter_mut().take(fds.len()) {
+                        let _ = dev.rx_disarm(*queue);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if !ready && !left.is_zero() {
+            let slice = if sliced {
+                left.min(SIM_WAIT_SLICE)
+            } else {
+                left
+            };
+            // Rounded up, so that a wait never ends before its timeout.
+            let ms = i32::try_from(slice.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
+            // SAFETY: `fds` is a live array of `fds.len()` pollfd structures, each an open
+            // eventfd the devices own for as long as they are borrowed here.
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+            if n < 0 {
+                let source = std::io::Error::last_os_error();
+                if source.kind() != std::io::ErrorKind::Interrupted {
+                    for (dev, queue) in queues.iter_mut().take(fds.len()) {
+                        let _ = dev.rx_disarm(*queue);
+                    }
+                    return Err(Error::Os {
+                        what: "poll on receive interrupts",
+                        source,
+                    });
+                }
+            }
+        }
+        let mut any = ready;
+        for (dev, queue) in queues.iter_mut().take(fds.len()) {
+            any |= dev.rx_disarm(*queue)?;
+        }
+        if any {
+            return Ok(true);
+        }
+        if std::time::Instant::now() >= deadline {
+            return Ok(false);
+        }
+    }
+}
+
 /// What a simulated port's link partner received from it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SimWire {
@@ -751,6 +837,40 @@ impl Device {
             Backend::Sim { driver, port } => sim_wait(&port.world, port.clock, timeout, |t| {
                 driver.rx_wait(queue, t)
             }),
+        }
+    }
+
+    /// See [`wait_any`]: `None` when the queue has packets, else the eventfd to poll, armed.
+    fn rx_arm(&mut self, queue: u16) -> Result<Option<std::os::fd::RawFd>> {
+        match &mut self.backend {
+            Backend::Ixgbe { driver, .. } => driver.rx_arm(queue),
+            Backend::Sim { driver, .. } => driver.rx_arm(queue),
+            Backend::Virtio { driver } => Err(Error::InterruptsOff {
+                device: driver.name().to_string(),
+                queue,
+            }),
+        }
+    }
+
+    /// See [`wait_any`]: disarms what [`Device::rx_arm`] armed; whether the queue has packets.
+    fn rx_disarm(&mut self, queue: u16) -> Result<bool> {
+        match &mut self.backend {
+            Backend::Ixgbe { driver, .. } => driver.rx_disarm(queue),
+            Backend::Sim { driver, .. } => driver.rx_disarm(queue),
+            Backend::Virtio { driver } => Err(Error::InterruptsOff {
+                device: driver.name().to_string(),
+                queue,
+            }),
+        }
+    }
+
+    /// A simulated port whose time follows the wall clock: its world, to run while waiting.
+    fn wall_clock_world(&self) -> Option<(&sim::World, SimClock)> {
+        match &self.backend {
+            Backend::Sim { port, .. } if matches!(port.clock, SimClock::Wall(_)) => {
+                Some((&port.world, port.clock))
+            }
+            _ => None,
         }
     }
 

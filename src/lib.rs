@@ -70,7 +70,9 @@ pub mod sim;
 pub mod virtio;
 
 pub use config::{Config, Link, MacAddress, QueueStats, Stats};
-pub use device::{Device, RxQueue, SIM_FLOWS_PER_QUEUE, SIM_WAIT_SLICE, SimWire, TxQueue, open};
+pub use device::{
+    Device, RxQueue, SIM_FLOWS_PER_QUEUE, SIM_WAIT_SLICE, SimWire, TxQueue, open, wait_any,
+};
 pub use error::{Error, Result};
 pub use interrupt::{Interrupt, InterruptSource};
 pub use memory::{MemoryFootprint, Mempool, Packet, QueueMemory};
