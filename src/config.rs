@@ -45,9 +45,10 @@ pub struct Config {
     pub vfio_dir: PathBuf,
     /// Interrupts (off by default: polling is the fast path). With interrupts each receive
     /// queue gets an MSI-X vector of its own, and [`crate::RxQueue::wait`] and
-    /// [`crate::Device::rx_wait`] sleep until packets arrive instead of spinning. The 82599
-    /// needs a way to deliver them: the simulated port (`rixy::sim`) has one, real hardware
-    /// needs VFIO; a device mapped through sysfs refuses them ([`crate::Error::InterruptsNeedVfio`]).
+    /// [`crate::Device::rx_wait`] sleep until packets arrive instead of spinning. A driver
+    /// needs a way to deliver them: the simulated 82599 port (`rixy::sim`) has one, real
+    /// hardware (an 82599, or virtio-net, whose one receive queue gets MSI-X vector 0) needs
+    /// VFIO; a device mapped through sysfs refuses them ([`crate::Error::InterruptsNeedVfio`]).
     pub interrupts: bool,
     /// The 82599's interrupt throttle (EITR, datasheet 8.2.3.5.12): at least this many
     /// microseconds between two interrupts of a queue, with interrupts on. 0 to 1022 in steps

@@ -615,8 +615,8 @@ fn virtio_access_platform(pci: &impl PciAccess) -> Result<Option<bool>> {
     // SAFETY: `bar` maps the BAR for `bar.len()` bytes and outlives the bus, which is used only
     // inside this function; device memory is only reached through the bus.
     let mmio = unsafe { Mmio::new(bar.virt(), bar.len()) };
-    let offered = virtio::offers_access_platform(mmio, &layout)
-        .map_err(|problem| Error::DeviceFailed {
+    let offered =
+        virtio::offers_access_platform(mmio, &layout).map_err(|problem| Error::DeviceFailed {
             device: name,
             problem,
         })?;
@@ -811,8 +811,8 @@ impl Device {
     /// Waits up to `timeout` for packets on receive queue `queue` instead of spinning: `true`
     /// when the next [`Device::rx_batch`] takes something, `false` when the timeout passed
     /// first. Returns at once if packets are waiting. Needs a device opened with
-    /// [`Config::interrupts`] (else [`Error::InterruptsOff`]); today only a simulated 82599
-    /// delivers them (real hardware needs VFIO). Poll while busy, wait when idle:
+    /// [`Config::interrupts`] (else [`Error::InterruptsOff`]): a simulated 82599, or a real
+    /// 82599 or virtio-net device bound to vfio-pci (MSI-X). Poll while busy, wait when idle:
     ///
     /// ```
     /// # use std::time::Duration;
@@ -845,10 +845,7 @@ impl Device {
         match &mut self.backend {
             Backend::Ixgbe { driver, .. } => driver.rx_arm(queue),
             Backend::Sim { driver, .. } => driver.rx_arm(queue),
-            Backend::Virtio { driver } => Err(Error::InterruptsOff {
-                device: driver.name().to_string(),
-                queue,
-            }),
+            Backend::Virtio { driver } => driver.rx_arm(queue),
         }
     }
 
@@ -857,10 +854,7 @@ impl Device {
         match &mut self.backend {
             Backend::Ixgbe { driver, .. } => driver.rx_disarm(queue),
             Backend::Sim { driver, .. } => driver.rx_disarm(queue),
-            Backend::Virtio { driver } => Err(Error::InterruptsOff {
-                device: driver.name().to_string(),
-                queue,
-            }),
+            Backend::Virtio { driver } => driver.rx_disarm(queue),
         }
     }
 

@@ -225,9 +225,24 @@ impl<T: Transport> Virtio<T> {
             result.map_err(|problem| step.failed(problem))?;
         }
         // The receive queue on vector 0, the others on none.
-        let vector = |index: u16| msix.then_some(if index == RX_QUEUE { 0 } else { VIRTIO_MSI_NO_VECTOR });
+        let vector = |index: u16| {
+            msix.then_some(if index == RX_QUEUE {
+                0
+            } else {
+                VIRTIO_MSI_NO_VECTOR
+            })
+        };
         let setup = |regs: &mut T, index: u16, want: usize, scratch: usize| {
-            setup_queue(name, regs, index, want, dma, scratch, &features, vector(index))
+            setup_queue(
+                name,
+                regs,
+                index,
+                want,
+                dma,
+                scratch,
+                &features,
+                vector(index),
+            )
         };
         let rx_vq = setup(regs, RX_QUEUE, config.rx_ring_size, 0)?;
         let tx_vq = setup(regs, TX_QUEUE, config.tx_ring_size, 0)?;

@@ -217,7 +217,10 @@ impl Features {
         u64::from(self.guest_features().value)
             | on(self.version_1, features_high::BITS::VERSION_1::SET)
             | on(self.packed, features_high::BITS::RING_PACKED::SET)
-            | on(self.access_platform, features_high::BITS::ACCESS_PLATFORM::SET)
+            | on(
+                self.access_platform,
+                features_high::BITS::ACCESS_PLATFORM::SET,
+            )
     }
 
     /// The GUEST_FEATURES value for these features (bits 0 to 31).

@@ -390,7 +390,11 @@ impl PackedQueue {
     /// Whether the device has written the descriptor at the used position (2.7.1).
     #[inline]
     pub(crate) fn has_used(&self) -> bool {
-        let flags = self.ring.get(usize::from(self.idx.next_used)).flags().extract();
+        let flags = self
+            .ring
+            .get(usize::from(self.idx.next_used))
+            .flags()
+            .extract();
         self.idx
             .is_used(flags.is_set(FLAGS::AVAIL), flags.is_set(FLAGS::USED))
     }

@@ -229,9 +229,13 @@ impl Virtqueue {
             };
             event.idx().set(at);
         } else if on {
-            self.avail.flags().write(virtq_avail::FLAGS::NO_INTERRUPT::CLEAR);
+            self.avail
+                .flags()
+                .write(virtq_avail::FLAGS::NO_INTERRUPT::CLEAR);
         } else {
-            self.avail.flags().write(virtq_avail::FLAGS::NO_INTERRUPT::SET);
+            self.avail
+                .flags()
+                .write(virtq_avail::FLAGS::NO_INTERRUPT::SET);
         }
     }
 

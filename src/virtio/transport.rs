@@ -157,9 +157,13 @@ impl<B: CheckedBus> Legacy<B> {
         if !self.msix {
             return Err("MSI-X vectors asked of a legacy device whose MSI-X is not enabled".into());
         }
-        Window::new(self.regs.bus(), LEGACY_MSIX_OFFSET, virtio_pci_legacy_msix::SIZE)
-            .and_then(|w| virtio_pci_legacy_msix::View::new(w).ok())
-            .ok_or_else(|| "the legacy BAR is too small for the MSI-X vector registers".into())
+        Window::new(
+            self.regs.bus(),
+            LEGACY_MSIX_OFFSET,
+            virtio_pci_legacy_msix::SIZE,
+        )
+        .and_then(|w| virtio_pci_legacy_msix::View::new(w).ok())
+        .ok_or_else(|| "the legacy BAR is too small for the MSI-X vector registers".into())
     }
 }
 

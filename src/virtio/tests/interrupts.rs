@@ -48,13 +48,8 @@ fn open_modern_irq(
     state.borrow_mut().msix_count = vectors;
     let transport = Modern::new(FakeBar(state.clone()), &layout(), None).unwrap();
     let source = FakeMsix(state.clone());
-    let dev = Virtio::with_interrupts(
-        "fake".into(),
-        transport,
-        &dma,
-        &irq_config(),
-        Some(&source),
-    )?;
+    let dev =
+        Virtio::with_interrupts("fake".into(), transport, &dma, &irq_config(), Some(&source))?;
     Ok((dev, state))
 }
 
@@ -224,14 +219,20 @@ fn interrupts_need_a_source_and_a_vector() {
 #[test]
 fn a_waiting_queue_wakes_when_the_device_uses_a_buffer() {
     on_every_kind(|dev, state, kind| {
-        assert!(!state.borrow().would_interrupt(0), "{kind}: not suppressed while polling");
+        assert!(
+            !state.borrow().would_interrupt(0),
+            "{kind}: not suppressed while polling"
+        );
         // Polling: a used buffer sends nothing.
         assert!(state.borrow_mut().deliver(&frame(1, 60)));
         assert_eq!(state.borrow().msix_messages[0], 0, "{kind}");
         assert_eq!(dev.rx(), 1, "{kind}");
         // Armed: notifications on, and the device's message makes the eventfd readable.
         let fd = dev.rx_arm().unwrap().expect("nothing waiting: armed");
-        assert!(state.borrow().would_interrupt(0), "{kind}: not enabled while waiting");
+        assert!(
+            state.borrow().would_interrupt(0),
+            "{kind}: not enabled while waiting"
+        );
         assert!(!readable(fd), "{kind}: a stale message");
         assert!(state.borrow_mut().deliver(&frame(2, 60)));
         assert_eq!(state.borrow().msix_messages[0], 1, "{kind}");
@@ -239,10 +240,17 @@ fn a_waiting_queue_wakes_when_the_device_uses_a_buffer() {
         assert!(dev.rx_disarm().unwrap(), "{kind}: the packet is not seen");
         assert!(!readable(fd), "{kind}: eventfd not cleared");
         // Suppressed again.
-        assert!(!state.borrow().would_interrupt(0), "{kind}: not suppressed after the wait");
+        assert!(
+            !state.borrow().would_interrupt(0),
+            "{kind}: not suppressed after the wait"
+        );
         assert_eq!(dev.rx(), 1, "{kind}");
         assert!(state.borrow_mut().deliver(&frame(3, 60)));
-        assert_eq!(state.borrow().msix_messages[0], 1, "{kind}: a message while polling");
+        assert_eq!(
+            state.borrow().msix_messages[0],
+            1,
+            "{kind}: a message while polling"
+        );
         assert_eq!(dev.rx(), 1, "{kind}");
         // The transmit queue has no vector: transmits send nothing.
         assert_eq!(state.borrow().msix_messages[1], 0, "{kind}");

@@ -217,12 +217,16 @@ impl State {
     }
 
     fn queue_vector(&self) -> u64 {
-        let v = self.queues.get(usize::from(self.queue_sel)).and_then(|q| q.vector);
+        let v = self
+            .queues
+            .get(usize::from(self.queue_sel))
+            .and_then(|q| q.vector);
         u64::from(v.unwrap_or(NO_VECTOR))
     }
 
     fn event_idx(&self) -> bool {
-        self.driver_features64 & F_EVENT_IDX != 0 || u64::from(self.guest_features) & F_EVENT_IDX != 0
+        self.driver_features64 & F_EVENT_IDX != 0
+            || u64::from(self.guest_features) & F_EVENT_IDX != 0
     }
 
     /// Whether the driver wants a used buffer notification after the device moved split queue
@@ -583,7 +587,11 @@ impl State {
             (0x08, 4) => self.gfselect = value as u32,
             (0x10, 2) => self.write_config_vector(value),
             (0x1a, 2) => {
-                assert_eq!(q_enabled(self), 0, "queue_msix_vector written after queue_enable");
+                assert_eq!(
+                    q_enabled(self),
+                    0,
+                    "queue_msix_vector written after queue_enable"
+                );
                 self.write_queue_vector(value)
             }
             (0x0c, 4) => {
@@ -838,7 +846,10 @@ impl State {
             (0x1e, 2) if self.msix_enabled => u64::from(self.net_status),
             (0x14..=0x19, 1) if !self.msix_enabled => u64::from(self.mac[offset - 0x14]),
             (0x1a, 2) if !self.msix_enabled => u64::from(self.net_status),
-            _ => panic!("read of {width} bytes at {offset:#x} (MSI-X enabled: {})", self.msix_enabled),
+            _ => panic!(
+                "read of {width} bytes at {offset:#x} (MSI-X enabled: {})",
+                self.msix_enabled
+            ),
         }
     }
 
@@ -895,7 +906,10 @@ impl State {
             (0x16, 2) if self.msix_enabled => self.write_queue_vector(value),
             (0x18..=0x1d, 1) if self.msix_enabled => self.mac[offset - 0x18] = value as u8,
             (0x14..=0x19, 1) if !self.msix_enabled => self.mac[offset - 0x14] = value as u8,
-            _ => panic!("write of {width} bytes at {offset:#x} (MSI-X enabled: {})", self.msix_enabled),
+            _ => panic!(
+                "write of {width} bytes at {offset:#x} (MSI-X enabled: {})",
+                self.msix_enabled
+            ),
         }
     }
 }
