@@ -594,21 +594,42 @@ fn vfio_dma_mode(
     }
 }
 
+/// Where the virtio device `pci`'s modern structures are (4.1.4); `None` for a legacy-only
+/// device.
+fn virtio_layout(pci: &impl PciAccess) -> Result<Option<virtio::ModernLayout>> {
+    let caps = pci.config().capabilities()?;
+    pci.config()
+        .access(|c| virtio::find_modern(c.bus(), &caps))?
+        .map_err(|problem| Error::DeviceFailed {
+            device: pci.address().to_string(),
+            problem,
+        })
+}
+
+/// The DMA mode [`vfio_dma_mode`] will choose, when the device's sysfs files already tell it
+/// (before VFIO is opened, so that a device that needs root is refused before anything is
+/// touched): an 82599, or a virtio device whose capabilities (readable in full only by root)
+/// show it legacy-only. `None` when only the device's features, read through VFIO, can say.
+fn vfio_dma_mode_known(
+    kind: &PciDriver,
+    pci: &PciDevice,
+) -> Option<(IommuMode, Option<&'static str>)> {
+    match kind {
+        PciDriver::Ixgbe => vfio_dma_mode(kind, pci).ok(),
+        PciDriver::Virtio => match virtio_layout(pci) {
+            Ok(None) => vfio_dma_mode(kind, pci).ok(),
+            _ => None,
+        },
+    }
+}
+
 /// Whether the virtio device `pci` offers VIRTIO_F_ACCESS_PLATFORM: `None` for a legacy-only
 /// device (no VirtIO 1.0 capabilities, 4.1.4), else the feature bit, read from the common
 /// configuration in the BAR the capabilities name ([`virtio::offers_access_platform`]) without
 /// touching the device status.
 fn virtio_access_platform(pci: &impl PciAccess) -> Result<Option<bool>> {
     let name = pci.address().to_string();
-    let caps = pci.config().capabilities()?;
-    let layout = pci
-        .config()
-        .access(|c| virtio::find_modern(c.bus(), &caps))?
-        .map_err(|problem| Error::DeviceFailed {
-            device: name.clone(),
-            problem,
-        })?;
-    let Some(layout) = layout else {
+    let Some(layout) = virtio_layout(pci)? else {
         return Ok(None);
     };
     let bar = pci.map_bar(layout.bar)?;
@@ -670,14 +691,28 @@ fn require_unbindable(pci: &PciDevice) -> Result<()> {
 /// on failure: the device stays with vfio-pci.
 fn open_vfio(pci: &PciDevice, kind: PciDriver, config: &Config) -> Result<Device> {
     let name = pci.address().to_string();
-    let vfio = Arc::new(VfioDevice::open(pci, &config.vfio_dir)?);
-    // The mode follows the device (a modern virtio device's features are read through VFIO):
-    // decided before any DMA memory exists or the driver resets the device.
-    let (mode, bypass) = vfio_dma_mode(&kind, &*vfio)?;
-    if mode == IommuMode::Physical {
-        require_physical_addresses(&name, bypass.unwrap_or("its DMA bypasses the IOMMU"))?;
-        HugePageAllocator::with_dir(&config.hugepage_dir).page_size()?;
+    let needs_root = |mode: IommuMode, bypass: Option<&str>| -> Result<()> {
+        if mode == IommuMode::Physical {
+            require_physical_addresses(&name, bypass.unwrap_or("its DMA bypasses the IOMMU"))?;
+            HugePageAllocator::with_dir(&config.hugepage_dir).page_size()?;
+        }
+        Ok(())
+    };
+    let known = vfio_dma_mode_known(&kind, pci);
+    if let Some((mode, bypass)) = known {
+        needs_root(mode, bypass)?;
     }
+    let vfio = Arc::new(VfioDevice::open(pci, &config.vfio_dir)?);
+    // Otherwise the mode follows the device's features, read through VFIO (a modern virtio
+    // device's ACCESS_PLATFORM): decided before any DMA memory exists or the driver resets it.
+    let (mode, _) = match known {
+        Some(known) => known,
+        None => {
+            let (mode, bypass) = vfio_dma_mode(&kind, &*vfio)?;
+            needs_root(mode, bypass)?;
+            (mode, bypass)
+        }
+    };
     let dma = IommuAllocator::new(
         Arc::clone(vfio.container()) as Arc<dyn crate::memory::Iommu>,
         mode,

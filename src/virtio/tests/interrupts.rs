@@ -348,3 +348,18 @@ fn access_platform_is_accepted_only_in_an_iommu_domain() {
     assert!(!dev.features().access_platform);
     assert_eq!(state.borrow().driver_features64 & F_ACCESS_PLATFORM, 0);
 }
+
+#[test]
+fn the_access_platform_probe_reads_the_offer_without_touching_the_device() {
+    for (features, offered) in [
+        (F_QEMU_MODERN | F_ACCESS_PLATFORM, true),
+        (F_QEMU_MODERN, false),
+    ] {
+        let (state, _dma) = modern_device(features);
+        let probe = crate::virtio::offers_access_platform(FakeBar(state.clone()), &layout());
+        assert_eq!(probe, Ok(offered));
+        let s = state.borrow();
+        assert!(s.status_writes.is_empty(), "status written: {:?}", s.status_writes);
+        assert_eq!(s.driver_features64, 0, "driver features written");
+    }
+}
