@@ -233,16 +233,13 @@ impl<T: Transport> Virtio<T> {
             })
         };
         let setup = |regs: &mut T, index: u16, want: usize, scratch: usize| {
-            setup_queue(
-                name,
-                regs,
+            let queue = QueueWant {
                 index,
                 want,
-                dma,
                 scratch,
-                &features,
-                vector(index),
-            )
+                vector: vector(index),
+            };
+            setup_queue(name, regs, queue, dma, &features)
         };
         let rx_vq = setup(regs, RX_QUEUE, config.rx_ring_size, 0)?;
         let tx_vq = setup(regs, TX_QUEUE, config.tx_ring_size, 0)?;
@@ -332,13 +329,16 @@ impl<T: Transport> Virtio<T> {
 fn setup_queue<T: Transport, A: DmaAllocator + ?Sized>(
     name: &str,
     regs: &mut T,
-    index: u16,
-    want: usize,
+    queue: QueueWant,
     dma: &A,
-    scratch: usize,
     features: &Features,
-    vector: Option<u16>,
 ) -> Result<Vq> {
+    let QueueWant {
+        index,
+        want,
+        scratch,
+        vector,
+    } = queue;
     let (max, in_use) = regs.queue_size(index);
     let step = Step { name, regs: &*regs };
     step.check("selecting a queue")?;
@@ -394,6 +394,16 @@ fn setup_queue<T: Transport, A: DmaAllocator + ?Sized>(
         vq.addrs().desc
     );
     Ok(vq)
+}
+
+/// What one queue's setup asks for: queue `index`, at most `want` entries where the transport
+/// lets the driver choose, `scratch` bytes after the queue for the driver, and the MSI-X vector
+/// to map it to (`None`: MSI-X is off, nothing is written).
+struct QueueWant {
+    index: u16,
+    want: usize,
+    scratch: usize,
+    vector: Option<u16>,
 }
 
 /// What `init` builds; the registers join it in `new`.

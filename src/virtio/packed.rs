@@ -403,7 +403,7 @@ impl PackedQueue {
     /// (2.7.10, 2.7.14): on is DESC at the used position and its wrap counter with
     /// VIRTIO_F_EVENT_IDX (the device notifies when it writes that descriptor), ENABLE without;
     /// off is DISABLE.
-    pub(crate) fn set_used_notifications(&mut self, on: bool) {
+    pub(crate) fn set_used_notifications(&mut self, on: bool) -> crate::Result<()> {
         let event = self.driver_event();
         if !on {
             event.flags().write(packed_event::FLAGS::MODE::DISABLE);
@@ -417,12 +417,13 @@ impl PackedQueue {
             // side, kept here).
             event
                 .desc()
-                .write(packed_event::DESC::OFFSET.val(self.idx.next_used) + wrap);
+                .write(packed_event::DESC::OFFSET::val_checked(self.idx.next_used)? + wrap);
             fence(Ordering::Release);
             event.flags().write(packed_event::FLAGS::MODE::DESC);
         } else {
             event.flags().write(packed_event::FLAGS::MODE::ENABLE);
         }
+        Ok(())
     }
 
     /// The next used buffer, if the device has written one (2.7.1, 2.7.9): `Ok` with its id and

@@ -515,9 +515,12 @@ impl Vq {
     }
 
     /// Turns used buffer notifications on (the queue waits) or off (the driver polls).
-    pub(crate) fn set_used_notifications(&mut self, on: bool) {
+    pub(crate) fn set_used_notifications(&mut self, on: bool) -> Result<()> {
         match self {
-            Vq::Split(q) => q.set_used_notifications(on),
+            Vq::Split(q) => {
+                q.set_used_notifications(on);
+                Ok(())
+            }
             Vq::Packed(q) => q.set_used_notifications(on),
         }
     }

@@ -53,13 +53,13 @@ impl<T: Transport> Virtio<T> {
         if let Some(irq) = &self.rx_irq {
             irq.clear();
         }
-        self.rx.vq.set_used_notifications(true);
+        self.rx.vq.set_used_notifications(true)?;
         // The enable must be visible to the device before the driver looks at the used ring
         // again (a store then a load: only a full barrier orders them).
         fence(Ordering::SeqCst);
         if self.rx.vq.has_used() {
             // Used before the enable was seen: the device may have sent nothing for it.
-            self.rx.vq.set_used_notifications(false);
+            self.rx.vq.set_used_notifications(false)?;
             return Ok(None);
         }
         Ok(Some(fd))
@@ -70,7 +70,7 @@ impl<T: Transport> Virtio<T> {
     /// something).
     pub fn rx_disarm(&mut self, queue: u16) -> Result<bool> {
         self.rx_irq_fd(queue)?;
-        self.rx.vq.set_used_notifications(false);
+        self.rx.vq.set_used_notifications(false)?;
         if let Some(irq) = &self.rx_irq {
             irq.clear();
         }

@@ -12,6 +12,8 @@ use super::*;
 use crate::regs::virtio::Registers;
 use crate::virtio::transport::Modern;
 
+type Model = Rc<RefCell<State>>;
+
 fn irq_config() -> Config {
     Config {
         interrupts: true,
@@ -20,10 +22,7 @@ fn irq_config() -> Config {
 }
 
 /// A legacy model with `vectors` MSI-X vectors, opened with interrupts.
-fn open_legacy_irq(
-    features: u32,
-    vectors: u16,
-) -> Result<(Virtio<Legacy<FakeBus>>, Rc<RefCell<State>>)> {
+fn open_legacy_irq(features: u32, vectors: u16) -> Result<(Virtio<Legacy<FakeBus>>, Model)> {
     let (state, dma) = device(features);
     state.borrow_mut().msix_count = vectors;
     let regs = Registers::new(FakeBus(state.clone()))?;
@@ -40,10 +39,7 @@ fn open_legacy_irq(
 
 /// A modern model offering `features`, with `vectors` vectors, opened with interrupts (packed
 /// rings when offered).
-fn open_modern_irq(
-    features: u64,
-    vectors: u16,
-) -> Result<(Virtio<Modern<FakeBar>>, Rc<RefCell<State>>)> {
+fn open_modern_irq(features: u64, vectors: u16) -> Result<(Virtio<Modern<FakeBar>>, Model)> {
     let (state, dma) = modern_device(features);
     state.borrow_mut().msix_count = vectors;
     let transport = Modern::new(FakeBar(state.clone()), &layout(), None).unwrap();
@@ -359,7 +355,11 @@ fn the_access_platform_probe_reads_the_offer_without_touching_the_device() {
         let probe = crate::virtio::offers_access_platform(FakeBar(state.clone()), &layout());
         assert_eq!(probe, Ok(offered));
         let s = state.borrow();
-        assert!(s.status_writes.is_empty(), "status written: {:?}", s.status_writes);
+        assert!(
+            s.status_writes.is_empty(),
+            "status written: {:?}",
+            s.status_writes
+        );
         assert_eq!(s.driver_features64, 0, "driver features written");
     }
 }
