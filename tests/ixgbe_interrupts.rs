@@ -29,7 +29,7 @@ fn config(rx_queues: u16, itr_us: u32) -> Config {
         tx_ring_size: 128,
         link_timeout: Duration::from_secs(1),
         interrupts: true,
-        itr_us,
+        itr_us: Some(itr_us),
         ..Config::default()
     }
 }

@@ -83,7 +83,7 @@ impl<B: Bus> Ixgbe<B> {
                 device: name.to_string(),
             });
         };
-        itr_interval(name, config.itr_us)?;
+        itr_interval(name, config.itr_us.unwrap_or(crate::config::DEFAULT_ITR_US))?;
         let available = source.msix_vectors();
         if config.rx_queues > available {
             return Err(Error::TooFewVectors {
@@ -102,7 +102,10 @@ impl<B: Bus> Ixgbe<B> {
         config: &Config,
         vectors: Vec<Interrupt>,
     ) -> Result<()> {
-        let interval = itr_interval(&self.name, config.itr_us)?;
+        let interval = itr_interval(
+            &self.name,
+            config.itr_us.unwrap_or(crate::config::DEFAULT_ITR_US),
+        )?;
         // 8.2.3.5.18: several MSI-X vectors (MSIX_MODE), the auto-mask of EIAM applied when a
         // message is sent (EIAME), and the MSI-X pending bit array (PBA_SUPPORT), which MSI-X
         // mode uses.

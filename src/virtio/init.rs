@@ -82,6 +82,13 @@ impl<T: Transport> Virtio<T> {
                 ),
             });
         }
+        if let Some(itr) = config.itr_us {
+            return Err(Error::InvalidConfig {
+                problem: format!(
+                    "{name}: an interrupt throttle of {itr} µs: virtio-net has none (the device decides when to interrupt); leave Config::itr_us unset (--itr is for the 82599)"
+                ),
+            });
+        }
         let rx_irq = if config.interrupts {
             let Some(source) = source else {
                 return Err(Error::InterruptsNeedVfio { device: name });

@@ -167,15 +167,17 @@ impl Virtqueue {
         };
         if event_idx {
             // 2.4.7.2: with EVENT_IDX the device interrupts when the used index passes
-            // used_event; one behind the next entry to read is never passed.
+            // used_event; one behind the next entry to read is never passed. The flags stay 0,
+            // as 2.4.7.1 requires with EVENT_IDX.
             queue.set_used_event();
+        } else {
+            // 2.4.7.1: the driver polls, so it asks the device not to interrupt (a hint the
+            // device may ignore; a waiting queue turns it off, `set_used_notifications`).
+            queue
+                .avail
+                .flags()
+                .write(virtq_avail::FLAGS::NO_INTERRUPT::SET);
         }
-        // 2.4.7: the driver polls, so it asks the device not to interrupt. It is a hint, and
-        // the device may ignore it; rixy never enables interrupts anyway.
-        queue
-            .avail
-            .flags()
-            .write(virtq_avail::FLAGS::NO_INTERRUPT::SET);
         Ok(queue)
     }
 

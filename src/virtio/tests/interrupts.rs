@@ -210,6 +210,18 @@ fn interrupts_need_a_source_and_a_vector() {
     assert!(state.borrow().status_writes.is_empty(), "device touched");
     let e = open_legacy_irq(LEGACY, 0).err().unwrap();
     assert!(matches!(e, Error::TooFewVectors { .. }), "{e}");
+    // A throttle: virtio-net has none, so asking for one is refused, before the device is
+    // touched.
+    let (state, dma) = device(LEGACY);
+    let throttled = Config {
+        itr_us: Some(20),
+        ..irq_config()
+    };
+    let e = Virtio::new("fake".into(), FakeBus(state.clone()), &dma, &throttled)
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("virtio-net has none"), "{e}");
+    assert!(state.borrow().status_writes.is_empty(), "device touched");
 }
 
 #[test]

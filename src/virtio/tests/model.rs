@@ -234,6 +234,11 @@ impl State {
     /// used_event, without it unless VRING_AVAIL_F_NO_INTERRUPT is set).
     fn split_wants_interrupt(&self, q: usize, old: u16, new: u16) -> bool {
         if self.event_idx() {
+            assert_eq!(
+                self.avail_flags(q),
+                0,
+                "2.4.7.1: with VIRTIO_F_EVENT_IDX the driver must set the available ring's flags to 0"
+            );
             let event = self.used_event(q);
             new.wrapping_sub(event).wrapping_sub(1) < new.wrapping_sub(old)
         } else {
