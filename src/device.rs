@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::config::{Config, Link, MacAddress, QueueStats, Stats};
+use crate::igb::{self, Igb};
 use crate::ixgbe::{self, Ixgbe};
 use crate::memory::{DmaAllocator, HugePageAllocator, MemoryFootprint, Mempool, Packet};
 use crate::memory::{DmaDomain, IommuAllocator, IommuMode};
@@ -46,6 +47,11 @@ enum Backend {
     Ixgbe {
         driver: Ixgbe<Mmio>,
         bar: Arc<MappedBar>,
+    },
+    /// An 82576 on a mapped BAR; the driver is dropped (and stops the device) first.
+    Igb {
+        driver: Igb<Mmio>,
+        _bar: Arc<MappedBar>,
     },
     /// A legacy virtio-net device; its bus owns the port-IO resource file of BAR0. Boxed: the
     /// driver with its three queues is several times larger than the other variants.
@@ -202,6 +208,7 @@ pub const SIM_FLOWS_PER_QUEUE: u32 = 16;
 /// The drivers rixy has for PCI devices.
 enum PciDriver {
     Ixgbe,
+    Igb,
     Virtio,
 }
 
@@ -211,6 +218,8 @@ fn open_pci(address: PciAddress, config: &Config) -> Result<Device> {
     let (vendor, device) = (pci.vendor_id()?, pci.device_id()?);
     let kind = if vendor == ixgbe::INTEL_VENDOR_ID && ixgbe::DEVICE_IDS.contains(&device) {
         PciDriver::Ixgbe
+    } else if vendor == igb::INTEL_VENDOR_ID && igb::DEVICE_IDS.contains(&device) {
+        PciDriver::Igb
     } else if vendor == virtio::VIRTIO_VENDOR_ID && device == virtio::LEGACY_NET_DEVICE_ID {
         PciDriver::Virtio
     } else {
@@ -224,6 +233,7 @@ fn open_pci(address: PciAddress, config: &Config) -> Result<Device> {
     // driver: a machine without huge pages keeps its NIC.
     config.validate_for(match kind {
         PciDriver::Ixgbe => &ixgbe::BUFFER_SIZES,
+        PciDriver::Igb => &igb::BUFFER_SIZES,
         PciDriver::Virtio => &virtio::BUFFER_SIZES,
     })?;
     // A device bound to vfio-pci is opened through VFIO, with the IOMMU (no root needed).
@@ -282,6 +292,17 @@ fn start(
             Backend::Ixgbe {
                 driver,
                 bar: Arc::new(bar),
+            }
+        }
+        PciDriver::Igb => {
+            let bar = pci.map_bar(0)?;
+            // SAFETY: as for the 82599 above: the mapping lives in the same `Device` as the
+            // driver, which is dropped first.
+            let mmio = unsafe { Mmio::new(bar.virt(), bar.len()) }.with_dma_domain(dma_domain);
+            let driver = Igb::new(name, mmio, &*dma, config)?;
+            Backend::Igb {
+                driver,
+                _bar: Arc::new(bar),
             }
         }
         PciDriver::Virtio => {
@@ -378,7 +399,7 @@ impl PciAccess for VfioDevice {
 /// (ACCESS_PLATFORM) is offered, which the driver must then accept.
 fn vfio_dma_mode(kind: &PciDriver) -> (IommuMode, Option<&'static str>) {
     match kind {
-        PciDriver::Ixgbe => (IommuMode::Iova, None),
+        PciDriver::Ixgbe | PciDriver::Igb => (IommuMode::Iova, None),
         PciDriver::Virtio => (
             IommuMode::Physical,
             Some("legacy virtio uses physical addresses, bypassing the IOMMU"),
@@ -454,6 +475,7 @@ macro_rules! each_backend {
     ($self:expr, $d:ident => $body:expr) => {
         match $self {
             Backend::Ixgbe { driver: $d, .. } => $body,
+            Backend::Igb { driver: $d, .. } => $body,
             Backend::Virtio { driver: $d } => $body,
             Backend::Sim { driver: $d, .. } => $body,
         }
@@ -559,6 +581,7 @@ impl Device {
     ) -> Result<usize> {
         match &mut self.backend {
             Backend::Ixgbe { driver, .. } => driver.rx_batch(queue, out, max),
+            Backend::Igb { driver, .. } => driver.rx_batch(queue, out, max),
             Backend::Virtio { driver } => driver.rx_batch(queue, out, max),
             Backend::Sim { driver, port } => {
                 port.catch_up();
@@ -573,6 +596,7 @@ impl Device {
     pub fn tx_batch(&mut self, queue: u16, packets: &mut VecDeque<Packet>) -> Result<usize> {
         match &mut self.backend {
             Backend::Ixgbe { driver, .. } => driver.tx_batch(queue, packets),
+            Backend::Igb { driver, .. } => driver.tx_batch(queue, packets),
             Backend::Virtio { driver } => driver.tx_batch(queue, packets),
             Backend::Sim { driver, port } => {
                 port.catch_up();
@@ -588,8 +612,8 @@ impl Device {
     /// (its batches then work again); dropping the device first stops it, and every handle's
     /// batches then fail with [`Error::DeviceClosed`].
     ///
-    /// The 82599 (real and simulated) has handles; a virtio-net device has one queue pair,
-    /// served through the device ([`Error::QueueHandlesUnsupported`]).
+    /// The 82599 (real and simulated) has handles; a virtio-net device and an 82576 have one
+    /// queue pair, served through the device ([`Error::QueueHandlesUnsupported`]).
     ///
     /// ```no_run
     /// let mut dev = rixy::open("0000:03:00.0", &rixy::Config { rx_queues: 2, tx_queues: 2, ..Default::default() })?;
@@ -636,6 +660,13 @@ impl Device {
             Backend::Virtio { driver } => {
                 return Err(Error::QueueHandlesUnsupported {
                     device: driver.name().to_string(),
+                    why: "a virtio-net device has one queue pair",
+                });
+            }
+            Backend::Igb { driver, .. } => {
+                return Err(Error::QueueHandlesUnsupported {
+                    device: driver.name().to_string(),
+                    why: "rixy's 82576 (igb) driver runs one queue pair",
                 });
             }
         };
@@ -657,6 +688,13 @@ impl Device {
             Backend::Virtio { driver } => {
                 return Err(Error::QueueHandlesUnsupported {
                     device: driver.name().to_string(),
+                    why: "a virtio-net device has one queue pair",
+                });
+            }
+            Backend::Igb { driver, .. } => {
+                return Err(Error::QueueHandlesUnsupported {
+                    device: driver.name().to_string(),
+                    why: "rixy's 82576 (igb) driver runs one queue pair",
                 });
             }
         };
@@ -683,6 +721,7 @@ impl Device {
             Backend::Ixgbe { driver, .. } => driver.set_rss_key(key),
             Backend::Sim { driver, .. } => driver.set_rss_key(key),
             Backend::Virtio { driver } => Err(no_rss(driver.name())),
+            Backend::Igb { driver, .. } => Err(no_rss(driver.name())),
         }
     }
 
@@ -695,6 +734,7 @@ impl Device {
             Backend::Ixgbe { driver, .. } => driver.set_rss_table(table),
             Backend::Sim { driver, .. } => driver.set_rss_table(table),
             Backend::Virtio { driver } => Err(no_rss(driver.name())),
+            Backend::Igb { driver, .. } => Err(no_rss(driver.name())),
         }
     }
 
@@ -703,7 +743,7 @@ impl Device {
         match &self.backend {
             Backend::Ixgbe { driver, .. } => driver.rss_table(),
             Backend::Sim { driver, .. } => driver.rss_table(),
-            Backend::Virtio { .. } => None,
+            Backend::Virtio { .. } | Backend::Igb { .. } => None,
         }
     }
 
@@ -749,11 +789,11 @@ impl Device {
     }
 }
 
-/// The error for RSS asked of a virtio-net device.
+/// The error for RSS asked of a virtio-net device or an 82576.
 fn no_rss(device: &str) -> Error {
     Error::InvalidConfig {
         problem: format!(
-            "{device}: virtio-net has one receive queue, so there is no receive side scaling to set; RSS is the 82599's"
+            "{device}: the device runs one receive queue (virtio-net, or rixy's 82576 driver), so there is no receive side scaling to set; RSS is the 82599's"
         ),
     }
 }
