@@ -229,3 +229,52 @@ impl<B: Bus> Drop for Igb<B> {
         std::thread::sleep(Duration::from_millis(igb::RESET_ACCESS_DELAY_MS));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::PlainAllocator;
+    use crate::regs::MemBus;
+    use tock_registers::interfaces::Readable;
+
+    /// Registers that hold what was written and nothing else: CTRL.RST, once set, stays set,
+    /// as on a device whose software reset never completes.
+    fn stuck() -> MemBus {
+        MemBus::new(Registers::<MemBus>::SIZE)
+    }
+
+    #[test]
+    fn a_reset_that_never_completes_is_a_timeout_naming_it() {
+        let config = Config {
+            link_timeout: Duration::ZERO,
+            ..Config::default()
+        };
+        let err = match Igb::new("igb-test".into(), stuck(), &PlainAllocator::new(), &config) {
+            Ok(_) => panic!("a device whose CTRL.RST never clears opened"),
+            Err(e) => e,
+        };
+        assert!(
+            matches!(&err, Error::Timeout { what, .. } if what.contains("CTRL.RST")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn more_than_one_queue_is_refused_before_the_device_is_touched() {
+        let bus = stuck();
+        let config = Config {
+            rx_queues: 2,
+            ..Config::default()
+        };
+        let err = match Igb::new("igb-test".into(), &bus, &PlainAllocator::new(), &config) {
+            Ok(_) => panic!("two receive queues were accepted"),
+            Err(e) => e,
+        };
+        assert!(
+            matches!(&err, Error::InvalidConfig { problem } if problem.contains("one receive and one transmit queue")),
+            "{err}"
+        );
+        let regs = Registers::new(&bus).unwrap();
+        assert_eq!(regs.ctrl().get(), 0, "CTRL was written");
+    }
+}
