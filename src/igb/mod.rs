@@ -11,7 +11,7 @@
 //! 82599, so the descriptor layouts are declared apart in the two datasheet files. What is
 //! truly the same is shared: the ring memory ([`crate::memory::DescRing`]), the index
 //! arithmetic ([`crate::ring::RingSize`]) and the health-check cadence
-//! ([`crate::error::IdleBatches`]).
+//! (`IdleBatches` in `src/error.rs`).
 //!
 //! # Reading order
 //!
