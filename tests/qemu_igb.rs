@@ -29,17 +29,19 @@ use rixy::apps::pcap::{GLOBAL_HEADER_LEN, LINKTYPE_ETHERNET, MAGIC, RECORD_HEADE
 use rixy::frame;
 
 /// The guest's NICs: PCI slot, MAC address, link partner. `ci/qemu-igb/payload` names the same.
+/// Every other slot: the SR-IOV virtual functions of an igb in slot s would sit in slots s + 16
+/// and s + 17 (VF offset 0x80, stride 2), and QEMU reserves them even while no VF is enabled.
 const NICS: [(&str, &str, Option<usize>); 5] = [
     ("04.0", "52:54:00:12:01:00", Some(1)),
-    ("05.0", "52:54:00:12:01:01", Some(0)),
-    ("06.0", "52:54:00:12:01:02", Some(3)),
-    ("07.0", "52:54:00:12:01:03", Some(2)),
-    ("08.0", "52:54:00:12:01:04", None),
+    ("06.0", "52:54:00:12:01:01", Some(0)),
+    ("08.0", "52:54:00:12:01:02", Some(3)),
+    ("0a.0", "52:54:00:12:01:03", Some(2)),
+    ("0c.0", "52:54:00:12:01:04", None),
 ];
 const PKTGEN_DEV: &str = "0000:00:04.0";
-const FWD_IN: &str = "0000:00:05.0";
-const FWD_OUT: &str = "0000:00:06.0";
-const PCAP_DEV: &str = "0000:00:07.0";
+const FWD_IN: &str = "0000:00:06.0";
+const FWD_OUT: &str = "0000:00:08.0";
+const PCAP_DEV: &str = "0000:00:0a.0";
 /// Bytes the 82576 counts per 60-byte test frame: the frame and its 4-byte CRC.
 const COUNTED_FRAME_LEN: u64 = frame::MIN_FRAME_LEN as u64 + 4;
 

@@ -75,17 +75,20 @@ impl<B: Bus> Igb<B> {
         self.disable_interrupts();
 
         // 4.5.5: a software reset (CTRL.RST) puts the MAC, DMA and registers in a known state;
-        // the bit clears itself. Software waits before it touches the device again.
+        // the bit clears itself. Software waits before it touches the device again. The reset
+        // is done when RST reads 0 and the registers read their reset values: receive queue 0
+        // comes out of every reset enabled (4.5.9: RXDCTL.ENABLE is set by default for queue
+        // 0), which a device whose registers read 0 (memory decoding off) never shows.
         // DEPARTS 4.5.5: no master disable first (CTRL.GIO_MASTER_DISABLE, then
         // STATUS.GIO_MASTER_ENABLE reading 0). At open nothing of rixy's is in flight: the
         // device was reset at the previous owner's close or stopped by the kernel driver.
         self.regs.ctrl().modify(CTRL::RST::SET);
         std::thread::sleep(Duration::from_millis(igb::RESET_ACCESS_DELAY_MS));
         self.wait(
-            "the software reset (CTRL.RST clearing)",
-            "is the device present and powered? a removed device reads all ones",
+            "the software reset (CTRL.RST clearing, receive queue 0 reading enabled)",
+            "is the device present, powered and its memory decoding on? a removed device reads all ones, a disabled BAR zeros",
             STEP_TIMEOUT,
-            |r| !r.ctrl().is_set(CTRL::RST),
+            |r| !r.ctrl().is_set(CTRL::RST) && r.rxdctl(igb::RxQueue::at::<0>()).is_set(RXDCTL::ENABLE),
         )?;
         if self.removed() {
             return Err(Error::DeviceRemoved {
@@ -108,7 +111,7 @@ impl<B: Bus> Igb<B> {
             |r| r.eecd().is_set(EECD::AUTO_RD),
         );
         if auto_read.is_err() {
-            log::warn!(
+            log::debug!(
                 "{}: EECD.AUTO_RD still 0 {} ms after reset; going on with the settings the device has",
                 self.name,
                 igb::AUTO_READ_TIMEOUT_MS

@@ -254,7 +254,7 @@ mod tests {
             Err(e) => e,
         };
         assert!(
-            matches!(&err, Error::Timeout { what, .. } if what.contains("CTRL.RST")),
+            matches!(&err, Error::Timeout { what, .. } if what.starts_with("the software reset (CTRL.RST")),
             "{err}"
         );
     }
