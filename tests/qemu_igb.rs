@@ -311,7 +311,7 @@ fn igb_in_qemu() {
         ("bad-absent", "no PCI device 0000:00:1e.0"),
         (
             "bad-reset",
-            "the software reset (CTRL.RST clearing) did not happen",
+            "the software reset (CTRL.RST clearing, receive queue 0 reading enabled) did not happen",
         ),
     ] {
         let err = read(&out, &format!("{case}.err"));
