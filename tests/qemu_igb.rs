@@ -42,6 +42,8 @@ const PKTGEN_DEV: &str = "0000:00:04.0";
 const FWD_IN: &str = "0000:00:06.0";
 const FWD_OUT: &str = "0000:00:08.0";
 const PCAP_DEV: &str = "0000:00:0a.0";
+/// The tests of `tests/igb_guest.rs`, which must all run and pass inside the guest.
+const GUEST_TESTS: usize = 5;
 /// Bytes the 82576 counts per 60-byte test frame: the frame and its 4-byte CRC.
 const COUNTED_FRAME_LEN: u64 = frame::MIN_FRAME_LEN as u64 + 4;
 
@@ -303,6 +305,29 @@ fn igb_in_qemu() {
     check(
         status.success() && read(&out, "payload.rc").trim() == "0",
         format!("QEMU exited {status}, payload {}", read(&out, "payload.rc")),
+    );
+
+    // The tests that ran inside the guest: all passed, none skipped.
+    let guest_tests = format!(
+        "{}{}",
+        read(&out, "igb_guest.out"),
+        read(&out, "igb_guest.err")
+    );
+    let summary = guest_tests
+        .lines()
+        .find(|l| l.starts_with("test result: "))
+        .unwrap_or("")
+        .to_string();
+    println!("guest tests (tests/igb_guest.rs): {summary}");
+    check(
+        exit_code(&out, "igb_guest") == Some(0)
+            && summary.contains(&format!("{GUEST_TESTS} passed; 0 failed"))
+            && !guest_tests.contains("skipped:"),
+        format!(
+            "guest tests igb_guest: exit {:?}, want {GUEST_TESTS} passed and none skipped:\n{}",
+            exit_code(&out, "igb_guest"),
+            tail(&guest_tests, 40)
+        ),
     );
 
     // Bad input: one line on stderr, `error: ...`, saying what is wrong; a non-zero exit that
