@@ -259,6 +259,56 @@ mod tests {
         );
     }
 
+    /// A register window whose reads are all 0 and whose writes vanish: a BAR with its memory
+    /// decoding off, as QEMU answers it (`tests/qemu_igb.rs` provokes the same in the guest).
+    struct ZeroBus;
+
+    impl Bus for ZeroBus {
+        fn len(&self) -> usize {
+            Registers::<MemBus>::SIZE
+        }
+        unsafe fn read8(&self, _: usize) -> u8 {
+            0
+        }
+        unsafe fn read16(&self, _: usize) -> u16 {
+            0
+        }
+        unsafe fn read32(&self, _: usize) -> u32 {
+            0
+        }
+        unsafe fn read64(&self, _: usize) -> u64 {
+            0
+        }
+        unsafe fn write8(&self, _: usize, _: u8) {}
+        unsafe fn write16(&self, _: usize, _: u16) {}
+        unsafe fn write32(&self, _: usize, _: u32) {}
+        unsafe fn write64(&self, _: usize, _: u64) {}
+    }
+
+    impl DmaMaster for ZeroBus {
+        fn dma_domain(&self) -> DmaDomain {
+            DmaDomain::Virtual
+        }
+    }
+
+    #[test]
+    fn registers_that_read_zero_are_a_reset_that_never_completes() {
+        // CTRL.RST reads 0 at once, but receive queue 0 never reads enabled, as it does after
+        // every reset (4.5.9).
+        let config = Config {
+            link_timeout: Duration::ZERO,
+            ..Config::default()
+        };
+        let err = match Igb::new("igb-test".into(), ZeroBus, &PlainAllocator::new(), &config) {
+            Ok(_) => panic!("a device whose registers read 0 opened"),
+            Err(e) => e,
+        };
+        assert!(
+            matches!(&err, Error::Timeout { what, hint, .. } if what.starts_with("the software reset") && hint.contains("memory decoding")),
+            "{err}"
+        );
+    }
+
     #[test]
     fn more_than_one_queue_is_refused_before_the_device_is_touched() {
         let bus = stuck();
