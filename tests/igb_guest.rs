@@ -208,16 +208,13 @@ fn queue_handles_rss_and_a_second_queue_are_refused() {
         "{err}"
     );
     let mut dev = rixy::open(&a, &Config::default()).unwrap();
-    let err = dev.take_queues().err().expect("queue handles were given");
+    let err = dev.take_queues().expect_err("queue handles were given");
     assert!(
         matches!(err, Error::QueueHandlesUnsupported { .. }),
         "{err}"
     );
     assert!(err.to_string().contains("82576"), "{err}");
-    let err = dev
-        .set_rss_key(&[0; 40])
-        .err()
-        .expect("an RSS key was taken");
+    let err = dev.set_rss_key(&[0; 40]).expect_err("an RSS key was taken");
     assert!(err.to_string().contains("no receive side scaling"), "{err}");
     assert!(dev.rss_table().is_none());
     // A queue the device does not have.
@@ -251,7 +248,7 @@ fn a_device_reset_behind_the_drivers_back_is_reported_by_the_next_empty_batch() 
             break;
         }
     }
-    let err = result.err().expect("the reset was never noticed");
+    let err = result.expect_err("the reset was never noticed");
     assert!(
         matches!(&err, Error::DeviceReset { evidence, .. } if evidence.contains("RDLEN = 0x0")),
         "{err}"
