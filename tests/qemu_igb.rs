@@ -15,7 +15,8 @@
 //! (the payload took 134 s of wall time instead of 10): with UDP pairs both links lost frames
 //! (9097 of 10000 captured); with hubs only the forwarder's input did (9242), where the
 //! forwarder, starved of CPU, left its 512-descriptor ring full. So the forwarder runs with a
-//! 4096-descriptor receive ring and the generator at 1000 frames/s by default.
+//! 4096-descriptor receive ring and the generator at 500 frames/s by default (at 1000/s one run
+//! at load 5 still lost 245 frames on the way to the capture; at 500/s none did).
 //!
 //! What is checked on the host: the capture (exactly N valid test frames, strictly increasing
 //! sequence numbers, the largest at most 2N), each app's device totals against the capture (the
@@ -25,7 +26,7 @@
 //!
 //! Environment: `RIXY_QEMU10` (the QEMU 10 binary; default `target/qemu10/root/usr/bin/...`),
 //! `RIXY_IGB_GUEST_DIR` (default `target/qemu-igb`), `RIXY_QEMU_COUNT` (frames, default 10000),
-//! `RIXY_QEMU_RATE` (frames per second, default 1000), `RIXY_QEMU_TIMEOUT` (seconds, 540).
+//! `RIXY_QEMU_RATE` (frames per second, default 500), `RIXY_QEMU_TIMEOUT` (seconds, 540).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -236,7 +237,7 @@ fn igb_in_qemu() {
         qemu.display()
     );
     let count: u64 = env_or("RIXY_QEMU_COUNT", 10_000);
-    let rate: u64 = env_or("RIXY_QEMU_RATE", 1_000);
+    let rate: u64 = env_or("RIXY_QEMU_RATE", 500);
     let timeout = Duration::from_secs(env_or("RIXY_QEMU_TIMEOUT", 540));
     let accel = match std::env::var("RIXY_QEMU_ACCEL").as_deref() {
         Ok("kvm") => "kvm",
@@ -402,21 +403,42 @@ fn igb_in_qemu() {
         );
     }
     let n = seqs.len() as u64;
-    let rx = |p: u64| [p, p * COUNTED_FRAME_LEN, 0, 0, 0, 0, 0];
-    let tx = |p: u64| [0, 0, 0, 0, p, p * COUNTED_FRAME_LEN, 0];
-    for (app, dev, want) in [
-        ("pktgen", PKTGEN_DEV, tx(count)),
-        ("fwd", FWD_IN, rx(n)),
-        ("fwd", FWD_OUT, tx(n)),
-        ("pcap", PCAP_DEV, rx(n)),
+    // (app, device, received or sent, packets): packets exactly; octets at 64 per packet, less
+    // at most one packet's worth per statistics read the app made while traffic flowed (a line
+    // a second): QEMU's igb clears GORCL/GOTCL with the read of the high half without latching
+    // them at the read of the low half, so the octets of a frame counted between the two reads
+    // are lost (seen once in 10000 frames under load).
+    for (app, dev, rx, packets) in [
+        ("pktgen", PKTGEN_DEV, false, count),
+        ("fwd", FWD_IN, true, n),
+        ("fwd", FWD_OUT, false, n),
+        ("pcap", PCAP_DEV, true, n),
     ] {
         let output = read(&out, &format!("{app}.out"));
         let got = totals(&output, dev);
-        println!("rixy-{app} {dev}: {got:?}");
+        let reads = output
+            .lines()
+            .filter(|l| l.starts_with(&format!("[{dev}] RX:")))
+            .count() as u64;
+        println!("rixy-{app} {dev}: {got:?} ({reads} statistics lines)");
+        let ok = got.is_some_and(|t| {
+            let (p, b, others) = if rx {
+                (t[0], t[1], [t[2], t[3], t[4], t[5], t[6]])
+            } else {
+                (t[4], t[5], [t[0], t[1], t[2], t[3], t[6]])
+            };
+            let full = p * COUNTED_FRAME_LEN;
+            p == packets
+                && others == [0; 5]
+                && b <= full
+                && (full - b).is_multiple_of(COUNTED_FRAME_LEN)
+                && (full - b) / COUNTED_FRAME_LEN <= reads
+        });
         check(
-            got == Some(want),
+            ok,
             format!(
-                "rixy-{app}'s totals for {dev}: {got:?}, want {want:?}\n{}",
+                "rixy-{app}'s totals for {dev}: {got:?}, want {} {packets} packets of {COUNTED_FRAME_LEN} counted bytes (less at most {reads} packets' bytes) and nothing else\n{}",
+                if rx { "RX" } else { "TX" },
                 tail(&output, 5)
             ),
         );
