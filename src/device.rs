@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::config::{Config, Link, MacAddress, QueueStats, Stats};
+use crate::igb::{self, Igb};
 use crate::interrupt::InterruptSource;
 use crate::ixgbe::{self, Ixgbe};
 use crate::memory::{DmaAllocator, HugePageAllocator, MemoryFootprint, Mempool, Packet};
@@ -47,6 +48,12 @@ enum Backend {
     Ixgbe {
         driver: Ixgbe<Mmio>,
         bar: Arc<MappedBar>,
+    },
+    /// An 82576 on a mapped BAR; the driver is dropped (and stops the device) first. Boxed: its
+    /// two rings make it several times larger than the other variants.
+    Igb {
+        driver: Box<Igb<Mmio>>,
+        _bar: Arc<MappedBar>,
     },
     /// A virtio-net device: legacy (its bus owns the port-IO resource file of BAR0) or modern
     /// (its transport owns the mapping of the BAR the capabilities point into). Boxed: the
@@ -321,6 +328,7 @@ pub const SIM_FLOWS_PER_QUEUE: u32 = 16;
 /// The drivers rixy has for PCI devices.
 enum PciDriver {
     Ixgbe,
+    Igb,
     Virtio,
 }
 
@@ -330,6 +338,8 @@ fn open_pci(address: PciAddress, config: &Config) -> Result<Device> {
     let (vendor, device) = (pci.vendor_id()?, pci.device_id()?);
     let kind = if vendor == ixgbe::INTEL_VENDOR_ID && ixgbe::DEVICE_IDS.contains(&device) {
         PciDriver::Ixgbe
+    } else if vendor == igb::INTEL_VENDOR_ID && igb::DEVICE_IDS.contains(&device) {
+        PciDriver::Igb
     } else if vendor == virtio::VIRTIO_VENDOR_ID
         && (device == virtio::LEGACY_NET_DEVICE_ID || device == virtio::MODERN_NET_DEVICE_ID)
     {
@@ -345,6 +355,7 @@ fn open_pci(address: PciAddress, config: &Config) -> Result<Device> {
     // driver: a machine without huge pages keeps its NIC.
     config.validate_for(match kind {
         PciDriver::Ixgbe => &ixgbe::BUFFER_SIZES,
+        PciDriver::Igb => &igb::BUFFER_SIZES,
         PciDriver::Virtio => &virtio::BUFFER_SIZES,
     })?;
     // A device bound to vfio-pci is opened through VFIO, with the IOMMU (no root needed).
@@ -410,6 +421,24 @@ fn start(
             Backend::Ixgbe {
                 driver,
                 bar: Arc::new(bar),
+            }
+        }
+        PciDriver::Igb if config.interrupts => {
+            return Err(Error::InvalidConfig {
+                problem: format!(
+                    "{name}: the 82576 (igb) driver polls; it has no interrupts (Config::interrupts is for the 82599 and virtio-net)"
+                ),
+            });
+        }
+        PciDriver::Igb => {
+            let bar = pci.map_bar(0)?;
+            // SAFETY: as for the 82599 above: the mapping lives in the same `Device` as the
+            // driver, which is dropped first.
+            let mmio = unsafe { Mmio::new(bar.virt(), bar.len()) }.with_dma_domain(dma_domain);
+            let driver = Box::new(Igb::new(name, mmio, &*dma, config)?);
+            Backend::Igb {
+                driver,
+                _bar: Arc::new(bar),
             }
         }
         PciDriver::Virtio => {
@@ -577,7 +606,7 @@ fn vfio_dma_mode(
     pci: &impl PciAccess,
 ) -> Result<(IommuMode, Option<&'static str>)> {
     match kind {
-        PciDriver::Ixgbe => Ok((IommuMode::Iova, None)),
+        PciDriver::Ixgbe | PciDriver::Igb => Ok((IommuMode::Iova, None)),
         PciDriver::Virtio => Ok(match virtio_access_platform(pci)? {
             None => (
                 IommuMode::Physical,
@@ -615,7 +644,7 @@ fn vfio_dma_mode_known(
     pci: &PciDevice,
 ) -> Option<(IommuMode, Option<&'static str>)> {
     match kind {
-        PciDriver::Ixgbe => vfio_dma_mode(kind, pci).ok(),
+        PciDriver::Ixgbe | PciDriver::Igb => vfio_dma_mode(kind, pci).ok(),
         PciDriver::Virtio => match virtio_layout(pci) {
             Ok(None) => vfio_dma_mode(kind, pci).ok(),
             _ => None,
@@ -729,6 +758,7 @@ macro_rules! each_backend {
     ($self:expr, $d:ident => $body:expr) => {
         match $self {
             Backend::Ixgbe { driver: $d, .. } => $body,
+            Backend::Igb { driver: $d, .. } => $body,
             Backend::Virtio { driver: $d } => $body,
             Backend::Sim { driver: $d, .. } => $body,
         }
@@ -835,6 +865,7 @@ impl Device {
     ) -> Result<usize> {
         match &mut self.backend {
             Backend::Ixgbe { driver, .. } => driver.rx_batch(queue, out, max),
+            Backend::Igb { driver, .. } => driver.rx_batch(queue, out, max),
             Backend::Virtio { driver } => driver.rx_batch(queue, out, max),
             Backend::Sim { driver, port } => {
                 port.catch_up();
@@ -869,6 +900,7 @@ impl Device {
         match &mut self.backend {
             Backend::Ixgbe { driver, .. } => driver.rx_wait(queue, timeout),
             Backend::Virtio { driver } => driver.rx_wait(queue, timeout),
+            Backend::Igb { driver, .. } => Err(no_interrupts(driver.name(), queue)),
             Backend::Sim { driver, port } => sim_wait(&port.world, port.clock, timeout, |t| {
                 driver.rx_wait(queue, t)
             }),
@@ -881,6 +913,7 @@ impl Device {
             Backend::Ixgbe { driver, .. } => driver.rx_arm(queue),
             Backend::Sim { driver, .. } => driver.rx_arm(queue),
             Backend::Virtio { driver } => driver.rx_arm(queue),
+            Backend::Igb { driver, .. } => Err(no_interrupts(driver.name(), queue)),
         }
     }
 
@@ -889,6 +922,7 @@ impl Device {
         match &mut self.backend {
             Backend::Ixgbe { driver, .. } => driver.rx_disarm(queue),
             Backend::Sim { driver, .. } => driver.rx_disarm(queue),
+            Backend::Igb { driver, .. } => Err(no_interrupts(driver.name(), queue)),
             Backend::Virtio { driver } => driver.rx_disarm(queue),
         }
     }
@@ -909,6 +943,7 @@ impl Device {
     pub fn tx_batch(&mut self, queue: u16, packets: &mut VecDeque<Packet>) -> Result<usize> {
         match &mut self.backend {
             Backend::Ixgbe { driver, .. } => driver.tx_batch(queue, packets),
+            Backend::Igb { driver, .. } => driver.tx_batch(queue, packets),
             Backend::Virtio { driver } => driver.tx_batch(queue, packets),
             Backend::Sim { driver, port } => {
                 port.catch_up();
@@ -924,8 +959,8 @@ impl Device {
     /// (its batches then work again); dropping the device first stops it, and every handle's
     /// batches then fail with [`Error::DeviceClosed`].
     ///
-    /// The 82599 (real and simulated) has handles; a virtio-net device has one queue pair,
-    /// served through the device ([`Error::QueueHandlesUnsupported`]).
+    /// The 82599 (real and simulated) has handles; a virtio-net device and an 82576 have one
+    /// queue pair, served through the device ([`Error::QueueHandlesUnsupported`]).
     ///
     /// ```no_run
     /// let mut dev = rixy::open("0000:03:00.0", &rixy::Config { rx_queues: 2, tx_queues: 2, ..Default::default() })?;
@@ -972,6 +1007,13 @@ impl Device {
             Backend::Virtio { driver } => {
                 return Err(Error::QueueHandlesUnsupported {
                     device: driver.name().to_string(),
+                    why: "a virtio-net device has one queue pair",
+                });
+            }
+            Backend::Igb { driver, .. } => {
+                return Err(Error::QueueHandlesUnsupported {
+                    device: driver.name().to_string(),
+                    why: "rixy's 82576 (igb) driver runs one queue pair",
                 });
             }
         };
@@ -993,6 +1035,13 @@ impl Device {
             Backend::Virtio { driver } => {
                 return Err(Error::QueueHandlesUnsupported {
                     device: driver.name().to_string(),
+                    why: "a virtio-net device has one queue pair",
+                });
+            }
+            Backend::Igb { driver, .. } => {
+                return Err(Error::QueueHandlesUnsupported {
+                    device: driver.name().to_string(),
+                    why: "rixy's 82576 (igb) driver runs one queue pair",
                 });
             }
         };
@@ -1019,6 +1068,7 @@ impl Device {
             Backend::Ixgbe { driver, .. } => driver.set_rss_key(key),
             Backend::Sim { driver, .. } => driver.set_rss_key(key),
             Backend::Virtio { driver } => Err(no_rss(driver.name())),
+            Backend::Igb { driver, .. } => Err(no_rss(driver.name())),
         }
     }
 
@@ -1031,6 +1081,7 @@ impl Device {
             Backend::Ixgbe { driver, .. } => driver.set_rss_table(table),
             Backend::Sim { driver, .. } => driver.set_rss_table(table),
             Backend::Virtio { driver } => Err(no_rss(driver.name())),
+            Backend::Igb { driver, .. } => Err(no_rss(driver.name())),
         }
     }
 
@@ -1039,7 +1090,7 @@ impl Device {
         match &self.backend {
             Backend::Ixgbe { driver, .. } => driver.rss_table(),
             Backend::Sim { driver, .. } => driver.rss_table(),
-            Backend::Virtio { .. } => None,
+            Backend::Virtio { .. } | Backend::Igb { .. } => None,
         }
     }
 
@@ -1085,11 +1136,19 @@ impl Device {
     }
 }
 
-/// The error for RSS asked of a virtio-net device.
+/// The error for a wait on a queue of a driver that only polls.
+fn no_interrupts(device: &str, queue: u16) -> Error {
+    Error::InterruptsOff {
+        device: device.to_string(),
+        queue,
+    }
+}
+
+/// The error for RSS asked of a virtio-net device or an 82576.
 fn no_rss(device: &str) -> Error {
     Error::InvalidConfig {
         problem: format!(
-            "{device}: virtio-net has one receive queue, so there is no receive side scaling to set; RSS is the 82599's"
+            "{device}: the device runs one receive queue (virtio-net, or rixy's 82576 driver), so there is no receive side scaling to set; RSS is the 82599's"
         ),
     }
 }

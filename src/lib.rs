@@ -3,7 +3,7 @@
 //! rixy runs the whole NIC driver inside the application's process, as the ixy paper
 //! ("User Space Network Drivers", ANCS'19) describes: PCI BARs are mapped from sysfs, DMA memory
 //! sits on huge pages, packet buffers come from a mempool and rings of DMA descriptors are
-//! polled in batches. Drivers: the Intel 82599 family ([`ixgbe`]) and virtio-net, modern and legacy
+//! polled in batches. Drivers: the Intel 82599 family ([`ixgbe`]), the Intel 82576 ([`igb`]) and virtio-net, modern and legacy
 //! ([`virtio`]); the 82599 also runs against a behavioural model ([`sim`]), which is what
 //! `sim:N` addresses open.
 //!
@@ -60,6 +60,7 @@ pub mod config;
 mod device;
 pub mod error;
 pub mod frame;
+pub mod igb;
 pub mod interrupt;
 pub mod ixgbe;
 pub mod memory;
