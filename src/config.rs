@@ -45,20 +45,26 @@ pub struct Config {
     pub vfio_dir: PathBuf,
     /// Interrupts (off by default: polling is the fast path). With interrupts each receive
     /// queue gets an MSI-X vector of its own, and [`crate::RxQueue::wait`] and
-    /// [`crate::Device::rx_wait`] sleep until packets arrive instead of spinning. The 82599
-    /// needs a way to deliver them: the simulated port (`rixy::sim`) has one, real hardware
-    /// needs VFIO; a device mapped through sysfs refuses them ([`crate::Error::InterruptsNeedVfio`]).
+    /// [`crate::Device::rx_wait`] sleep until packets arrive instead of spinning. A driver
+    /// needs a way to deliver them: the simulated 82599 port (`rixy::sim`) has one, real
+    /// hardware (an 82599, or virtio-net, whose one receive queue gets MSI-X vector 0) needs
+    /// VFIO; a device mapped through sysfs refuses them ([`crate::Error::InterruptsNeedVfio`]).
     pub interrupts: bool,
     /// The 82599's interrupt throttle (EITR, datasheet 8.2.3.5.12): at least this many
     /// microseconds between two interrupts of a queue, with interrupts on. 0 to 1022 in steps
-    /// of 2 (the register counts 2 µs units); 0 turns throttling off. 10 µs by default (at most
-    /// 100 000 interrupts per second and queue). Other values are refused when the device opens.
-    pub itr_us: u32,
+    /// of 2 (the register counts 2 µs units); 0 turns throttling off. `None` (the default) is
+    /// [`DEFAULT_ITR_US`]. Other values are refused when the device opens, and so is any value
+    /// for virtio-net, which has no throttle.
+    pub itr_us: Option<u32>,
     /// Modern virtio-net: use packed virtqueues (VirtIO 1.1 2.7) when the device offers
     /// VIRTIO_F_RING_PACKED (QEMU: `packed=on`); false keeps split queues, for comparison. True
     /// by default. Legacy virtio and the 82599 ignore it.
     pub virtio_packed: bool,
 }
+
+/// The 82599's interrupt throttle when [`Config::itr_us`] says nothing: 10 µs, at most 100 000
+/// interrupts per second and queue.
+pub const DEFAULT_ITR_US: u32 = 10;
 
 impl Default for Config {
     fn default() -> Self {
@@ -75,7 +81,7 @@ impl Default for Config {
             sysfs_root: PathBuf::from("/sys/bus/pci/devices"),
             vfio_dir: PathBuf::from(crate::pci::DEFAULT_VFIO_DIR),
             interrupts: false,
-            itr_us: 10,
+            itr_us: None,
             virtio_packed: true,
         }
     }

@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::config::{Config, Link, MacAddress, QueueStats, Stats};
+use crate::igb::{self, Igb};
 use crate::interrupt::InterruptSource;
 use crate::ixgbe::{self, Ixgbe};
 use crate::memory::{DmaAllocator, HugePageAllocator, MemoryFootprint, Mempool, Packet};
@@ -47,6 +48,12 @@ enum Backend {
     Ixgbe {
         driver: Ixgbe<Mmio>,
         bar: Arc<MappedBar>,
+    },
+    /// An 82576 on a mapped BAR; the driver is dropped (and stops the device) first. Boxed: its
+    /// two rings make it several times larger than the other variants.
+    Igb {
+        driver: Box<Igb<Mmio>>,
+        _bar: Arc<MappedBar>,
     },
     /// A virtio-net device: legacy (its bus owns the port-IO resource file of BAR0) or modern
     /// (its transport owns the mapping of the BAR the capabilities point into). Boxed: the
@@ -129,6 +136,92 @@ fn sim_wait(
             return Ok(true);
         }
         if left <= SIM_WAIT_SLICE {
+            return Ok(false);
+        }
+    }
+}
+
+/// Waits until one of several receive queues, of one device or of several, has packets, or
+/// `timeout` passes: `true` when one has (its next batch takes something), `false` on the
+/// timeout. What [`Device::rx_wait`] does for one queue, for a forwarder that serves two
+/// devices in one thread: every queue's interrupt is armed (or the wait ends at once when one
+/// has packets already), the thread sleeps until any of them fires (`poll(2)`), then every
+/// queue is disarmed. The devices need [`Config::interrupts`]; a queue without them is
+/// [`Error::InterruptsOff`].
+///
+/// ```no_run
+/// # use std::time::Duration;
+/// let config = rixy::Config { interrupts: true, ..Default::default() };
+/// let (mut a, mut b) = (rixy::open("0000:03:00.0", &config)?, rixy::open("0000:03:00.1", &config)?);
+/// rixy::wait_any(&mut [(&mut a, 0), (&mut b, 0)], Duration::from_millis(10))?;
+/// # Ok::<(), rixy::Error>(())
+/// ```
+pub fn wait_any(queues: &mut [(&mut Device, u16)], timeout: std::time::Duration) -> Result<bool> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        // Simulated ports on the wall clock run only when someone runs them: in slices.
+        let mut sliced = false;
+        for (dev, _) in queues.iter() {
+            if let Some((world, clock)) = dev.wall_clock_world() {
+                catch_up(world, clock);
+                sliced = true;
+            }
+        }
+        let mut fds = Vec::with_capacity(queues.len());
+        let mut ready = false;
+        for (dev, queue) in queues.iter_mut() {
+            match dev.rx_arm(*queue) {
+                Ok(Some(fd)) => fds.push(libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                }),
+                Ok(None) => {
+                    ready = true;
+                    break;
+                }
+                Err(e) => {
+                    // What was armed is disarmed before the error goes up.
+                    for (dev, queue) in queues.iter_mut().take(fds.len()) {
+                        let _ = dev.rx_disarm(*queue);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if !ready && !left.is_zero() {
+            let slice = if sliced {
+                left.min(SIM_WAIT_SLICE)
+            } else {
+                left
+            };
+            // Rounded up, so that a wait never ends before its timeout.
+            let ms = i32::try_from(slice.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
+            // SAFETY: `fds` is a live array of `fds.len()` pollfd structures, each an open
+            // eventfd the devices own for as long as they are borrowed here.
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+            if n < 0 {
+                let source = std::io::Error::last_os_error();
+                if source.kind() != std::io::ErrorKind::Interrupted {
+                    for (dev, queue) in queues.iter_mut().take(fds.len()) {
+                        let _ = dev.rx_disarm(*queue);
+                    }
+                    return Err(Error::Os {
+                        what: "poll on receive interrupts",
+                        source,
+                    });
+                }
+            }
+        }
+        let mut any = ready;
+        for (dev, queue) in queues.iter_mut().take(fds.len()) {
+            any |= dev.rx_disarm(*queue)?;
+        }
+        if any {
+            return Ok(true);
+        }
+        if std::time::Instant::now() >= deadline {
             return Ok(false);
         }
     }
@@ -235,6 +328,7 @@ pub const SIM_FLOWS_PER_QUEUE: u32 = 16;
 /// The drivers rixy has for PCI devices.
 enum PciDriver {
     Ixgbe,
+    Igb,
     Virtio,
 }
 
@@ -244,6 +338,8 @@ fn open_pci(address: PciAddress, config: &Config) -> Result<Device> {
     let (vendor, device) = (pci.vendor_id()?, pci.device_id()?);
     let kind = if vendor == ixgbe::INTEL_VENDOR_ID && ixgbe::DEVICE_IDS.contains(&device) {
         PciDriver::Ixgbe
+    } else if vendor == igb::INTEL_VENDOR_ID && igb::DEVICE_IDS.contains(&device) {
+        PciDriver::Igb
     } else if vendor == virtio::VIRTIO_VENDOR_ID
         && (device == virtio::LEGACY_NET_DEVICE_ID || device == virtio::MODERN_NET_DEVICE_ID)
     {
@@ -259,6 +355,7 @@ fn open_pci(address: PciAddress, config: &Config) -> Result<Device> {
     // driver: a machine without huge pages keeps its NIC.
     config.validate_for(match kind {
         PciDriver::Ixgbe => &ixgbe::BUFFER_SIZES,
+        PciDriver::Igb => &igb::BUFFER_SIZES,
         PciDriver::Virtio => &virtio::BUFFER_SIZES,
     })?;
     // A device bound to vfio-pci is opened through VFIO, with the IOMMU (no root needed).
@@ -326,12 +423,23 @@ fn start(
                 bar: Arc::new(bar),
             }
         }
-        PciDriver::Virtio if config.interrupts => {
+        PciDriver::Igb if config.interrupts => {
             return Err(Error::InvalidConfig {
                 problem: format!(
-                    "{name}: the virtio-net driver polls; it has no interrupts yet (Config::interrupts is for the 82599)"
+                    "{name}: the 82576 (igb) driver polls; it has no interrupts (Config::interrupts is for the 82599 and virtio-net)"
                 ),
             });
+        }
+        PciDriver::Igb => {
+            let bar = pci.map_bar(0)?;
+            // SAFETY: as for the 82599 above: the mapping lives in the same `Device` as the
+            // driver, which is dropped first.
+            let mmio = unsafe { Mmio::new(bar.virt(), bar.len()) }.with_dma_domain(dma_domain);
+            let driver = Box::new(Igb::new(name, mmio, &*dma, config)?);
+            Backend::Igb {
+                driver,
+                _bar: Arc::new(bar),
+            }
         }
         PciDriver::Virtio => {
             use virtio::transport::{Legacy, Modern, PciTransport};
@@ -377,10 +485,18 @@ fn start(
                     // Legacy virtio: the registers are in I/O port space (BAR0), one
                     // pread/pwrite each.
                     let bus = pci.port_io(0, dma_domain)?;
-                    PciTransport::Legacy(Legacy(crate::regs::virtio::Registers::new(bus)?))
+                    PciTransport::Legacy(Legacy::new(crate::regs::virtio::Registers::new(bus)?))
                 }
             };
-            let driver = Box::new(Virtio::with_transport(name, transport, &*dma, config)?);
+            // With Config::interrupts the driver enables MSI-X through `pci.interrupts()` (VFIO)
+            // and tells the transport, before it touches the device.
+            let driver = Box::new(Virtio::with_interrupts(
+                name,
+                transport,
+                &*dma,
+                config,
+                pci.interrupts(),
+            )?);
             Backend::Virtio { driver }
         }
     };
@@ -485,14 +601,77 @@ impl PciAccess for VfioDevice {
 /// choice follows the device: read its offered features through the transport (VirtIO 1.2
 /// 4.1.4.3, common configuration, before FEATURES_OK) and return `Iova` exactly when bit 33
 /// (ACCESS_PLATFORM) is offered, which the driver must then accept.
-fn vfio_dma_mode(kind: &PciDriver) -> (IommuMode, Option<&'static str>) {
+fn vfio_dma_mode(
+    kind: &PciDriver,
+    pci: &impl PciAccess,
+) -> Result<(IommuMode, Option<&'static str>)> {
     match kind {
-        PciDriver::Ixgbe => (IommuMode::Iova, None),
-        PciDriver::Virtio => (
-            IommuMode::Physical,
-            Some("legacy virtio uses physical addresses, bypassing the IOMMU"),
-        ),
+        PciDriver::Ixgbe | PciDriver::Igb => Ok((IommuMode::Iova, None)),
+        PciDriver::Virtio => Ok(match virtio_access_platform(pci)? {
+            None => (
+                IommuMode::Physical,
+                Some("legacy virtio uses physical addresses, bypassing the IOMMU"),
+            ),
+            Some(false) => (
+                IommuMode::Physical,
+                Some(
+                    "this modern virtio device does not offer VIRTIO_F_ACCESS_PLATFORM, so its DMA bypasses the IOMMU and uses physical addresses (in QEMU, iommu_platform=on gives it the feature)",
+                ),
+            ),
+            Some(true) => (IommuMode::Iova, None),
+        }),
     }
+}
+
+/// Where the virtio device `pci`'s modern structures are (4.1.4); `None` for a legacy-only
+/// device.
+fn virtio_layout(pci: &impl PciAccess) -> Result<Option<virtio::ModernLayout>> {
+    let caps = pci.config().capabilities()?;
+    pci.config()
+        .access(|c| virtio::find_modern(c.bus(), &caps))?
+        .map_err(|problem| Error::DeviceFailed {
+            device: pci.address().to_string(),
+            problem,
+        })
+}
+
+/// The DMA mode [`vfio_dma_mode`] will choose, when the device's sysfs files already tell it
+/// (before VFIO is opened, so that a device that needs root is refused before anything is
+/// touched): an 82599, or a virtio device whose capabilities (readable in full only by root)
+/// show it legacy-only. `None` when only the device's features, read through VFIO, can say.
+fn vfio_dma_mode_known(
+    kind: &PciDriver,
+    pci: &PciDevice,
+) -> Option<(IommuMode, Option<&'static str>)> {
+    match kind {
+        PciDriver::Ixgbe | PciDriver::Igb => vfio_dma_mode(kind, pci).ok(),
+        PciDriver::Virtio => match virtio_layout(pci) {
+            Ok(None) => vfio_dma_mode(kind, pci).ok(),
+            _ => None,
+        },
+    }
+}
+
+/// Whether the virtio device `pci` offers VIRTIO_F_ACCESS_PLATFORM: `None` for a legacy-only
+/// device (no VirtIO 1.0 capabilities, 4.1.4), else the feature bit, read from the common
+/// configuration in the BAR the capabilities name ([`virtio::offers_access_platform`]) without
+/// touching the device status.
+fn virtio_access_platform(pci: &impl PciAccess) -> Result<Option<bool>> {
+    let name = pci.address().to_string();
+    let Some(layout) = virtio_layout(pci)? else {
+        return Ok(None);
+    };
+    let bar = pci.map_bar(layout.bar)?;
+    // SAFETY: `bar` maps the BAR for `bar.len()` bytes and outlives the bus, which is used only
+    // inside this function; device memory is only reached through the bus.
+    let mmio = unsafe { Mmio::new(bar.virt(), bar.len()) };
+    let offered =
+        virtio::offers_access_platform(mmio, &layout).map_err(|problem| Error::DeviceFailed {
+            device: name,
+            problem,
+        })?;
+    drop(bar);
+    Ok(Some(offered))
 }
 
 /// An error unless this process can read physical addresses (pagemap shows them only to
@@ -541,12 +720,28 @@ fn require_unbindable(pci: &PciDevice) -> Result<()> {
 /// on failure: the device stays with vfio-pci.
 fn open_vfio(pci: &PciDevice, kind: PciDriver, config: &Config) -> Result<Device> {
     let name = pci.address().to_string();
-    let (mode, bypass) = vfio_dma_mode(&kind);
-    if mode == IommuMode::Physical {
-        require_physical_addresses(&name, bypass.unwrap_or("its DMA bypasses the IOMMU"))?;
-        HugePageAllocator::with_dir(&config.hugepage_dir).page_size()?;
+    let needs_root = |mode: IommuMode, bypass: Option<&str>| -> Result<()> {
+        if mode == IommuMode::Physical {
+            require_physical_addresses(&name, bypass.unwrap_or("its DMA bypasses the IOMMU"))?;
+            HugePageAllocator::with_dir(&config.hugepage_dir).page_size()?;
+        }
+        Ok(())
+    };
+    let known = vfio_dma_mode_known(&kind, pci);
+    if let Some((mode, bypass)) = known {
+        needs_root(mode, bypass)?;
     }
     let vfio = Arc::new(VfioDevice::open(pci, &config.vfio_dir)?);
+    // Otherwise the mode follows the device's features, read through VFIO (a modern virtio
+    // device's ACCESS_PLATFORM): decided before any DMA memory exists or the driver resets it.
+    let (mode, _) = match known {
+        Some(known) => known,
+        None => {
+            let (mode, bypass) = vfio_dma_mode(&kind, &*vfio)?;
+            needs_root(mode, bypass)?;
+            (mode, bypass)
+        }
+    };
     let dma = IommuAllocator::new(
         Arc::clone(vfio.container()) as Arc<dyn crate::memory::Iommu>,
         mode,
@@ -563,6 +758,7 @@ macro_rules! each_backend {
     ($self:expr, $d:ident => $body:expr) => {
         match $self {
             Backend::Ixgbe { driver: $d, .. } => $body,
+            Backend::Igb { driver: $d, .. } => $body,
             Backend::Virtio { driver: $d } => $body,
             Backend::Sim { driver: $d, .. } => $body,
         }
@@ -669,6 +865,7 @@ impl Device {
     ) -> Result<usize> {
         match &mut self.backend {
             Backend::Ixgbe { driver, .. } => driver.rx_batch(queue, out, max),
+            Backend::Igb { driver, .. } => driver.rx_batch(queue, out, max),
             Backend::Virtio { driver } => driver.rx_batch(queue, out, max),
             Backend::Sim { driver, port } => {
                 port.catch_up();
@@ -680,8 +877,8 @@ impl Device {
     /// Waits up to `timeout` for packets on receive queue `queue` instead of spinning: `true`
     /// when the next [`Device::rx_batch`] takes something, `false` when the timeout passed
     /// first. Returns at once if packets are waiting. Needs a device opened with
-    /// [`Config::interrupts`] (else [`Error::InterruptsOff`]); today only a simulated 82599
-    /// delivers them (real hardware needs VFIO). Poll while busy, wait when idle:
+    /// [`Config::interrupts`] (else [`Error::InterruptsOff`]): a simulated 82599, or a real
+    /// 82599 or virtio-net device bound to vfio-pci (MSI-X). Poll while busy, wait when idle:
     ///
     /// ```
     /// # use std::time::Duration;
@@ -702,13 +899,41 @@ impl Device {
     pub fn rx_wait(&mut self, queue: u16, timeout: std::time::Duration) -> Result<bool> {
         match &mut self.backend {
             Backend::Ixgbe { driver, .. } => driver.rx_wait(queue, timeout),
-            Backend::Virtio { driver } => Err(Error::InterruptsOff {
-                device: driver.name().to_string(),
-                queue,
-            }),
+            Backend::Virtio { driver } => driver.rx_wait(queue, timeout),
+            Backend::Igb { driver, .. } => Err(no_interrupts(driver.name(), queue)),
             Backend::Sim { driver, port } => sim_wait(&port.world, port.clock, timeout, |t| {
                 driver.rx_wait(queue, t)
             }),
+        }
+    }
+
+    /// See [`wait_any`]: `None` when the queue has packets, else the eventfd to poll, armed.
+    fn rx_arm(&mut self, queue: u16) -> Result<Option<std::os::fd::RawFd>> {
+        match &mut self.backend {
+            Backend::Ixgbe { driver, .. } => driver.rx_arm(queue),
+            Backend::Sim { driver, .. } => driver.rx_arm(queue),
+            Backend::Virtio { driver } => driver.rx_arm(queue),
+            Backend::Igb { driver, .. } => Err(no_interrupts(driver.name(), queue)),
+        }
+    }
+
+    /// See [`wait_any`]: disarms what [`Device::rx_arm`] armed; whether the queue has packets.
+    fn rx_disarm(&mut self, queue: u16) -> Result<bool> {
+        match &mut self.backend {
+            Backend::Ixgbe { driver, .. } => driver.rx_disarm(queue),
+            Backend::Sim { driver, .. } => driver.rx_disarm(queue),
+            Backend::Igb { driver, .. } => Err(no_interrupts(driver.name(), queue)),
+            Backend::Virtio { driver } => driver.rx_disarm(queue),
+        }
+    }
+
+    /// A simulated port whose time follows the wall clock: its world, to run while waiting.
+    fn wall_clock_world(&self) -> Option<(&sim::World, SimClock)> {
+        match &self.backend {
+            Backend::Sim { port, .. } if matches!(port.clock, SimClock::Wall(_)) => {
+                Some((&port.world, port.clock))
+            }
+            _ => None,
         }
     }
 
@@ -718,6 +943,7 @@ impl Device {
     pub fn tx_batch(&mut self, queue: u16, packets: &mut VecDeque<Packet>) -> Result<usize> {
         match &mut self.backend {
             Backend::Ixgbe { driver, .. } => driver.tx_batch(queue, packets),
+            Backend::Igb { driver, .. } => driver.tx_batch(queue, packets),
             Backend::Virtio { driver } => driver.tx_batch(queue, packets),
             Backend::Sim { driver, port } => {
                 port.catch_up();
@@ -733,8 +959,8 @@ impl Device {
     /// (its batches then work again); dropping the device first stops it, and every handle's
     /// batches then fail with [`Error::DeviceClosed`].
     ///
-    /// The 82599 (real and simulated) has handles; a virtio-net device has one queue pair,
-    /// served through the device ([`Error::QueueHandlesUnsupported`]).
+    /// The 82599 (real and simulated) has handles; a virtio-net device and an 82576 have one
+    /// queue pair, served through the device ([`Error::QueueHandlesUnsupported`]).
     ///
     /// ```no_run
     /// let mut dev = rixy::open("0000:03:00.0", &rixy::Config { rx_queues: 2, tx_queues: 2, ..Default::default() })?;
@@ -781,6 +1007,13 @@ impl Device {
             Backend::Virtio { driver } => {
                 return Err(Error::QueueHandlesUnsupported {
                     device: driver.name().to_string(),
+                    why: "a virtio-net device has one queue pair",
+                });
+            }
+            Backend::Igb { driver, .. } => {
+                return Err(Error::QueueHandlesUnsupported {
+                    device: driver.name().to_string(),
+                    why: "rixy's 82576 (igb) driver runs one queue pair",
                 });
             }
         };
@@ -802,6 +1035,13 @@ impl Device {
             Backend::Virtio { driver } => {
                 return Err(Error::QueueHandlesUnsupported {
                     device: driver.name().to_string(),
+                    why: "a virtio-net device has one queue pair",
+                });
+            }
+            Backend::Igb { driver, .. } => {
+                return Err(Error::QueueHandlesUnsupported {
+                    device: driver.name().to_string(),
+                    why: "rixy's 82576 (igb) driver runs one queue pair",
                 });
             }
         };
@@ -828,6 +1068,7 @@ impl Device {
             Backend::Ixgbe { driver, .. } => driver.set_rss_key(key),
             Backend::Sim { driver, .. } => driver.set_rss_key(key),
             Backend::Virtio { driver } => Err(no_rss(driver.name())),
+            Backend::Igb { driver, .. } => Err(no_rss(driver.name())),
         }
     }
 
@@ -840,6 +1081,7 @@ impl Device {
             Backend::Ixgbe { driver, .. } => driver.set_rss_table(table),
             Backend::Sim { driver, .. } => driver.set_rss_table(table),
             Backend::Virtio { driver } => Err(no_rss(driver.name())),
+            Backend::Igb { driver, .. } => Err(no_rss(driver.name())),
         }
     }
 
@@ -848,7 +1090,7 @@ impl Device {
         match &self.backend {
             Backend::Ixgbe { driver, .. } => driver.rss_table(),
             Backend::Sim { driver, .. } => driver.rss_table(),
-            Backend::Virtio { .. } => None,
+            Backend::Virtio { .. } | Backend::Igb { .. } => None,
         }
     }
 
@@ -894,11 +1136,19 @@ impl Device {
     }
 }
 
-/// The error for RSS asked of a virtio-net device.
+/// The error for a wait on a queue of a driver that only polls.
+fn no_interrupts(device: &str, queue: u16) -> Error {
+    Error::InterruptsOff {
+        device: device.to_string(),
+        queue,
+    }
+}
+
+/// The error for RSS asked of a virtio-net device or an 82576.
 fn no_rss(device: &str) -> Error {
     Error::InvalidConfig {
         problem: format!(
-            "{device}: virtio-net has one receive queue, so there is no receive side scaling to set; RSS is the 82599's"
+            "{device}: the device runs one receive queue (virtio-net, or rixy's 82576 driver), so there is no receive side scaling to set; RSS is the 82599's"
         ),
     }
 }

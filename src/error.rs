@@ -159,11 +159,13 @@ pub enum Error {
 
     /// Queue handles asked of a device whose driver serves its queues only itself.
     #[error(
-        "{device}: a virtio-net device has one queue pair, served through the Device itself (Device::rx_batch, Device::tx_batch); queue handles are for the 82599"
+        "{device}: {why}, served through the Device itself (Device::rx_batch, Device::tx_batch); queue handles are for the 82599"
     )]
     QueueHandlesUnsupported {
         /// The device.
         device: String,
+        /// Why its driver has no handles.
+        why: &'static str,
     },
 
     /// A queue asked to wait for packets ([`crate::RxQueue::wait`], [`crate::Device::rx_wait`])

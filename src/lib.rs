@@ -3,7 +3,7 @@
 //! rixy runs the whole NIC driver inside the application's process, as the ixy paper
 //! ("User Space Network Drivers", ANCS'19) describes: PCI BARs are mapped from sysfs, DMA memory
 //! sits on huge pages, packet buffers come from a mempool and rings of DMA descriptors are
-//! polled in batches. Drivers: the Intel 82599 family ([`ixgbe`]) and virtio-net, modern and legacy
+//! polled in batches. Drivers: the Intel 82599 family ([`ixgbe`]), the Intel 82576 ([`igb`]) and virtio-net, modern and legacy
 //! ([`virtio`]); the 82599 also runs against a behavioural model ([`sim`]), which is what
 //! `sim:N` addresses open.
 //!
@@ -60,6 +60,7 @@ pub mod config;
 mod device;
 pub mod error;
 pub mod frame;
+pub mod igb;
 pub mod interrupt;
 pub mod ixgbe;
 pub mod memory;
@@ -70,7 +71,9 @@ pub mod sim;
 pub mod virtio;
 
 pub use config::{Config, Link, MacAddress, QueueStats, Stats};
-pub use device::{Device, RxQueue, SIM_FLOWS_PER_QUEUE, SIM_WAIT_SLICE, SimWire, TxQueue, open};
+pub use device::{
+    Device, RxQueue, SIM_FLOWS_PER_QUEUE, SIM_WAIT_SLICE, SimWire, TxQueue, open, wait_any,
+};
 pub use error::{Error, Result};
 pub use interrupt::{Interrupt, InterruptSource};
 pub use memory::{MemoryFootprint, Mempool, Packet, QueueMemory};

@@ -783,6 +783,47 @@ fn fwd_with_queues_forwards_on_every_queue() {
 }
 
 #[test]
+fn fwd_and_pcap_with_interrupts_on_simulated_ports() {
+    for queues in ["1", "2"] {
+        let out = run(
+            FWD,
+            &[
+                "sim:4",
+                "sim:5",
+                "--interrupts",
+                "--itr",
+                "20",
+                "--queues",
+                queues,
+                "--duration",
+                "1",
+            ],
+        );
+        assert_success("fwd --interrupts", &out);
+        let stdout = text(&out.stdout);
+        for (this, other) in [("sim:4", "sim:5"), ("sim:5", "sim:4")] {
+            let t = totals(&stdout, this);
+            let app = t.extras.iter().find(|e| e.starts_with("app:")).unwrap();
+            let sent = number_after(app, "received,").unwrap();
+            assert!(sent > 0, "{queues} queues: {app}");
+            assert_eq!(totals(&stdout, other).extra("wire:"), Some(sent));
+        }
+        assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+    }
+    let out = run(PCAP, &["sim:6", "/dev/null", "500", "--interrupts"]);
+    assert_success("pcap --interrupts", &out);
+    assert_eq!(
+        totals(&text(&out.stdout), "sim:6").extra("captured:"),
+        Some(500)
+    );
+    // A throttle the 82599 cannot hold, and --itr without --interrupts.
+    let out = run(FWD, &["sim:4", "sim:5", "--interrupts", "--itr", "3"]);
+    assert_one_line_error(&out, &["3"]);
+    let out = run(PCAP, &["sim:6", "/dev/null", "--itr", "20"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}
+
+#[test]
 fn pktgen_with_queues_sends_from_each() {
     let out = run(
         PKTGEN,

@@ -388,3 +388,60 @@ fn a_reset_found_by_an_empty_transmit_batch_names_the_transmit_queue() {
         "{e}"
     );
 }
+
+/// A register window whose reads are all 0 and whose writes vanish: a BAR with its memory
+/// decoding off, as PCIe (and QEMU) answers one.
+struct ZeroBus;
+
+impl rixy::regs::Bus for ZeroBus {
+    fn len(&self) -> usize {
+        0x20000
+    }
+    unsafe fn read8(&self, _: usize) -> u8 {
+        0
+    }
+    unsafe fn read16(&self, _: usize) -> u16 {
+        0
+    }
+    unsafe fn read32(&self, _: usize) -> u32 {
+        0
+    }
+    unsafe fn read64(&self, _: usize) -> u64 {
+        0
+    }
+    unsafe fn write8(&self, _: usize, _: u8) {}
+    unsafe fn write16(&self, _: usize, _: u16) {}
+    unsafe fn write32(&self, _: usize, _: u32) {}
+    unsafe fn write64(&self, _: usize, _: u64) {}
+}
+
+impl rixy::regs::DmaMaster for ZeroBus {
+    fn dma_domain(&self) -> rixy::memory::DmaDomain {
+        rixy::memory::DmaDomain::Virtual
+    }
+}
+
+/// Found with QEMU's independent 82576 (issue 15): registers that read all zeros passed the
+/// 82599 driver's reset wait (CTRL.RST and LRST read 0), and the open failed later blaming the
+/// EEPROM. A reset is now done only when STATUS also reads its reset value's
+/// GIO_MASTER_ENABLE_STATUS, so the error names the reset and memory decoding.
+#[test]
+fn a_bar_that_reads_zeros_is_a_reset_that_never_completes() {
+    let config = Config {
+        link_timeout: Duration::ZERO,
+        ..Config::default()
+    };
+    let err = rixy::ixgbe::Ixgbe::new(
+        "zeros".into(),
+        ZeroBus,
+        &rixy::memory::PlainAllocator::new(),
+        &config,
+    )
+    .err()
+    .expect("an 82599 whose registers read 0 opened");
+    assert!(
+        matches!(&err, Error::Timeout { what, .. } if what.contains("global reset")),
+        "{err}"
+    );
+    assert!(err.to_string().contains("memory decoding"), "{err}");
+}

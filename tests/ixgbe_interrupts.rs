@@ -29,7 +29,7 @@ fn config(rx_queues: u16, itr_us: u32) -> Config {
         tx_ring_size: 128,
         link_timeout: Duration::from_secs(1),
         interrupts: true,
-        itr_us,
+        itr_us: Some(itr_us),
         ..Config::default()
     }
 }
@@ -517,4 +517,90 @@ fn the_model_checks_the_interrupt_programming() {
     r.eics().write(EICS::RTXQ::val_checked(1 << 1).unwrap());
     assert_eq!(rules(&p), ["msix-mode-off"]);
     assert_eq!((irqs[0].clear(), irqs[1].clear()), (1, 0));
+}
+
+/// A second port of the same world, with its own MAC address.
+fn second_port(world: &World) -> Port {
+    let mut mac = rixy::sim::DEFAULT_MAC;
+    mac[5] = 0x42;
+    world.add_port(PortConfig {
+        mac,
+        ..PortConfig::default()
+    })
+}
+
+#[test]
+fn one_thread_waits_on_two_devices_and_wakes_for_either() {
+    for which in 0..2 {
+        let world = World::new();
+        let ports = [port(&world), second_port(&world)];
+        let mut devs: Vec<Device> = ports
+            .iter()
+            .map(|p| Device::on_sim_port("sim:irq", &world, p, &config(1, 10)).unwrap())
+            .collect();
+        let (done, woke) = mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let t = Instant::now();
+            let [a, b] = &mut devs[..] else {
+                unreachable!()
+            };
+            let ready = rixy::wait_any(&mut [(a, 0), (b, 0)], Duration::from_secs(10)).unwrap();
+            done.send(()).unwrap();
+            (ready, t.elapsed(), devs)
+        });
+        // Both vectors unmasked: the waiter sleeps on both eventfds, or is about to.
+        while ports
+            .iter()
+            .any(|p| p.register(RegisterId::EIMS, 0) & 1 == 0)
+        {
+            std::thread::yield_now();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(woke.try_recv().is_err(), "nothing woke it yet");
+        ports[which].inject_burst(3);
+        world.step();
+        let (ready, waited, mut devs) = waiter.join().unwrap();
+        assert!(ready, "port {which}");
+        assert!(waited < Duration::from_secs(10), "woken, not timed out");
+        // Both vectors masked again, and the frames are on the port that got them.
+        for p in &ports {
+            assert_eq!(
+                p.register(RegisterId::EIMS, 0) & 1,
+                0,
+                "masked after the wait"
+            );
+        }
+        assert_eq!(drain(&mut devs[which]), 3);
+        assert_eq!(drain(&mut devs[1 - which]), 0);
+        for p in &ports {
+            assert_no_reports(p);
+        }
+    }
+}
+
+#[test]
+fn waiting_on_two_idle_devices_times_out_and_a_device_without_interrupts_is_refused() {
+    let world = World::new();
+    let ports = [port(&world), second_port(&world)];
+    let mut a = Device::on_sim_port("sim:irq", &world, &ports[0], &config(1, 10)).unwrap();
+    let mut b = Device::on_sim_port("sim:irq", &world, &ports[1], &config(1, 10)).unwrap();
+    let t = Instant::now();
+    let ready = rixy::wait_any(&mut [(&mut a, 0), (&mut b, 0)], Duration::from_millis(30)).unwrap();
+    assert!(!ready);
+    assert!(
+        t.elapsed() >= Duration::from_millis(30),
+        "{:?}",
+        t.elapsed()
+    );
+    drop(b);
+    let plain = Config {
+        interrupts: false,
+        ..config(1, 10)
+    };
+    let mut c = Device::on_sim_port("sim:plain", &world, &ports[1], &plain).unwrap();
+    let err =
+        rixy::wait_any(&mut [(&mut a, 0), (&mut c, 0)], Duration::from_millis(5)).unwrap_err();
+    assert!(matches!(err, Error::InterruptsOff { .. }), "{err}");
+    // The first device, armed before the refusal, was disarmed.
+    assert_eq!(ports[0].register(RegisterId::EIMS, 0) & 1, 0);
 }

@@ -398,7 +398,7 @@ fn port_io_errors_are_latched_and_reads_return_all_ones() {
     let regs =
         virtio::Registers::new(PortIo::new(file, virtio::Registers::<PortIo>::SIZE)).unwrap();
     assert_eq!(regs.device_status().get(), 0xFF);
-    assert_eq!(regs.net_status().get(), 0xFFFF);
+    assert_eq!(regs.queue_num().get(), 0xFFFF);
     let (kind, count) = regs
         .bus()
         .take_error()

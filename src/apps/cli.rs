@@ -44,8 +44,9 @@ pub struct WaitOptions {
 
     /// With --interrupts, the 82599's interrupt throttle: at least this many microseconds
     /// between two interrupts of a queue (EITR); 0 turns it off; even, up to 1022.
-    #[arg(long, value_name = "MICROSECONDS", default_value_t = Config::default().itr_us, requires = "interrupts")]
-    pub itr: u32,
+    /// [default: 10]
+    #[arg(long, value_name = "MICROSECONDS", requires = "interrupts")]
+    pub itr: Option<u32>,
 }
 
 impl WaitOptions {

@@ -75,8 +75,9 @@ fn run(args: &FwdArgs, watch: &ModelWatch) -> AppResult<()> {
         Meter::new(dev1.name(), first[1], start),
     ];
     // ways[0]: received on devs[0], sent on devs[1]; ways[1] the other way.
-    let ways = if args.queues == 1 && !args.wait.interrupts {
-        forward_in_one_thread(dev0, dev1, batch, &stop, &mut meters, &console)?
+    let interrupts = args.wait.interrupts;
+    let ways = if args.queues == 1 {
+        forward_in_one_thread(dev0, dev1, batch, interrupts, &stop, &mut meters, &console)?
     } else {
         forward_in_threads(
             dev0,
@@ -110,11 +111,14 @@ fn run(args: &FwdArgs, watch: &ModelWatch) -> AppResult<()> {
     Ok(())
 }
 
-/// The forwarding loop on one queue pair per device, in this thread, until `stop`.
+/// The forwarding loop on one queue pair per device, in this thread, until `stop`. With
+/// interrupts, after a run of turns that received nothing on either device it sleeps until
+/// either device's receive interrupt fires ([`rixy::wait_any`]).
 fn forward_in_one_thread(
     dev0: &mut Device,
     dev1: &mut Device,
     batch: usize,
+    interrupts: bool,
     stop: &Stop,
     meters: &mut [Meter; 2],
     console: &Console,
@@ -122,9 +126,13 @@ fn forward_in_one_thread(
     let mut packets: VecDeque<Packet> = VecDeque::with_capacity(batch);
     let mut ways = [Direction::default(); 2];
     let mut clock = CoarseClock::default();
+    let mut idle = Idle::default();
     loop {
-        forward(dev0, dev1, &mut packets, batch, &mut ways[0])?;
-        forward(dev1, dev0, &mut packets, batch, &mut ways[1])?;
+        let got = forward(dev0, dev1, &mut packets, batch, &mut ways[0])?
+            + forward(dev1, dev0, &mut packets, batch, &mut ways[1])?;
+        if interrupts && idle.should_wait(got) {
+            rixy::wait_any(&mut [(&mut *dev0, 0), (&mut *dev1, 0)], WAIT_SLICE)?;
+        }
         if let Some(now) = clock.poll() {
             if stop.due(now) {
                 return Ok(ways);
@@ -271,7 +279,8 @@ fn forward_queues(
     Ok(ways)
 }
 
-/// One batch from `rx` to `tx`: receive, touch, send, free what did not fit.
+/// One batch from `rx` to `tx`: receive, touch, send, free what did not fit; how many it
+/// received.
 #[inline]
 fn forward(
     rx: &mut Device,
@@ -279,10 +288,10 @@ fn forward(
     packets: &mut VecDeque<Packet>,
     batch: usize,
     way: &mut Direction,
-) -> Result<()> {
+) -> Result<usize> {
     let received = rx.rx_batch(0, packets, batch)?;
     if received == 0 {
-        return Ok(());
+        return Ok(0);
     }
     for packet in packets.iter_mut() {
         frame::touch(packet);
@@ -293,7 +302,7 @@ fn forward(
     way.freed += packets.len() as u64;
     // Packets the ring could not take go back to their pool, in one go.
     Mempool::free_bulk(packets.drain(..));
-    Ok(())
+    Ok(received)
 }
 
 /// Whether two device arguments name the same device (PCI addresses compared as addresses, so

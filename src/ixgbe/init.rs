@@ -22,7 +22,7 @@ use crate::regs::Bus;
 use crate::regs::ixgbe::{
     self, AUTOC, CTRL, CTRL_EXT, DCA_RXCTRL, DMATXCTL, DTXMXSZRQ, EEC, EIMC, FCTRL, HLREG0, LINKS,
     MRQC, PacketBuffer, RDBAL, RDRXCTL, RTTDCS, RXCTRL, RXDCTL, RXPBSIZE, Registers, SECRXCTRL,
-    SECRXSTAT, SRRCTL, TDBAL, TXDCTL, TXPBSIZE, adv_rx_desc, adv_tx_desc,
+    SECRXSTAT, SRRCTL, STATUS, TDBAL, TXDCTL, TXPBSIZE, adv_rx_desc, adv_tx_desc,
 };
 use crate::ring::{MIN_DRIVER_RING, RingSize};
 use crate::{Error, Result};
@@ -123,13 +123,19 @@ impl<B: Bus> Ixgbe<B> {
         // previous owner's close (waited for above) or stopped by the kernel driver's unbind.
         self.regs.ctrl().write(CTRL::RST::SET + CTRL::LRST::SET);
         std::thread::sleep(Duration::from_millis(ixgbe::RESET_ACCESS_DELAY_MS));
+        // A reset is done when RST and LRST read 0 and STATUS reads its reset value's
+        // GIO_MASTER_ENABLE_STATUS (8.2.3.1.2; rixy never disables mastering): without the
+        // last, a BAR whose memory decoding is off, which reads all zeros, would pass for a
+        // reset device and fail later with a misleading error (QEMU's 82576 showed it).
         self.wait(
-            "the global reset (CTRL.RST and CTRL.LRST clearing)",
-            "is the device present and powered? a removed device reads all ones",
+            "the global reset (CTRL.RST and CTRL.LRST clearing, STATUS.GIO_MASTER_ENABLE_STATUS reading 1)",
+            "is the device present, powered and its memory decoding on? a removed device reads all ones, a BAR that is not decoded all zeros",
             STEP_TIMEOUT,
             |r| {
                 let ctrl = r.ctrl().extract();
-                !ctrl.is_set(CTRL::RST) && !ctrl.is_set(CTRL::LRST)
+                !ctrl.is_set(CTRL::RST)
+                    && !ctrl.is_set(CTRL::LRST)
+                    && r.status().is_set(STATUS::GIO_MASTER_ENABLE_STATUS)
             },
         )?;
         std::thread::sleep(Duration::from_millis(ixgbe::RESET_SETTLE_MS));

@@ -83,7 +83,7 @@ impl<B: Bus> Ixgbe<B> {
                 device: name.to_string(),
             });
         };
-        itr_interval(name, config.itr_us)?;
+        itr_interval(name, config.itr_us.unwrap_or(crate::config::DEFAULT_ITR_US))?;
         let available = source.msix_vectors();
         if config.rx_queues > available {
             return Err(Error::TooFewVectors {
@@ -102,7 +102,10 @@ impl<B: Bus> Ixgbe<B> {
         config: &Config,
         vectors: Vec<Interrupt>,
     ) -> Result<()> {
-        let interval = itr_interval(&self.name, config.itr_us)?;
+        let interval = itr_interval(
+            &self.name,
+            config.itr_us.unwrap_or(crate::config::DEFAULT_ITR_US),
+        )?;
         // 8.2.3.5.18: several MSI-X vectors (MSIX_MODE), the auto-mask of EIAM applied when a
         // message is sent (EIAME), and the MSI-X pending bit array (PBA_SUPPORT), which MSI-X
         // mode uses.
@@ -162,7 +165,71 @@ impl<B: Bus> Ixgbe<B> {
     }
 }
 
+impl<B: Bus> Ixgbe<B> {
+    /// The first half of a wait on several queues at once ([`crate::wait_any`]): `None` when
+    /// receive queue `queue` has packets already (nothing is armed), else the eventfd that its
+    /// next interrupt signals, with the vector unmasked. Every arm is followed by
+    /// [`Ixgbe::rx_disarm`].
+    pub fn rx_arm(&mut self, queue: u16) -> Result<Option<std::os::fd::RawFd>> {
+        let q = usize::from(queue);
+        if !matches!(self.rx.get(q), Some(Some(_))) {
+            self.reclaim_rx(queue)?;
+        }
+        match self.rx.get_mut(q) {
+            Some(Some(ring)) => ring.arm(&mut self.regs, &self.shared),
+            _ => Err(self.queue_taken("receive", queue)),
+        }
+    }
+
+    /// The second half: masks the queue's vector again (if its message did not), consumes what
+    /// its eventfd counted, and says whether the queue has packets.
+    pub fn rx_disarm(&mut self, queue: u16) -> Result<bool> {
+        match self.rx.get_mut(usize::from(queue)) {
+            Some(Some(ring)) => Ok(ring.disarm(&mut self.regs)),
+            _ => Err(self.queue_taken("receive", queue)),
+        }
+    }
+}
+
 impl RxRing {
+    /// See [`Ixgbe::rx_arm`]: the same steps as the start of [`RxRing::wait`].
+    pub(super) fn arm<B: Bus>(
+        &mut self,
+        regs: &mut Registers<B>,
+        shared: &Shared,
+    ) -> Result<Option<std::os::fd::RawFd>> {
+        use std::os::fd::AsRawFd;
+        shared.check_running()?;
+        if self.ready() {
+            return Ok(None);
+        }
+        let Some(irq) = &self.irq else {
+            return Err(Error::InterruptsOff {
+                device: shared.name.clone(),
+                queue: self.queue.get() as u16,
+            });
+        };
+        irq.irq.clear();
+        // As in `wait`: the cause cleared (8.2.3.5.1), the vector unmasked (8.2.3.5.3), and the
+        // ring looked at again for a frame written back before the unmask.
+        regs.eicr().write(irq.cause);
+        regs.eims().write(irq.enable);
+        if self.ready() {
+            regs.eimc().write(irq.mask);
+            return Ok(None);
+        }
+        Ok(Some(irq.irq.as_raw_fd()))
+    }
+
+    /// See [`Ixgbe::rx_disarm`].
+    pub(super) fn disarm<B: Bus>(&mut self, regs: &mut Registers<B>) -> bool {
+        if let Some(irq) = &self.irq {
+            regs.eimc().write(irq.mask);
+            irq.irq.clear();
+        }
+        self.ready()
+    }
+
     /// Whether the device has written back the next descriptor: the next batch takes something.
     pub(super) fn ready(&self) -> bool {
         let desc = self.ring.get(self.next);

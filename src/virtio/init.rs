@@ -21,7 +21,7 @@ impl<B: CheckedBus + DmaMaster> Virtio<Legacy<B>> {
         config: &Config,
     ) -> Result<Self> {
         let regs = Registers::new(bus)?;
-        Virtio::with_transport(name, Legacy(regs), dma, config)
+        Virtio::with_transport(name, Legacy::new(regs), dma, config)
     }
 }
 
@@ -47,12 +47,31 @@ impl<B: CheckedBus + DmaMaster + Clone> Virtio<Modern<B>> {
 }
 
 impl<T: Transport> Virtio<T> {
-    /// Resets and initialises the device behind `regs` (3.1.1).
+    /// Resets and initialises the device behind `regs` (3.1.1), without interrupts: a
+    /// configuration asking for [`Config::interrupts`] is refused
+    /// ([`Error::InterruptsNeedVfio`]); [`Virtio::with_interrupts`] takes them.
     pub fn with_transport<A: DmaAllocator + ?Sized>(
         name: String,
         regs: T,
         dma: &A,
         config: &Config,
+    ) -> Result<Self> {
+        Self::with_interrupts(name, regs, dma, config, None)
+    }
+
+    /// Resets and initialises the device behind `regs` (3.1.1). With [`Config::interrupts`],
+    /// `source` (VFIO) gives the receive queue an MSI-X vector: MSI-X is enabled with one
+    /// vector before the device is touched (on a legacy device that moves the device
+    /// configuration, 4.1.4.8), the receive queue is mapped to vector 0 and configuration changes
+    /// and the other queues to none, each read back (4.1.4.3: a device that cannot map a vector
+    /// reads VIRTIO_MSI_NO_VECTOR, an error here). Errors: [`Error::InterruptsNeedVfio`] without
+    /// a source, [`Error::TooFewVectors`] when the device has no MSI-X vector.
+    pub fn with_interrupts<A: DmaAllocator + ?Sized>(
+        name: String,
+        regs: T,
+        dma: &A,
+        config: &Config,
+        source: Option<&dyn crate::InterruptSource>,
     ) -> Result<Self> {
         config.validate_for(&BUFFER_SIZES)?;
         if config.rx_queues != 1 || config.tx_queues != 1 {
@@ -63,6 +82,30 @@ impl<T: Transport> Virtio<T> {
                 ),
             });
         }
+        if let Some(itr) = config.itr_us {
+            return Err(Error::InvalidConfig {
+                problem: format!(
+                    "{name}: an interrupt throttle of {itr} µs: virtio-net has none (the device decides when to interrupt); leave Config::itr_us unset (--itr is for the 82599)"
+                ),
+            });
+        }
+        let rx_irq = if config.interrupts {
+            let Some(source) = source else {
+                return Err(Error::InterruptsNeedVfio { device: name });
+            };
+            let available = source.msix_vectors();
+            if available < 1 {
+                return Err(Error::TooFewVectors {
+                    device: name,
+                    needed: 1,
+                    available: u32::from(available),
+                });
+            }
+            // One vector, for the receive queue: the device interrupts for nothing else.
+            source.enable_msix(1)?.into_iter().next()
+        } else {
+            None
+        };
         let domain = regs.dma_domain();
         let dma = InDomain {
             alloc: dma,
@@ -70,7 +113,10 @@ impl<T: Transport> Virtio<T> {
             device: name.clone(),
         };
         let mut regs = regs;
-        let parts = match Self::init(&name, &mut regs, &dma, config) {
+        if rx_irq.is_some() {
+            regs.set_msix_enabled(true);
+        }
+        let parts = match Self::init(&name, &mut regs, &dma, config, rx_irq.is_some()) {
             Ok(parts) => parts,
             Err(err) => {
                 // 3.1.1: "If any of these steps go irrecoverably wrong, the driver SHOULD set the
@@ -99,6 +145,7 @@ impl<T: Transport> Virtio<T> {
             tx_idle: IdleRun::default(),
             rx_notifications: 0,
             tx_notifications: 0,
+            rx_irq,
         };
         // From here on an error drops `dev`, whose `Drop` resets the device before the queues
         // and buffers are freed.
@@ -117,6 +164,7 @@ impl<T: Transport> Virtio<T> {
         regs: &mut T,
         dma: &A,
         config: &Config,
+        msix: bool,
     ) -> Result<Parts> {
         let modern = regs.is_modern();
         let step = Step { name, regs: &*regs };
@@ -138,7 +186,7 @@ impl<T: Transport> Virtio<T> {
         // 4. Feature negotiation.
         let offered = regs.device_features();
         step.check("reading the device features")?;
-        let features = Features::choose(name, offered, modern, config)?;
+        let features = Features::choose(name, offered, modern, config, regs.dma_domain())?;
         let wanted = features.bits();
         regs.set_driver_features(wanted);
         step.check("writing the driver features")?;
@@ -175,8 +223,30 @@ impl<T: Transport> Virtio<T> {
         } else {
             NetHdr::SIZE
         };
+        // 4.1.5.1.2: with MSI-X, configuration changes go to no vector (rixy does not watch
+        // them); the queues' vectors are written as each is set up.
+        if msix {
+            let result = regs.set_config_vector(VIRTIO_MSI_NO_VECTOR);
+            let step = Step { name, regs: &*regs };
+            step.check("writing the MSI-X configuration vector")?;
+            result.map_err(|problem| step.failed(problem))?;
+        }
+        // The receive queue on vector 0, the others on none.
+        let vector = |index: u16| {
+            msix.then_some(if index == RX_QUEUE {
+                0
+            } else {
+                VIRTIO_MSI_NO_VECTOR
+            })
+        };
         let setup = |regs: &mut T, index: u16, want: usize, scratch: usize| {
-            setup_queue(name, regs, index, want, dma, scratch, &features)
+            let queue = QueueWant {
+                index,
+                want,
+                scratch,
+                vector: vector(index),
+            };
+            setup_queue(name, regs, queue, dma, &features)
         };
         let rx_vq = setup(regs, RX_QUEUE, config.rx_ring_size, 0)?;
         let tx_vq = setup(regs, TX_QUEUE, config.tx_ring_size, 0)?;
@@ -266,12 +336,16 @@ impl<T: Transport> Virtio<T> {
 fn setup_queue<T: Transport, A: DmaAllocator + ?Sized>(
     name: &str,
     regs: &mut T,
-    index: u16,
-    want: usize,
+    queue: QueueWant,
     dma: &A,
-    scratch: usize,
     features: &Features,
 ) -> Result<Vq> {
+    let QueueWant {
+        index,
+        want,
+        scratch,
+        vector,
+    } = queue;
     let (max, in_use) = regs.queue_size(index);
     let step = Step { name, regs: &*regs };
     step.check("selecting a queue")?;
@@ -310,6 +384,13 @@ fn setup_queue<T: Transport, A: DmaAllocator + ?Sized>(
             features.event_idx,
         )?)
     };
+    if let Some(vector) = vector {
+        // 4.1.5.1.3: the queue's vector before its addresses and enable.
+        let result = regs.set_queue_vector(index, vector);
+        let step = Step { name, regs: &*regs };
+        step.check("writing a queue's MSI-X vector")?;
+        result.map_err(|problem| step.failed(problem))?;
+    }
     let result = regs.set_queue(index, size, vq.addrs());
     let step = Step { name, regs: &*regs };
     step.check("setting up a queue")?;
@@ -320,6 +401,16 @@ fn setup_queue<T: Transport, A: DmaAllocator + ?Sized>(
         vq.addrs().desc
     );
     Ok(vq)
+}
+
+/// What one queue's setup asks for: queue `index`, at most `want` entries where the transport
+/// lets the driver choose, `scratch` bytes after the queue for the driver, and the MSI-X vector
+/// to map it to (`None`: MSI-X is off, nothing is written).
+struct QueueWant {
+    index: u16,
+    want: usize,
+    scratch: usize,
+    vector: Option<u16>,
 }
 
 /// What `init` builds; the registers join it in `new`.

@@ -25,8 +25,14 @@
 //!   (without it the driver chains two, 5.1.6.6 legacy). Checksum offloads are never asked for:
 //!   QEMU offers them only with tap-like backends, and a driver that demands them refuses to
 //!   start anywhere else.
-//! - **Queues**: receive queue 0, transmit queue 1, control queue 2 (5.1.2). Interrupts are
-//!   suppressed (VRING_AVAIL_F_NO_INTERRUPT, 2.4.7): the driver polls the used rings.
+//! - **Queues**: receive queue 0, transmit queue 1, control queue 2 (5.1.2). Used buffer
+//!   notifications are suppressed (VRING_AVAIL_F_NO_INTERRUPT or used_event, 2.4.7; DISABLE in a
+//!   packed ring's driver event suppression, 1.1 2.7.10): the driver polls the used rings.
+//! - **Interrupts** ([`Config::interrupts`], through VFIO): the receive queue on MSI-X vector 0,
+//!   configuration changes and the other queues on none (4.1.4.3, legacy 4.1.4.8, where the
+//!   vector registers move the device configuration). Notifications are enabled only while the
+//!   receive queue waits ([`Virtio::rx_wait`], or [`Virtio::rx_arm`] and [`Virtio::rx_disarm`]
+//!   around a `poll(2)` of several devices): `wait.rs`.
 //! - **Packets**: the 10-byte `virtio_net_hdr` (5.1.6) lives in the mempool headroom right before
 //!   the data, so header and frame form one run for the device and the application never sees
 //!   the header.
@@ -52,6 +58,7 @@ mod queue;
 mod rx;
 pub mod transport;
 mod tx;
+mod wait;
 
 #[cfg(test)]
 mod tests;
@@ -65,7 +72,7 @@ use crate::memory::{
 };
 use crate::regs::virtio::{
     CTRL_QUEUE, DEVICE_STATUS, GUEST_FEATURES, HOST_FEATURES, NetHdr, NetHdrMrg, RX_QUEUE,
-    Registers, TX_QUEUE, features_high,
+    Registers, TX_QUEUE, VIRTIO_MSI_NO_VECTOR, features_high,
 };
 use crate::regs::{Bus, Descriptor, DmaMaster, MemBus, Mmio, PortIo};
 use crate::{Error, Result};
@@ -75,7 +82,7 @@ use transport::{Legacy, Transport, high, to_high};
 
 pub use crate::regs::virtio::{LEGACY_NET_DEVICE_ID, MODERN_NET_DEVICE_ID, VIRTIO_VENDOR_ID};
 pub use queue::need_event;
-pub use transport::{Modern, ModernLayout, Window, find_modern};
+pub use transport::{Modern, ModernLayout, Window, find_modern, offers_access_platform};
 
 /// The receive buffer sizes the driver takes ([`Config::buffer_size`]): powers of two from 2048
 /// to 2 MiB. The device writes the header (into the headroom) and the frame, any length up to
@@ -139,16 +146,30 @@ pub struct Features {
     /// VIRTIO_F_RING_PACKED: packed virtqueues (1.1 2.7); the modern interface only, and only
     /// while [`Config::virtio_packed`] allows it.
     pub packed: bool,
+    /// VIRTIO_F_ACCESS_PLATFORM (1.1 6.1): the device's DMA goes through the platform's IOMMU;
+    /// accepted only when the driver's DMA domain is one the IOMMU translates
+    /// ([`DmaDomain::Iommu`]).
+    pub access_platform: bool,
 }
 
 impl Features {
     /// What the driver accepts of what the device offers: nothing it does not use, and CTRL_RX
     /// only together with CTRL_VQ (5.1.3.1: "VIRTIO_NET_F_CTRL_RX Requires VIRTIO_NET_F_CTRL_VQ").
     ///
-    /// The modern interface (`modern`) needs VIRTIO_F_VERSION_1, and refuses a device that asks
-    /// for VIRTIO_F_ACCESS_PLATFORM: rixy hands the device physical addresses, which an IOMMU
-    /// would translate. Both are errors naming the QEMU option that changes them.
-    fn choose(name: &str, offered: u64, modern: bool, config: &Config) -> Result<Self> {
+    /// The modern interface (`modern`) needs VIRTIO_F_VERSION_1. VIRTIO_F_ACCESS_PLATFORM (1.1
+    /// 6.1: the device's DMA goes through the IOMMU) is accepted exactly when the memory the
+    /// driver hands the device is in an IOMMU domain (`domain`, [`DmaDomain::Iommu`]: I/O virtual
+    /// addresses rixy mapped through VFIO), and refused otherwise (physical addresses, which an
+    /// IOMMU would translate into something else); an IOMMU domain with a device that does not
+    /// offer it is refused too (its DMA bypasses the IOMMU, and the I/O virtual addresses mean
+    /// nothing to it). Each is an error naming what changes it.
+    fn choose(
+        name: &str,
+        offered: u64,
+        modern: bool,
+        config: &Config,
+        domain: DmaDomain,
+    ) -> Result<Self> {
         let low =
             tock_registers::LocalRegisterCopy::<u32, HOST_FEATURES::Register>::new(offered as u32);
         let hi = high(offered);
@@ -161,10 +182,17 @@ impl Features {
                 "the device has the modern PCI capabilities but does not offer VIRTIO_F_VERSION_1 (feature bit 32; offered {offered:#x}): rixy drives modern devices as VirtIO 1.0; in QEMU, do not set disable-modern=on, or give the device disable-legacy=off so that rixy drives it as legacy"
             )));
         }
-        if modern && hi.is_set(features_high::BITS::ACCESS_PLATFORM) {
-            return Err(refuse(
-                "the device asks for VIRTIO_F_ACCESS_PLATFORM (feature bit 33): its DMA goes through an IOMMU, and rixy hands it physical addresses; in QEMU, set iommu_platform=off on the device".into(),
-            ));
+        let iommu = matches!(domain, DmaDomain::Iommu(_));
+        let access_platform = modern && hi.is_set(features_high::BITS::ACCESS_PLATFORM);
+        if access_platform && !iommu {
+            return Err(refuse(format!(
+                "the device asks for VIRTIO_F_ACCESS_PLATFORM (feature bit 33): its DMA goes through an IOMMU, and rixy hands it addresses of {domain}; bind the device to vfio-pci so that rixy maps its memory into the IOMMU, or in QEMU set iommu_platform=off on the device"
+            )));
+        }
+        if iommu && !access_platform {
+            return Err(refuse(format!(
+                "the driver's DMA memory is {domain}, but the device does not offer VIRTIO_F_ACCESS_PLATFORM (feature bit 33, offered {offered:#x}): its DMA bypasses the IOMMU and would not reach that memory; open it with physical addresses (as root) or, in QEMU, give it iommu_platform=on"
+            )));
         }
         let ctrl_vq = low.is_set(HOST_FEATURES::CTRL_VQ);
         Ok(Features {
@@ -177,6 +205,7 @@ impl Features {
             version_1: modern,
             event_idx: modern && low.is_set(HOST_FEATURES::RING_EVENT_IDX),
             packed: modern && config.virtio_packed && hi.is_set(features_high::BITS::RING_PACKED),
+            access_platform,
         })
     }
 
@@ -188,6 +217,10 @@ impl Features {
         u64::from(self.guest_features().value)
             | on(self.version_1, features_high::BITS::VERSION_1::SET)
             | on(self.packed, features_high::BITS::RING_PACKED::SET)
+            | on(
+                self.access_platform,
+                features_high::BITS::ACCESS_PLATFORM::SET,
+            )
     }
 
     /// The GUEST_FEATURES value for these features (bits 0 to 31).
@@ -271,6 +304,8 @@ pub struct Virtio<T: Transport> {
     /// Notifications sent for the receive and the transmit queue.
     rx_notifications: u64,
     tx_notifications: u64,
+    /// The eventfd the receive queue's MSI-X vector signals, with [`Config::interrupts`].
+    rx_irq: Option<crate::Interrupt>,
 }
 
 /// Empty batches in a row, for the health check. Unlike the 82599's (whose status read is one

@@ -387,6 +387,45 @@ impl PackedQueue {
         self.idx.wants_notification(mode)
     }
 
+    /// Whether the device has written the descriptor at the used position (2.7.1).
+    #[inline]
+    pub(crate) fn has_used(&self) -> bool {
+        let flags = self
+            .ring
+            .get(usize::from(self.idx.next_used))
+            .flags()
+            .extract();
+        self.idx
+            .is_used(flags.is_set(FLAGS::AVAIL), flags.is_set(FLAGS::USED))
+    }
+
+    /// Turns used buffer notifications on or off in the driver event suppression structure
+    /// (2.7.10, 2.7.14): on is DESC at the used position and its wrap counter with
+    /// VIRTIO_F_EVENT_IDX (the device notifies when it writes that descriptor), ENABLE without;
+    /// off is DISABLE.
+    pub(crate) fn set_used_notifications(&mut self, on: bool) -> crate::Result<()> {
+        let event = self.driver_event();
+        if !on {
+            event.flags().write(packed_event::FLAGS::MODE::DISABLE);
+        } else if self.event_idx {
+            let wrap = if self.idx.used_wrap {
+                packed_event::DESC::WRAP::SET
+            } else {
+                packed_event::DESC::WRAP::CLEAR
+            };
+            // The position first: the mode makes it count (2.7.21.3.2's order for the device's
+            // side, kept here).
+            event
+                .desc()
+                .write(packed_event::DESC::OFFSET::val_checked(self.idx.next_used)? + wrap);
+            fence(Ordering::Release);
+            event.flags().write(packed_event::FLAGS::MODE::DESC);
+        } else {
+            event.flags().write(packed_event::FLAGS::MODE::ENABLE);
+        }
+        Ok(())
+    }
+
     /// The next used buffer, if the device has written one (2.7.1, 2.7.9): `Ok` with its id and
     /// length, or `Err` with what the device wrote when the id names no outstanding buffer (the
     /// descriptor is skipped as one).

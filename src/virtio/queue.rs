@@ -167,15 +167,17 @@ impl Virtqueue {
         };
         if event_idx {
             // 2.4.7.2: with EVENT_IDX the device interrupts when the used index passes
-            // used_event; one behind the next entry to read is never passed.
+            // used_event; one behind the next entry to read is never passed. The flags stay 0,
+            // as 2.4.7.1 requires with EVENT_IDX.
             queue.set_used_event();
+        } else {
+            // 2.4.7.1: the driver polls, so it asks the device not to interrupt (a hint the
+            // device may ignore; a waiting queue turns it off, `set_used_notifications`).
+            queue
+                .avail
+                .flags()
+                .write(virtq_avail::FLAGS::NO_INTERRUPT::SET);
         }
-        // 2.4.7: the driver polls, so it asks the device not to interrupt. It is a hint, and
-        // the device may ignore it; rixy never enables interrupts anyway.
-        queue
-            .avail
-            .flags()
-            .write(virtq_avail::FLAGS::NO_INTERRUPT::SET);
         Ok(queue)
     }
 
@@ -206,6 +208,37 @@ impl Virtqueue {
         // SAFETY: `used_event` is a 2-byte window at an even offset inside the region.
         let event = unsafe { VirtqEvent::view(self.used_event.base()) };
         event.idx().set(self.last_used.wrapping_sub(1));
+    }
+
+    /// Whether the device has put an entry in the used ring that the driver has not read.
+    #[inline]
+    pub(crate) fn has_used(&self) -> bool {
+        self.used.idx().get() != self.last_used
+    }
+
+    /// Turns used buffer notifications (interrupts) on or off (2.4.7): with EVENT_IDX through
+    /// `used_event` (2.4.7.2: on, the device interrupts once its used index passes the next
+    /// entry the driver reads; off, one behind it, which the device never passes), without it
+    /// through VRING_AVAIL_F_NO_INTERRUPT (2.4.7.1).
+    pub(crate) fn set_used_notifications(&mut self, on: bool) {
+        if self.event_idx {
+            // SAFETY: `used_event` is a 2-byte window at an even offset inside the region.
+            let event = unsafe { VirtqEvent::view(self.used_event.base()) };
+            let at = if on {
+                self.last_used
+            } else {
+                self.last_used.wrapping_sub(1)
+            };
+            event.idx().set(at);
+        } else if on {
+            self.avail
+                .flags()
+                .write(virtq_avail::FLAGS::NO_INTERRUPT::CLEAR);
+        } else {
+            self.avail
+                .flags()
+                .write(virtq_avail::FLAGS::NO_INTERRUPT::SET);
+        }
     }
 
     /// Puts a chain of `parts` (device address, length, device-writable) at descriptors
@@ -471,6 +504,26 @@ impl Vq {
         match self {
             Vq::Split(q) => q.pop_used().map(Ok),
             Vq::Packed(q) => q.pop_used(),
+        }
+    }
+
+    /// Whether the device has used a buffer the driver has not taken.
+    #[inline]
+    pub(crate) fn has_used(&self) -> bool {
+        match self {
+            Vq::Split(q) => q.has_used(),
+            Vq::Packed(q) => q.has_used(),
+        }
+    }
+
+    /// Turns used buffer notifications on (the queue waits) or off (the driver polls).
+    pub(crate) fn set_used_notifications(&mut self, on: bool) -> Result<()> {
+        match self {
+            Vq::Split(q) => {
+                q.set_used_notifications(on);
+                Ok(())
+            }
+            Vq::Packed(q) => q.set_used_notifications(on),
         }
     }
 

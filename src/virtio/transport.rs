@@ -14,8 +14,9 @@ use tock_registers::LocalRegisterCopy;
 use crate::pci::Capability;
 use crate::regs::pci::cap_header::CAP_ID;
 use crate::regs::virtio::{
-    MacByte, NET_STATUS, QUEUE_PFN, QUEUE_PFN_SHIFT, Registers, virtio_net_config, virtio_pci_cap,
-    virtio_pci_common_cfg, virtio_pci_notify_cap,
+    LEGACY_CONFIG_OFFSET, LEGACY_CONFIG_OFFSET_MSIX, LEGACY_MSIX_OFFSET, QUEUE_PFN,
+    QUEUE_PFN_SHIFT, Registers, VIRTIO_MSI_NO_VECTOR, virtio_net_config, virtio_net_legacy_config,
+    virtio_pci_cap, virtio_pci_common_cfg, virtio_pci_legacy_msix, virtio_pci_notify_cap,
 };
 use crate::regs::{Bus, DmaMaster};
 
@@ -70,73 +71,204 @@ pub trait Transport {
     fn legacy_layout(&self) -> bool {
         !self.is_modern()
     }
+    /// Tells the transport that MSI-X is now enabled in the function's configuration space (or
+    /// not): the legacy header then has the vector registers and the device configuration
+    /// moves (4.1.4.8). The modern interface is not affected.
+    fn set_msix_enabled(&mut self, on: bool) {
+        let _ = on;
+    }
+    /// Maps configuration changes to MSI-X vector `vector` ([`VIRTIO_MSI_NO_VECTOR`]: none) and
+    /// reads it back (4.1.4.3 msix_config, 4.1.4.8 legacy CONFIG_VECTOR): an error
+    /// (`Err(problem)`) when the device did not take it. A transport without MSI-X takes only
+    /// `VIRTIO_MSI_NO_VECTOR`, which it need not write.
+    fn set_config_vector(&mut self, vector: u16) -> Result<(), String> {
+        no_msix(vector)
+    }
+    /// Maps queue `index`'s used buffer notifications to MSI-X vector `vector` (4.1.4.3
+    /// queue_msix_vector, 4.1.4.8 legacy QUEUE_VECTOR), before the queue is set up (4.1.5.1.3),
+    /// and reads it back: an error when the device did not take it.
+    fn set_queue_vector(&mut self, index: u16, vector: u16) -> Result<(), String> {
+        let _ = index;
+        no_msix(vector)
+    }
 }
 
-/// The legacy interface: the registers of `registers/virtio.toml` on an I/O port BAR.
-pub struct Legacy<B: CheckedBus>(pub(crate) Registers<B>);
+/// What a transport without MSI-X vectors answers: only "no vector" is possible.
+fn no_msix(vector: u16) -> Result<(), String> {
+    if vector == VIRTIO_MSI_NO_VECTOR {
+        Ok(())
+    } else {
+        Err(format!(
+            "MSI-X vector {vector} asked of a transport without MSI-X"
+        ))
+    }
+}
+
+/// The error of a vector the device read back differently: 4.1.4.3 says a device that cannot
+/// map a vector reads [`VIRTIO_MSI_NO_VECTOR`].
+fn vector_refused(what: &str, vector: u16, read: u16) -> String {
+    if read == VIRTIO_MSI_NO_VECTOR {
+        format!(
+            "the device refused MSI-X vector {vector} for {what}: it reads back VIRTIO_MSI_NO_VECTOR (virtio 1.0, 4.1.4.3), so it has no room for the vector; give the device more vectors (QEMU: vectors=N on virtio-net-pci) or open it without Config::interrupts"
+        )
+    } else {
+        format!(
+            "the device did not take MSI-X vector {vector} for {what}: it reads back {read:#06x} (virtio 1.0, 4.1.4.3)"
+        )
+    }
+}
+
+/// The legacy interface: the registers of `registers/virtio.toml` on an I/O port BAR, and after
+/// them the MSI-X vector registers (while MSI-X is enabled) and the device configuration, which
+/// moves when MSI-X is enabled (4.1.4.8).
+pub struct Legacy<B: CheckedBus> {
+    regs: Registers<B>,
+    /// MSI-X is enabled in the function's configuration space: the vector registers sit at
+    /// [`LEGACY_MSIX_OFFSET`] and the device configuration at [`LEGACY_CONFIG_OFFSET_MSIX`].
+    msix: bool,
+}
+
+impl<B: CheckedBus> Legacy<B> {
+    /// The legacy header on `regs`, with MSI-X disabled on the function; whoever enables it
+    /// says so ([`Transport::set_msix_enabled`]), since it moves the device configuration
+    /// (4.1.4.8) and the driver cannot see it from the header.
+    pub fn new(regs: Registers<B>) -> Self {
+        Legacy { regs, msix: false }
+    }
+
+    /// Whether the transport places the device configuration for MSI-X enabled.
+    pub fn msix(&self) -> bool {
+        self.msix
+    }
+
+    /// The net device configuration (5.1.4) where the legacy header puts it now.
+    fn config(&self) -> Option<virtio_net_legacy_config::View<Window<&B>>> {
+        let at = if self.msix {
+            LEGACY_CONFIG_OFFSET_MSIX
+        } else {
+            LEGACY_CONFIG_OFFSET
+        };
+        let window = Window::new(self.regs.bus(), at, virtio_net_legacy_config::SIZE)?;
+        virtio_net_legacy_config::View::new(window).ok()
+    }
+
+    /// The MSI-X vector registers, while MSI-X is enabled.
+    fn vectors(&self) -> Result<virtio_pci_legacy_msix::View<Window<&B>>, String> {
+        if !self.msix {
+            return Err("MSI-X vectors asked of a legacy device whose MSI-X is not enabled".into());
+        }
+        Window::new(
+            self.regs.bus(),
+            LEGACY_MSIX_OFFSET,
+            virtio_pci_legacy_msix::SIZE,
+        )
+        .and_then(|w| virtio_pci_legacy_msix::View::new(w).ok())
+        .ok_or_else(|| "the legacy BAR is too small for the MSI-X vector registers".into())
+    }
+}
 
 impl<B: CheckedBus + DmaMaster> Transport for Legacy<B> {
     fn is_modern(&self) -> bool {
         false
     }
     fn status(&self) -> u8 {
-        self.0.device_status().get()
+        self.regs.device_status().get()
     }
     fn set_status(&self, status: u8) {
-        self.0.device_status().set(status);
+        self.regs.device_status().set(status);
     }
     fn device_features(&self) -> u64 {
-        u64::from(self.0.host_features().get())
+        u64::from(self.regs.host_features().get())
     }
     fn set_driver_features(&self, features: u64) {
         // The legacy interface has 32 feature bits; the driver never asks for more here.
-        self.0.guest_features().set(features as u32);
+        self.regs.guest_features().set(features as u32);
     }
     fn driver_features(&self) -> u64 {
-        u64::from(self.0.guest_features().get())
+        u64::from(self.regs.guest_features().get())
     }
     fn queue_size(&self, index: u16) -> (u16, bool) {
-        self.0.queue_sel().set(index);
-        let size = self.0.queue_num().get();
-        (size, self.0.queue_pfn().read(QUEUE_PFN::PFN) != 0)
+        self.regs.queue_sel().set(index);
+        let size = self.regs.queue_num().get();
+        (size, self.regs.queue_pfn().read(QUEUE_PFN::PFN) != 0)
     }
     fn set_queue(&mut self, index: u16, _size: u16, addrs: QueueAddrs) -> Result<(), String> {
         // 4.1.4.8: the device learns only the page number; it derives the rings from the size it
         // chose itself. The queue's layout was checked to fit (`Virtqueue::new`).
         let pfn = u32::try_from(addrs.desc >> QUEUE_PFN_SHIFT)
             .map_err(|_| format!("queue {index} at {:#x} is above 16 TiB", addrs.desc))?;
-        self.0.queue_sel().set(index);
-        self.0.queue_pfn().set(pfn);
-        if self.0.queue_pfn().get() != pfn {
+        self.regs.queue_sel().set(index);
+        self.regs.queue_pfn().set(pfn);
+        if self.regs.queue_pfn().get() != pfn {
             return Err(format!("queue {index} did not take page number {pfn:#x}"));
         }
         Ok(())
     }
     #[inline]
     fn notify(&self, index: u16) {
-        self.0.queue_notify().set(index);
+        self.regs.queue_notify().set(index);
     }
     fn mac(&self) -> [u8; 6] {
-        let mut mac = [0u8; 6];
-        for (byte, i) in mac.iter_mut().zip(MacByte::all()) {
-            *byte = self.0.mac(i).get();
+        match self.config() {
+            Some(c) => [
+                c.mac0().get(),
+                c.mac1().get(),
+                c.mac2().get(),
+                c.mac3().get(),
+                c.mac4().get(),
+                c.mac5().get(),
+            ],
+            None => [0; 6],
         }
-        mac
     }
     fn write_mac(&self, mac: [u8; 6]) -> bool {
-        for (byte, i) in mac.into_iter().zip(MacByte::all()) {
-            self.0.mac(i).set(byte);
-        }
+        let Some(c) = self.config() else {
+            return false;
+        };
+        c.mac0().set(mac[0]);
+        c.mac1().set(mac[1]);
+        c.mac2().set(mac[2]);
+        c.mac3().set(mac[3]);
+        c.mac4().set(mac[4]);
+        c.mac5().set(mac[5]);
         true
     }
     fn link_up(&self) -> bool {
-        self.0.net_status().is_set(NET_STATUS::LINK_UP)
+        self.config()
+            .is_some_and(|c| c.status().is_set(virtio_net_legacy_config::STATUS::LINK_UP))
     }
     fn take_error(&self) -> Option<(ErrorKind, u64)> {
-        self.0.bus().take_error()
+        self.regs.bus().take_error()
     }
     fn dma_domain(&self) -> DmaDomain {
-        self.0.bus().dma_domain()
+        self.regs.bus().dma_domain()
+    }
+    fn set_msix_enabled(&mut self, on: bool) {
+        self.msix = on;
+    }
+    fn set_config_vector(&mut self, vector: u16) -> Result<(), String> {
+        if !self.msix {
+            return no_msix(vector);
+        }
+        let v = self.vectors()?;
+        v.config_vector().set(vector);
+        let read = v.config_vector().get();
+        (read == vector)
+            .then_some(())
+            .ok_or_else(|| vector_refused("configuration changes", vector, read))
+    }
+    fn set_queue_vector(&mut self, index: u16, vector: u16) -> Result<(), String> {
+        if !self.msix {
+            return no_msix(vector);
+        }
+        // 4.1.4.8: QUEUE_VECTOR is the vector of the queue QUEUE_SEL selects.
+        self.regs.queue_sel().set(index);
+        let v = self.vectors()?;
+        v.queue_vector().set(vector);
+        let read = v.queue_vector().get();
+        (read == vector)
+            .then_some(())
+            .ok_or_else(|| vector_refused(&format!("queue {index}"), vector, read))
     }
 }
 
@@ -311,8 +443,8 @@ impl<B: CheckedBus + DmaMaster + Clone> Transport for Modern<B> {
         (c.queue_size().get(), c.queue_enable().get() != 0)
     }
     fn set_queue(&mut self, index: u16, size: u16, addrs: QueueAddrs) -> Result<(), String> {
-        // 4.1.5.1.3: select, size, the three addresses, then enable. Interrupts are not used:
-        // no MSI-X vector (4.1.4.3: 0xFFFF, VIRTIO_MSI_NO_VECTOR) is the reset value.
+        // 4.1.5.1.3: select, size, the three addresses, then enable. The MSI-X vector, if any,
+        // was written before (`set_queue_vector`); NO_VECTOR is its reset value (4.1.4.3).
         let c = &self.common;
         c.queue_select().set(index);
         c.queue_size().set(size);
@@ -382,6 +514,27 @@ impl<B: CheckedBus + DmaMaster + Clone> Transport for Modern<B> {
     }
     fn dma_domain(&self) -> DmaDomain {
         self.bus.dma_domain()
+    }
+    fn set_config_vector(&mut self, vector: u16) -> Result<(), String> {
+        // 4.1.4.3: msix_config; 4.1.4.3.1: the device reads back NO_VECTOR if it could not map
+        // the vector.
+        let c = &self.common;
+        c.msix_config().set(vector);
+        let read = c.msix_config().get();
+        (read == vector)
+            .then_some(())
+            .ok_or_else(|| vector_refused("configuration changes", vector, read))
+    }
+    fn set_queue_vector(&mut self, index: u16, vector: u16) -> Result<(), String> {
+        // 4.1.5.1.3: select the queue, then write queue_msix_vector and read it back, before the
+        // queue's addresses and enable.
+        let c = &self.common;
+        c.queue_select().set(index);
+        c.queue_msix_vector().set(vector);
+        let read = c.queue_msix_vector().get();
+        (read == vector)
+            .then_some(())
+            .ok_or_else(|| vector_refused(&format!("queue {index}"), vector, read))
     }
 }
 
@@ -555,4 +708,28 @@ impl Transport for PciTransport {
     fn dma_domain(&self) -> DmaDomain {
         each!(self, t => t.dma_domain())
     }
+    fn set_msix_enabled(&mut self, on: bool) {
+        each!(self, t => t.set_msix_enabled(on))
+    }
+    fn set_config_vector(&mut self, vector: u16) -> Result<(), String> {
+        each!(self, t => t.set_config_vector(vector))
+    }
+    fn set_queue_vector(&mut self, index: u16, vector: u16) -> Result<(), String> {
+        each!(self, t => t.set_queue_vector(index, vector))
+    }
+}
+
+/// Whether the modern device whose structures `layout` places on `bus` offers
+/// VIRTIO_F_ACCESS_PLATFORM (feature bit 33, VirtIO 1.1 6.1): its DMA then goes through the
+/// platform's IOMMU, and the driver must hand it I/O virtual addresses. Read from the common
+/// configuration's device features (4.1.4.3) without touching the device status, so it can be
+/// asked before the driver starts (to choose the DMA addresses it will use). An error when the
+/// structures do not fit the BAR.
+pub fn offers_access_platform<B: CheckedBus + DmaMaster + Clone>(
+    bus: B,
+    layout: &ModernLayout,
+) -> Result<bool, String> {
+    let modern = Modern::new(bus, layout, None)?;
+    let offered = modern.device_features();
+    Ok(high(offered).is_set(crate::regs::virtio::features_high::BITS::ACCESS_PLATFORM))
 }

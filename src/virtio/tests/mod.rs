@@ -11,6 +11,7 @@ use std::rc::Rc;
 use super::*;
 use crate::memory::PlainAllocator;
 
+mod interrupts;
 mod model;
 mod modern;
 use model::*;

@@ -113,6 +113,9 @@ pub(super) struct QueueState {
     pub(super) p_avail_wrap: bool,
     pub(super) p_used: u16,
     pub(super) p_used_wrap: bool,
+    /// The queue's MSI-X vector (4.1.4.3 queue_msix_vector, 4.1.4.8 QUEUE_VECTOR); `None` is
+    /// VIRTIO_MSI_NO_VECTOR, the reset value.
+    pub(super) vector: Option<u16>,
 }
 
 /// One buffer of a descriptor chain: device address, length, flags.
@@ -171,6 +174,147 @@ pub(super) struct State {
     pub(super) packed_chains: std::collections::HashMap<(usize, u16), u16>,
     /// Every notification write in the notification area, as (offset, value).
     pub(super) notify_writes: Vec<(usize, u16)>,
+    /// MSI-X (PCI 3.0 6.8.2): the vectors the function has, whether the host enabled it (which
+    /// moves the legacy device config from 0x14 to 0x18, 4.1.4.8), the eventfds its messages
+    /// signal (as VFIO's), the configuration vector (`None`: NO_VECTOR) and every vector write
+    /// as (what, value): 0xffff for the config vector, the queue index otherwise.
+    pub(super) msix_count: u16,
+    pub(super) msix_enabled: bool,
+    pub(super) irqs: Vec<crate::Interrupt>,
+    pub(super) config_vector: Option<u16>,
+    pub(super) vector_writes: Vec<(u16, u16)>,
+    /// The device cannot map any vector: it reads back NO_VECTOR (4.1.4.3).
+    pub(super) refuse_vectors: bool,
+    /// MSI-X messages sent, by queue.
+    pub(super) msix_messages: [u64; 3],
+}
+
+/// VIRTIO_MSI_NO_VECTOR (4.1.4.3).
+pub(super) const NO_VECTOR: u16 = 0xffff;
+
+impl State {
+    /// What a vector register takes of `value`: NO_VECTOR, or a vector the function has while
+    /// MSI-X is enabled (QEMU's msix_vector_use fails otherwise, and the register reads
+    /// NO_VECTOR).
+    fn take_vector(&self, value: u64) -> Option<u16> {
+        let v = value as u16;
+        (v != NO_VECTOR && !self.refuse_vectors && self.msix_enabled && v < self.msix_count)
+            .then_some(v)
+    }
+
+    fn write_queue_vector(&mut self, value: u64) {
+        let sel = self.queue_sel;
+        self.vector_writes.push((sel, value as u16));
+        let v = self.take_vector(value);
+        if let Some(q) = self.queues.get_mut(usize::from(sel)) {
+            q.vector = v;
+        }
+    }
+
+    fn write_config_vector(&mut self, value: u64) {
+        self.vector_writes.push((NO_VECTOR, value as u16));
+        self.config_vector = self.take_vector(value);
+    }
+
+    fn queue_vector(&self) -> u64 {
+        let v = self
+            .queues
+            .get(usize::from(self.queue_sel))
+            .and_then(|q| q.vector);
+        u64::from(v.unwrap_or(NO_VECTOR))
+    }
+
+    fn event_idx(&self) -> bool {
+        self.driver_features64 & F_EVENT_IDX != 0
+            || u64::from(self.guest_features) & F_EVENT_IDX != 0
+    }
+
+    /// Whether the driver wants a used buffer notification after the device moved split queue
+    /// `q`'s used index from `old` to `new` (2.4.7.2: with EVENT_IDX when the index passes
+    /// used_event, without it unless VRING_AVAIL_F_NO_INTERRUPT is set).
+    fn split_wants_interrupt(&self, q: usize, old: u16, new: u16) -> bool {
+        if self.event_idx() {
+            assert_eq!(
+                self.avail_flags(q),
+                0,
+                "2.4.7.1: with VIRTIO_F_EVENT_IDX the driver must set the available ring's flags to 0"
+            );
+            let event = self.used_event(q);
+            new.wrapping_sub(event).wrapping_sub(1) < new.wrapping_sub(old)
+        } else {
+            self.avail_flags(q) & AVAIL_F_NO_INTERRUPT == 0
+        }
+    }
+
+    /// Whether the driver wants one after the device wrote used descriptors at the positions
+    /// `written` (position, wrap counter) of packed queue `q` (1.1 2.7.10, 2.7.14: ENABLE,
+    /// DISABLE, or DESC naming one of them).
+    fn packed_wants_interrupt(&self, q: usize, written: &[(u16, bool)]) -> bool {
+        let driver = self.queues[q].driver;
+        let off_wrap = self.u16_at(driver);
+        match self.u16_at(driver + 2) & 3 {
+            0 => true,
+            1 => false,
+            2 => {
+                assert!(self.event_idx(), "DESC mode without VIRTIO_F_EVENT_IDX");
+                written
+                    .iter()
+                    .any(|&(pos, wrap)| off_wrap == pos | (u16::from(wrap) << 15))
+            }
+            m => panic!("driver event suppression mode {m} is reserved"),
+        }
+    }
+
+    /// Whether the device, using one more buffer on queue `q` now, would send a notification:
+    /// the driver's suppression as the device reads it.
+    pub(super) fn would_interrupt(&self, q: usize) -> bool {
+        if self.packed() {
+            let qs = self.queues[q];
+            self.packed_wants_interrupt(q, &[(qs.p_used, qs.p_used_wrap)])
+        } else {
+            let (_, _, used, _) = self.rings(q);
+            let idx = self.u16_at(used + 2);
+            self.split_wants_interrupt(q, idx, idx.wrapping_add(1))
+        }
+    }
+
+    /// Sends queue `q`'s MSI-X message if it has a vector and MSI-X is enabled (INTx is not
+    /// modelled: without MSI-X nothing happens).
+    fn raise(&mut self, q: usize) {
+        let Some(v) = self.queues[q].vector else {
+            return;
+        };
+        if !self.msix_enabled {
+            return;
+        }
+        self.irqs[usize::from(v)].signal();
+        self.msix_messages[q] += 1;
+    }
+}
+
+/// The function's MSI-X as VFIO gives it: eventfds the model signals.
+pub(super) struct FakeMsix(pub(super) Rc<RefCell<State>>);
+
+impl crate::InterruptSource for FakeMsix {
+    fn msix_vectors(&self) -> u16 {
+        self.0.borrow().msix_count
+    }
+    fn enable_msix(&self, count: u16) -> Result<Vec<crate::Interrupt>> {
+        let mut s = self.0.borrow_mut();
+        if count > s.msix_count {
+            return Err(Error::TooFewVectors {
+                device: "fake".into(),
+                needed: u32::from(count),
+                available: u32::from(s.msix_count),
+            });
+        }
+        let irqs = (0..count)
+            .map(|_| crate::Interrupt::new())
+            .collect::<Result<Vec<_>>>()?;
+        s.irqs = irqs.iter().map(|i| i.try_clone()).collect::<Result<_>>()?;
+        s.msix_enabled = true;
+        Ok(irqs)
+    }
 }
 
 impl State {
@@ -277,6 +421,9 @@ impl State {
         self.write(e, &id.to_le_bytes());
         self.write(e + 4, &len.to_le_bytes());
         self.write(used + 2, &idx.wrapping_add(1).to_le_bytes());
+        if self.split_wants_interrupt(q, idx, idx.wrapping_add(1)) {
+            self.raise(q);
+        }
     }
 
     /// Bytes of the net header: 12 with VERSION_1 (5.1.6: num_buffers is always there without
@@ -345,6 +492,20 @@ impl State {
         }
         self.queues[q].p_used = next;
         self.queues[q].p_used_wrap = wrap;
+        // The positions the buffer's chain covered, each with its wrap counter.
+        let written: Vec<(u16, bool)> = (0..n)
+            .map(|i| {
+                let at = qs.p_used + i;
+                if at >= qs.size {
+                    (at - qs.size, !qs.p_used_wrap)
+                } else {
+                    (at, qs.p_used_wrap)
+                }
+            })
+            .collect();
+        if self.packed_wants_interrupt(q, &written) {
+            self.raise(q);
+        }
     }
 
     /// The packed device event suppression structure of queue `q` (1.1 2.7.14): offset|wrap
@@ -396,6 +557,7 @@ impl State {
                 1 => self.driver_features64 >> 32,
                 _ => 0,
             },
+            (0x10, 2) => u64::from(self.config_vector.unwrap_or(NO_VECTOR)),
             (0x12, 2) => 3,
             (0x14, 1) => u64::from(self.status),
             (0x15, 1) => 0,
@@ -405,6 +567,7 @@ impl State {
             } else {
                 q.num
             }),
+            (0x1a, 2) => self.queue_vector(),
             (0x1c, 2) => u64::from(q.enable),
             (0x1e, 2) => sel as u64,
             (0x1000, 1) => 0,
@@ -416,6 +579,7 @@ impl State {
 
     pub(super) fn bar_write(&mut self, offset: usize, width: usize, value: u64) {
         let sel = usize::from(self.queue_sel);
+        let q_enabled = |s: &Self| s.queues.get(sel).map_or(0, |q| q.enable);
         let set = |s: &mut Self, f: &mut dyn FnMut(&mut QueueState)| {
             if let Some(q) = s.queues.get_mut(sel) {
                 f(q)
@@ -426,6 +590,15 @@ impl State {
         match (offset, width) {
             (0x00, 4) => self.dfselect = value as u32,
             (0x08, 4) => self.gfselect = value as u32,
+            (0x10, 2) => self.write_config_vector(value),
+            (0x1a, 2) => {
+                assert_eq!(
+                    q_enabled(self),
+                    0,
+                    "queue_msix_vector written after queue_enable"
+                );
+                self.write_queue_vector(value)
+            }
             (0x0c, 4) => {
                 let shift = 32 * u64::from(self.gfselect.min(1));
                 let mask = 0xffff_ffffu64 << shift;
@@ -444,6 +617,7 @@ impl State {
                 if v == 0 {
                     self.status = 0;
                     self.driver_features64 = 0;
+                    self.config_vector = None;
                     self.packed_chains.clear();
                     for q in &mut self.queues {
                         let num = q.num;
@@ -670,9 +844,17 @@ impl State {
             (0x0e, 2) => u64::from(self.queue_sel),
             (0x12, 1) => u64::from(self.status),
             (0x13, 1) => 0,
-            (0x14..=0x19, 1) => u64::from(self.mac[offset - 0x14]),
-            (0x1a, 2) => u64::from(self.net_status),
-            _ => panic!("read of {width} bytes at {offset:#x}"),
+            // 4.1.4.8: with MSI-X enabled the vectors at 0x14 and 0x16, the config from 0x18.
+            (0x14, 2) if self.msix_enabled => u64::from(self.config_vector.unwrap_or(NO_VECTOR)),
+            (0x16, 2) if self.msix_enabled => self.queue_vector(),
+            (0x18..=0x1d, 1) if self.msix_enabled => u64::from(self.mac[offset - 0x18]),
+            (0x1e, 2) if self.msix_enabled => u64::from(self.net_status),
+            (0x14..=0x19, 1) if !self.msix_enabled => u64::from(self.mac[offset - 0x14]),
+            (0x1a, 2) if !self.msix_enabled => u64::from(self.net_status),
+            _ => panic!(
+                "read of {width} bytes at {offset:#x} (MSI-X enabled: {})",
+                self.msix_enabled
+            ),
         }
     }
 
@@ -715,7 +897,9 @@ impl State {
                     for q in &mut self.queues {
                         q.pfn = 0;
                         q.last_avail = 0;
+                        q.vector = None;
                     }
+                    self.config_vector = None;
                 } else {
                     self.status = v;
                     if self.fail_on_driver && v & S_DRIVER != 0 {
@@ -723,8 +907,14 @@ impl State {
                     }
                 }
             }
-            (0x14..=0x19, 1) => self.mac[offset - 0x14] = value as u8,
-            _ => panic!("write of {width} bytes at {offset:#x}"),
+            (0x14, 2) if self.msix_enabled => self.write_config_vector(value),
+            (0x16, 2) if self.msix_enabled => self.write_queue_vector(value),
+            (0x18..=0x1d, 1) if self.msix_enabled => self.mac[offset - 0x18] = value as u8,
+            (0x14..=0x19, 1) if !self.msix_enabled => self.mac[offset - 0x14] = value as u8,
+            _ => panic!(
+                "write of {width} bytes at {offset:#x} (MSI-X enabled: {})",
+                self.msix_enabled
+            ),
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::virtio::transport::{Modern, ModernLayout, find_modern};
 type ModernNic = Virtio<Modern<FakeBar>>;
 
 /// A modern model offering `features` (64 bits), queues of 256, 256 and 64 entries.
-fn modern_device(features: u64) -> (Rc<RefCell<State>>, FakeDma) {
+pub(super) fn modern_device(features: u64) -> (Rc<RefCell<State>>, FakeDma) {
     let (state, dma) = device(0);
     {
         let mut s = state.borrow_mut();
@@ -23,7 +23,7 @@ fn modern_device(features: u64) -> (Rc<RefCell<State>>, FakeDma) {
     (state, dma)
 }
 
-fn layout() -> ModernLayout {
+pub(super) fn layout() -> ModernLayout {
     let (cfg, caps) = modern_config_space();
     find_modern(&cfg, &caps).unwrap().unwrap()
 }
