@@ -54,6 +54,7 @@
 #[cfg(test)]
 extern crate self as rixy;
 
+pub(crate) mod adv;
 #[cfg(feature = "apps")]
 pub mod apps;
 pub mod config;

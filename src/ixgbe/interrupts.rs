@@ -21,7 +21,7 @@
 use std::time::{Duration, Instant};
 
 use tock_registers::fields::FieldValue;
-use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
+use tock_registers::interfaces::{ReadWriteable, Writeable};
 
 use super::Ixgbe;
 use super::queue::Shared;
@@ -29,7 +29,6 @@ use super::rx::RxRing;
 use crate::config::Config;
 use crate::interrupt::{Interrupt, InterruptSource};
 use crate::regs::Bus;
-use crate::regs::ixgbe::adv_rx_desc::written_back::STATUS_ERROR;
 use crate::regs::ixgbe::{
     EIAC, EIAM, EICR, EIMC, EIMS, EITR, GPIE, IVAR, InterruptVector, IvarEntry, Registers,
 };
@@ -228,15 +227,6 @@ impl RxRing {
             irq.irq.clear();
         }
         self.ready()
-    }
-
-    /// Whether the device has written back the next descriptor: the next batch takes something.
-    pub(super) fn ready(&self) -> bool {
-        let desc = self.ring.get(self.next);
-        desc.written_back()
-            .status_error()
-            .extract()
-            .is_set(STATUS_ERROR::DD)
     }
 
     /// Waits until the queue has packets or `timeout` passes: `true` if the next batch takes

@@ -264,7 +264,7 @@ impl<B: Bus> Ixgbe<B> {
         self.tx
             .get(usize::from(queue))
             .and_then(Option::as_ref)
-            .map_or(0, TxRing::pending)
+            .map_or(0, |tx| tx.pending())
     }
 
     /// Takes receive queue `queue` out of the port, as a handle another thread can serve.
