@@ -1,8 +1,8 @@
 //! The receive queue and batched receive (datasheet 7.1): poll the DD bit of the write-back
 //! descriptors, hand whole frames over, post fresh buffers, move the tail once per batch.
 //!
-//! The walk is the one of `src/ixgbe/rx.rs` over the 82576's own descriptor layout (its RXE
-//! error bit sits elsewhere); the ring memory and index arithmetic are shared.
+//! The walk and the ring of posted buffers are the ones the 82599 uses too ([`crate::adv`]),
+//! over the 82576's own descriptor layout (its RXE error bit sits elsewhere).
 
 use tock_registers::interfaces::{Readable, Writeable};
 

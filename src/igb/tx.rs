@@ -1,8 +1,8 @@
 //! The transmit queue and batched transmit (datasheet 7.2): clean completed batches, place new
 //! packets in advanced data descriptors, move the tail once per batch.
 //!
-//! The same bookkeeping as `src/ixgbe/tx.rs` (one RS per batch, a packet slot per descriptor)
-//! over the 82576's descriptor layout.
+//! The bookkeeping (one RS per batch, a packet slot per descriptor) is the one the 82599 uses
+//! too ([`crate::adv`]), over the 82576's descriptor layout.
 
 use std::collections::VecDeque;
 
