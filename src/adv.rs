@@ -48,6 +48,97 @@ pub(crate) trait TxDescriptor: Descriptor {
     fn done(view: &Self::View) -> bool;
 }
 
+/// Implements [`RxDescriptor`] and [`TxDescriptor`] for the `AdvRxDesc` and `AdvTxDesc` of a
+/// generated register module (`crate::regs::ixgbe`, `crate::regs::igb`): the two devices name
+/// their descriptor fields alike, and each register file says where they sit. `$min_len` is the
+/// shortest frame the device sends.
+macro_rules! advanced_descriptors {
+    ($regs:path, $min_len:expr) => {
+        const _: () = {
+            use regs::adv_rx_desc::written_back::STATUS_ERROR;
+            use regs::adv_tx_desc::to_device::{CMD_TYPE_LEN, OLINFO_STATUS};
+            use regs::adv_tx_desc::written_back::STATUS;
+            use tock_registers::fields::FieldValue;
+            use tock_registers::interfaces::{Readable, Writeable};
+            use $regs as regs;
+
+            impl $crate::adv::RxDescriptor for regs::AdvRxDesc {
+                #[inline(always)]
+                fn written_back(view: &Self::View) -> Option<(bool, bool)> {
+                    // DD once the device is done; the MAC error bit is valid with EOP.
+                    let status = view.written_back().status_error().extract();
+                    status.is_set(STATUS_ERROR::DD).then(|| {
+                        (
+                            status.is_set(STATUS_ERROR::EOP),
+                            status.is_set(STATUS_ERROR::RXE),
+                        )
+                    })
+                }
+
+                #[inline(always)]
+                fn length(view: &Self::View) -> usize {
+                    usize::from(view.written_back().pkt_len().get())
+                }
+
+                #[inline(always)]
+                fn post(view: &Self::View, addr: u64) {
+                    // The read format: the buffer, and no header buffer.
+                    view.to_device().pkt_addr().set(addr);
+                    view.to_device().hdr_addr().set(0);
+                }
+            }
+
+            impl $crate::adv::TxDescriptor for regs::AdvTxDesc {
+                // The longest frame one descriptor carries: the smaller of what DTALEN and
+                // PAYLEN hold.
+                const LENGTHS: std::ops::RangeInclusive<u32> = $min_len
+                    ..=if CMD_TYPE_LEN::DTALEN::MASK < OLINFO_STATUS::PAYLEN::MASK {
+                        CMD_TYPE_LEN::DTALEN::MASK
+                    } else {
+                        OLINFO_STATUS::PAYLEN::MASK
+                    };
+
+                #[inline(always)]
+                fn describe(view: &Self::View, addr: u64, len: u32, report: bool) {
+                    // `len` is within LENGTHS, so it fits DTALEN and PAYLEN whole (what
+                    // `val_checked` would check).
+                    let dtalen = FieldValue::<u32, CMD_TYPE_LEN::Register>::new(
+                        CMD_TYPE_LEN::DTALEN::MASK,
+                        CMD_TYPE_LEN::DTALEN::SHIFT,
+                        len,
+                    );
+                    let paylen = FieldValue::<u32, OLINFO_STATUS::Register>::new(
+                        OLINFO_STATUS::PAYLEN::MASK,
+                        OLINFO_STATUS::PAYLEN::SHIFT,
+                        len,
+                    );
+                    // A data descriptor holding a whole frame: end of packet and insert the
+                    // FCS; RS on the batch's last descriptor.
+                    let mut command = CMD_TYPE_LEN::DTYP::DATA
+                        + CMD_TYPE_LEN::DEXT::SET
+                        + CMD_TYPE_LEN::EOP::SET
+                        + CMD_TYPE_LEN::IFCS::SET
+                        + dtalen;
+                    if report {
+                        command += CMD_TYPE_LEN::RS::SET;
+                    }
+                    view.to_device().buffer_addr().set(addr);
+                    view.to_device().cmd_type_len().write(command);
+                    view.to_device().olinfo_status().write(paylen);
+                }
+
+                #[inline(always)]
+                fn done(view: &Self::View) -> bool {
+                    // With TXDCTL.WTHRESH = 0, DD is written back at once to each descriptor
+                    // with RS.
+                    view.written_back().status().is_set(STATUS::DD)
+                }
+            }
+        };
+    };
+}
+pub(crate) use advanced_descriptors;
+
 /// A receive ring with a packet posted in every descriptor, and the fresh buffers that replace
 /// the received ones.
 pub(crate) struct RxBuffers<D: Descriptor> {

@@ -4,45 +4,16 @@
 //! The walk and the ring of posted buffers are the ones the 82599 uses too ([`crate::adv`]),
 //! over the 82576's own descriptor layout (its RXE error bit sits elsewhere).
 
-use tock_registers::interfaces::{Readable, Writeable};
+use tock_registers::interfaces::Writeable;
 
 use crate::Result;
-use crate::adv::{RxBuffers, RxDescriptor};
+use crate::adv::RxBuffers;
 use crate::config::QueueCounters;
 use crate::error::IdleBatches;
 use crate::memory::{DmaAllocator, Packet};
 use crate::regs::Bus;
-use crate::regs::igb::adv_rx_desc::written_back::STATUS_ERROR;
 use crate::regs::igb::{self, AdvRxDesc, Registers};
 use crate::ring::RingSize;
-
-/// 7.1.5: the 82576's advanced receive descriptor as the shared receive walk ([`crate::adv`])
-/// reads and writes it; its MAC error bit (RXE) sits at bit 31, not the 82599's 29.
-impl RxDescriptor for AdvRxDesc {
-    #[inline(always)]
-    fn written_back(view: &Self::View) -> Option<(bool, bool)> {
-        // 7.1.5.2: DD once the device has written the descriptor back.
-        let status = view.written_back().status_error().extract();
-        status.is_set(STATUS_ERROR::DD).then(|| {
-            (
-                status.is_set(STATUS_ERROR::EOP),
-                status.is_set(STATUS_ERROR::RXE),
-            )
-        })
-    }
-
-    #[inline(always)]
-    fn length(view: &Self::View) -> usize {
-        usize::from(view.written_back().pkt_len().get())
-    }
-
-    #[inline(always)]
-    fn post(view: &Self::View, addr: u64) {
-        // 7.1.5.1: the read format.
-        view.to_device().pkt_addr().set(addr);
-        view.to_device().hdr_addr().set(0);
-    }
-}
 
 /// The receive queue: its ring with the posted buffers and their pool ([`RxBuffers`], which it
 /// dereferences to), the queue, and the health check's count.

@@ -1,46 +1,17 @@
 //! A receive queue and batched receive (datasheet 7.1): poll the DD bit of the write-back
 //! descriptors, hand the packets over, post fresh buffers, and move the tail once per batch.
 
-use tock_registers::interfaces::{Readable, Writeable};
+use tock_registers::interfaces::Writeable;
 
 use super::interrupts::RxInterrupt;
 use super::queue::Shared;
 use crate::Result;
-use crate::adv::{RxBuffers, RxDescriptor};
+use crate::adv::RxBuffers;
 use crate::error::IdleBatches;
 use crate::memory::{DmaAllocator, Packet};
 use crate::regs::Bus;
-use crate::regs::ixgbe::adv_rx_desc::written_back::STATUS_ERROR;
 use crate::regs::ixgbe::{self, AdvRxDesc, Registers};
 use crate::ring::RingSize;
-
-/// 7.1.6: the advanced receive descriptor as the shared receive walk ([`crate::adv`]) reads and
-/// writes it.
-impl RxDescriptor for AdvRxDesc {
-    #[inline(always)]
-    fn written_back(view: &Self::View) -> Option<(bool, bool)> {
-        // 7.1.6.2: DD once the device is done; RXE is valid with EOP.
-        let status = view.written_back().status_error().extract();
-        status.is_set(STATUS_ERROR::DD).then(|| {
-            (
-                status.is_set(STATUS_ERROR::EOP),
-                status.is_set(STATUS_ERROR::RXE),
-            )
-        })
-    }
-
-    #[inline(always)]
-    fn length(view: &Self::View) -> usize {
-        usize::from(view.written_back().pkt_len().get())
-    }
-
-    #[inline(always)]
-    fn post(view: &Self::View, addr: u64) {
-        // 7.1.6.1: the read format.
-        view.to_device().pkt_addr().set(addr);
-        view.to_device().hdr_addr().set(0);
-    }
-}
 
 /// One receive queue: its ring with the posted buffers and their pool ([`RxBuffers`], which
 /// it dereferences to), and what is the 82599's own: the queue, the health check's count, the

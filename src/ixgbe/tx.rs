@@ -3,66 +3,20 @@
 
 use std::collections::VecDeque;
 
-use tock_registers::fields::FieldValue;
-use tock_registers::interfaces::{Readable, Writeable};
+use tock_registers::interfaces::Writeable;
 
 use super::queue::Shared;
 use crate::Result;
-use crate::adv::{TxDescriptor, TxSlots};
+use crate::adv::TxSlots;
 use crate::error::IdleBatches;
 use crate::memory::{DmaAllocator, Packet};
 use crate::regs::Bus;
-use crate::regs::ixgbe::adv_tx_desc::to_device::{CMD_TYPE_LEN, OLINFO_STATUS};
-use crate::regs::ixgbe::adv_tx_desc::written_back::STATUS;
 use crate::regs::ixgbe::{self, AdvTxDesc, MIN_TX_PAYLEN, Registers};
 use crate::ring::RingSize;
 
-/// The longest frame one descriptor carries: the smaller of what DTALEN and PAYLEN hold (7.2.3.2.4).
-const MAX_TX_LEN: u32 = if CMD_TYPE_LEN::DTALEN::MASK < OLINFO_STATUS::PAYLEN::MASK {
-    CMD_TYPE_LEN::DTALEN::MASK
-} else {
-    OLINFO_STATUS::PAYLEN::MASK
-};
-
-/// 7.2.3.2.4: the advanced data descriptor as the shared transmit path ([`crate::adv`])
-/// writes it.
-impl TxDescriptor for AdvTxDesc {
-    const LENGTHS: std::ops::RangeInclusive<u32> = MIN_TX_PAYLEN..=MAX_TX_LEN;
-
-    #[inline(always)]
-    fn describe(view: &Self::View, addr: u64, len: u32, report: bool) {
-        // `len` is within LENGTHS, so it fits DTALEN and PAYLEN whole (what `val_checked`
-        // would check).
-        let dtalen = FieldValue::<u32, CMD_TYPE_LEN::Register>::new(
-            CMD_TYPE_LEN::DTALEN::MASK,
-            CMD_TYPE_LEN::DTALEN::SHIFT,
-            len,
-        );
-        let paylen = FieldValue::<u32, OLINFO_STATUS::Register>::new(
-            OLINFO_STATUS::PAYLEN::MASK,
-            OLINFO_STATUS::PAYLEN::SHIFT,
-            len,
-        );
-        // A whole frame: end of packet and insert the FCS; RS on the batch's last descriptor.
-        let mut command = CMD_TYPE_LEN::DTYP::DATA
-            + CMD_TYPE_LEN::DEXT::SET
-            + CMD_TYPE_LEN::EOP::SET
-            + CMD_TYPE_LEN::IFCS::SET
-            + dtalen;
-        if report {
-            command += CMD_TYPE_LEN::RS::SET;
-        }
-        view.to_device().buffer_addr().set(addr);
-        view.to_device().cmd_type_len().write(command);
-        view.to_device().olinfo_status().write(paylen);
-    }
-
-    #[inline(always)]
-    fn done(view: &Self::View) -> bool {
-        // 7.2.3.5.1: with WTHRESH = 0, DD is written back at once to each descriptor with RS.
-        view.written_back().status().is_set(STATUS::DD)
-    }
-}
+// 7.1.6 and 7.2.3.2.4: the 82599's advanced receive and transmit descriptors, as the shared
+// code reads and writes them (RXE is bit 29 of the write-back's status; `registers/ixgbe.toml`).
+crate::adv::advanced_descriptors!(crate::regs::ixgbe, MIN_TX_PAYLEN);
 
 /// One transmit queue: its ring with the packets in flight ([`TxSlots`], which it dereferences
 /// to), the queue, and the health check's count.
