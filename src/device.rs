@@ -991,6 +991,18 @@ impl Device {
         Ok((rx, tx))
     }
 
+    /// The error for queue handles asked of a driver that serves its one queue pair itself.
+    fn no_handles(&self) -> Error {
+        let why = match &self.backend {
+            Backend::Igb { .. } => "rixy's 82576 (igb) driver runs one queue pair",
+            _ => "a virtio-net device has one queue pair",
+        };
+        Error::QueueHandlesUnsupported {
+            device: self.name().to_string(),
+            why,
+        }
+    }
+
     /// Takes receive queue `queue` out of the device as a handle; see [`Device::take_queues`].
     /// An error if there is no such queue or its handle is out already.
     pub fn take_rx_queue(&mut self, queue: u16) -> Result<RxQueue> {
@@ -1004,18 +1016,7 @@ impl Device {
                 world: port.world.clone(),
                 clock: port.clock,
             },
-            Backend::Virtio { driver } => {
-                return Err(Error::QueueHandlesUnsupported {
-                    device: driver.name().to_string(),
-                    why: "a virtio-net device has one queue pair",
-                });
-            }
-            Backend::Igb { driver, .. } => {
-                return Err(Error::QueueHandlesUnsupported {
-                    device: driver.name().to_string(),
-                    why: "rixy's 82576 (igb) driver runs one queue pair",
-                });
-            }
+            Backend::Virtio { .. } | Backend::Igb { .. } => return Err(self.no_handles()),
         };
         Ok(RxQueue { inner })
     }
@@ -1032,18 +1033,7 @@ impl Device {
                 world: port.world.clone(),
                 clock: port.clock,
             },
-            Backend::Virtio { driver } => {
-                return Err(Error::QueueHandlesUnsupported {
-                    device: driver.name().to_string(),
-                    why: "a virtio-net device has one queue pair",
-                });
-            }
-            Backend::Igb { driver, .. } => {
-                return Err(Error::QueueHandlesUnsupported {
-                    device: driver.name().to_string(),
-                    why: "rixy's 82576 (igb) driver runs one queue pair",
-                });
-            }
+            Backend::Virtio { .. } | Backend::Igb { .. } => return Err(self.no_handles()),
         };
         Ok(TxQueue { inner })
     }

@@ -236,17 +236,7 @@ fn forward_waiting(
         if idle.should_wait(received) {
             rx.wait(WAIT_SLICE)?;
         }
-        if received == 0 {
-            continue;
-        }
-        for packet in packets.iter_mut() {
-            frame::touch(packet);
-        }
-        let sent = tx.tx_batch(&mut packets)?;
-        way.received += received as u64;
-        way.sent += sent as u64;
-        way.freed += packets.len() as u64;
-        Mempool::free_bulk(packets.drain(..));
+        pass_on(&mut packets, received, &mut way, |p| tx.tx_batch(p))?;
     }
     Ok(way)
 }
@@ -263,24 +253,13 @@ fn forward_queues(
     while !done.load(Ordering::Relaxed) {
         for ((rx, tx), way) in [&mut *there, &mut *back].into_iter().zip(&mut ways) {
             let received = rx.rx_batch(&mut packets, batch)?;
-            if received == 0 {
-                continue;
-            }
-            for packet in packets.iter_mut() {
-                frame::touch(packet);
-            }
-            let sent = tx.tx_batch(&mut packets)?;
-            way.received += received as u64;
-            way.sent += sent as u64;
-            way.freed += packets.len() as u64;
-            Mempool::free_bulk(packets.drain(..));
+            pass_on(&mut packets, received, way, |p| tx.tx_batch(p))?;
         }
     }
     Ok(ways)
 }
 
-/// One batch from `rx` to `tx`: receive, touch, send, free what did not fit; how many it
-/// received.
+/// One batch from `rx` to `tx`: receive, then [`pass_on`]; how many it received.
 #[inline]
 fn forward(
     rx: &mut Device,
@@ -290,19 +269,31 @@ fn forward(
     way: &mut Direction,
 ) -> Result<usize> {
     let received = rx.rx_batch(0, packets, batch)?;
+    pass_on(packets, received, way, |p| tx.tx_batch(0, p))?;
+    Ok(received)
+}
+
+/// What the forwarder does with the `received` packets of a batch: touch each, `send` them,
+/// count, and free what the transmit ring could not take, in one go.
+#[inline]
+fn pass_on(
+    packets: &mut VecDeque<Packet>,
+    received: usize,
+    way: &mut Direction,
+    send: impl FnOnce(&mut VecDeque<Packet>) -> Result<usize>,
+) -> Result<()> {
     if received == 0 {
-        return Ok(0);
+        return Ok(());
     }
     for packet in packets.iter_mut() {
         frame::touch(packet);
     }
-    let sent = tx.tx_batch(0, packets)?;
+    let sent = send(packets)?;
     way.received += received as u64;
     way.sent += sent as u64;
     way.freed += packets.len() as u64;
-    // Packets the ring could not take go back to their pool, in one go.
     Mempool::free_bulk(packets.drain(..));
-    Ok(received)
+    Ok(())
 }
 
 /// Whether two device arguments name the same device (PCI addresses compared as addresses, so

@@ -5,7 +5,7 @@
 //! Read [`Igb::init`] from top to bottom: one comment per step naming its section and what it
 //! asks, then the code. A step rixy does differently or skips is tagged `// DEPARTS`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
 
@@ -24,10 +24,6 @@ use crate::{Error, Result};
 
 /// How long a datasheet step may take before the driver gives up on the device (driver choice).
 const STEP_TIMEOUT: Duration = Duration::from_secs(2);
-/// The first pause of a wait; each later one doubles, up to [`POLL_INTERVAL`].
-const FIRST_PAUSE: Duration = Duration::from_micros(10);
-/// The longest pause between two polls of a wait.
-const POLL_INTERVAL: Duration = Duration::from_millis(10);
 
 // 8.10.7, 8.12.12: RDLEN and TDLEN are multiples of RING_LEN_MULTIPLE bytes; every ring the
 // driver takes is a power of two of at least MIN_DRIVER_RING descriptors.
@@ -318,8 +314,9 @@ impl<B: Bus> Igb<B> {
         Ok(mdic.get())
     }
 
-    /// Polls `done` until it holds, sleeping between polls, for at most `timeout`; a device
-    /// that never gets there is an error naming what it did not do, never a hang.
+    /// Polls `done` on the registers until it holds, for at most `timeout`
+    /// ([`crate::regs::poll_until`]): a device that never gets there is an error naming what it
+    /// did not do, never a hang.
     pub(super) fn wait(
         &self,
         what: &'static str,
@@ -327,22 +324,6 @@ impl<B: Bus> Igb<B> {
         timeout: Duration,
         mut done: impl FnMut(&Registers<B>) -> bool,
     ) -> Result<()> {
-        let start = Instant::now();
-        let mut pause = FIRST_PAUSE;
-        loop {
-            if done(&self.regs) {
-                return Ok(());
-            }
-            if start.elapsed() >= timeout {
-                return Err(Error::Timeout {
-                    device: self.name.clone(),
-                    what,
-                    waited_ms: timeout.as_millis() as u64,
-                    hint,
-                });
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(POLL_INTERVAL);
-        }
+        crate::regs::poll_until(&self.name, what, hint, timeout, || done(&self.regs))
     }
 }

@@ -8,7 +8,7 @@
 //! is tagged `// DEPARTS <section>:` with the reason. The waits and the receive-enable
 //! handshake the steps use close the file.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
 
@@ -16,6 +16,7 @@ use super::filters::promisc_bits;
 use super::rx::RxRing;
 use super::tx::TxRing;
 use super::{BUFFER_SIZES, DEFAULT_RSS_KEY, Ixgbe, RSS_TABLE_LEN};
+use crate::Result;
 use crate::config::Config;
 use crate::memory::DmaAllocator;
 use crate::regs::Bus;
@@ -25,16 +26,10 @@ use crate::regs::ixgbe::{
     SECRXSTAT, SRRCTL, STATUS, TDBAL, TXDCTL, TXPBSIZE, adv_rx_desc, adv_tx_desc,
 };
 use crate::ring::{MIN_DRIVER_RING, RingSize};
-use crate::{Error, Result};
 
 /// How long a datasheet step may take before the driver gives up on the device (driver
 /// choice: every step the datasheet times is done in milliseconds).
 const STEP_TIMEOUT: Duration = Duration::from_secs(2);
-/// The first pause of a wait; each later one doubles, up to [`POLL_INTERVAL`] (driver choice:
-/// the model and a healthy device finish most steps within microseconds).
-const FIRST_PAUSE: Duration = Duration::from_micros(10);
-/// The longest pause between two polls of a wait (driver choice: ixy polls every 10 ms).
-const POLL_INTERVAL: Duration = Duration::from_millis(10);
 
 // 8.2.3.8.1, 8.2.3.9.5: RDBAL and TDBAL hold a ring's base address from bit 7 up, so a ring
 // starts on a RING_BASE_ALIGN boundary: `RxRing::new` and `TxRing::new` ask `DescRing` for it.
@@ -423,8 +418,9 @@ impl<B: Bus> Ixgbe<B> {
         Ok(())
     }
 
-    /// Polls `done` until it holds, sleeping between polls, for at most `timeout`; a device
-    /// that never gets there is an error naming what it did not do, never a hang.
+    /// Polls `done` on the registers until it holds, for at most `timeout`
+    /// ([`crate::regs::poll_until`]): a device that never gets there is an error naming what it
+    /// did not do, never a hang.
     fn wait(
         &self,
         what: &'static str,
@@ -432,22 +428,6 @@ impl<B: Bus> Ixgbe<B> {
         timeout: Duration,
         mut done: impl FnMut(&Registers<B>) -> bool,
     ) -> Result<()> {
-        let start = Instant::now();
-        let mut pause = FIRST_PAUSE;
-        loop {
-            if done(&self.regs) {
-                return Ok(());
-            }
-            if start.elapsed() >= timeout {
-                return Err(Error::Timeout {
-                    device: self.name.clone(),
-                    what,
-                    waited_ms: timeout.as_millis() as u64,
-                    hint,
-                });
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(POLL_INTERVAL);
-        }
+        crate::regs::poll_until(&self.name, what, hint, timeout, || done(&self.regs))
     }
 }

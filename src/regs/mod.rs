@@ -145,3 +145,39 @@ pub struct RegisterInfo<Id: 'static> {
 }
 
 include!(concat!(env!("OUT_DIR"), "/registers.rs"));
+
+/// The first pause of [`poll_until`]; each later one doubles, up to [`POLL_INTERVAL`] (driver
+/// choice: a model and a healthy device finish most steps within microseconds).
+const FIRST_PAUSE: std::time::Duration = std::time::Duration::from_micros(10);
+/// The longest pause between two polls of [`poll_until`] (driver choice: ixy polls every 10 ms).
+const POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Polls `done` until it holds, sleeping between polls, for at most `timeout`: a device that
+/// never gets there is [`crate::Error::Timeout`] naming `device` and what it did not do
+/// (`what`, with `hint`), never a hang. The drivers' datasheet steps (a reset clearing, a queue
+/// enabling) wait through it.
+pub(crate) fn poll_until(
+    device: &str,
+    what: &'static str,
+    hint: &'static str,
+    timeout: std::time::Duration,
+    mut done: impl FnMut() -> bool,
+) -> crate::Result<()> {
+    let start = std::time::Instant::now();
+    let mut pause = FIRST_PAUSE;
+    loop {
+        if done() {
+            return Ok(());
+        }
+        if start.elapsed() >= timeout {
+            return Err(crate::Error::Timeout {
+                device: device.to_string(),
+                what,
+                waited_ms: timeout.as_millis() as u64,
+                hint,
+            });
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(POLL_INTERVAL);
+    }
+}
